@@ -1,0 +1,94 @@
+//! Command-line parsing only (clap derive); the library does the work.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Runs data architectures side by side over one shared log and measures what separates them.
+#[derive(Debug, Parser)]
+#[command(name = "workbench", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario through every architecture it names and write results.
+    Run {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Results directory; the run writes OUT/<scenario-name>/.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+    },
+    /// The log on its own, like Kafka's console tools.
+    Log {
+        /// What to do with the log.
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+}
+
+/// `workbench log ...`
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Append stdin, one record per line; exit 0 once every line is durable per --fsync.
+    Produce {
+        /// Log directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Topic (created if missing).
+        #[arg(long)]
+        topic: String,
+        /// Partitions when the topic is created.
+        #[arg(long, default_value_t = 1)]
+        partitions: u32,
+        /// When appends are durable.
+        #[arg(long, value_enum, default_value_t = Fsync::Always)]
+        fsync: Fsync,
+        /// Interval for --fsync interval, in ms.
+        #[arg(long, default_value_t = 1000)]
+        fsync_interval_ms: u64,
+        /// Split a key off each line at the first occurrence of this character.
+        #[arg(long)]
+        key_sep: Option<char>,
+    },
+    /// Print a topic's values, one per line, partition by partition in offset order.
+    Consume {
+        /// Log directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Topic.
+        #[arg(long)]
+        topic: String,
+        /// Start at each partition's first offset (the default; kept for Kafka muscle memory).
+        #[arg(long)]
+        from_beginning: bool,
+        /// Only this partition.
+        #[arg(long)]
+        partition: Option<u32>,
+        /// Start at the first record whose timestamp is ≥ this (ms).
+        #[arg(long)]
+        from_time: Option<i64>,
+    },
+    /// Show topics, partitions, segments, offsets, sizes and time ranges.
+    Describe {
+        /// Log directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+/// `--fsync` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fsync {
+    /// fsync before every acknowledgement.
+    Always,
+    /// fsync at most every --fsync-interval-ms.
+    Interval,
+    /// Leave it to the OS.
+    Never,
+}

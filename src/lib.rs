@@ -1,0 +1,39 @@
+//! # lambda-workbench
+//!
+//! Runs the data architectures of the streaming era — batch data lake, Lambda, Kappa and the
+//! streaming data lake — side by side over one shared, Kafka-like log, and measures what
+//! separates them: freshness, consistency against an exact oracle, cost, and duplicated logic.
+//!
+//! ## Layout (one module per concept; a student should guess the file from the idea)
+//!
+//! - [`log`] — the shared log: partitions, segments, indexes, CRC, fsync, recovery, consumer
+//!   groups, retention. Everything else reads from it.
+//! - [`scenario`] — scenario files (TOML): what to generate, what to run, how layers are set.
+//! - [`workload`] — the seeded event generator (keys, rates, out-of-order events).
+//! - [`query`] — the questions the architectures answer, and the answer tables they serve.
+//! - [`oracle`] — the ground truth: exact answers recomputed from the log as of any time.
+//! - [`speed`] — incremental, windowed stream processing (lambda's speed layer, kappa's job).
+//! - [`batch`] — lambda's batch layer: recomputes views from the whole log up to a cut-off.
+//! - [`serving`] — merges a batch view with the speed views after its cut-off.
+//! - [`arch`] — the [`arch::Architecture`] trait and the architectures built from the layers.
+//! - [`driver`] — the simulated clock driver: decides *when* results become visible.
+//! - [`metrics`] — freshness, consistency error, and their summaries.
+//! - [`report`] — the results directory: `summary.json`, `timeseries.csv`, final views.
+//! - [`plot`] — charts (PNG and SVG) drawn with plotters and an embedded font.
+//! - [`run`] — `workbench run`: scenario file in, results directory out.
+#![deny(missing_docs)]
+
+pub mod arch;
+pub mod batch;
+pub mod driver;
+pub mod log;
+pub mod metrics;
+pub mod oracle;
+pub mod plot;
+pub mod query;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod serving;
+pub mod speed;
+pub mod workload;

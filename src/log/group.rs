@@ -1,0 +1,1 @@
+//! Consumer-group offsets, persisted as one small JSON file per group.

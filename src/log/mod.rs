@@ -1,0 +1,109 @@
+//! The shared log: a single-node, Kafka-like, partitioned, append-only log on the file system.
+//!
+//! Every architecture in the workbench reads the same log, so its guarantees are the ground
+//! everything else stands on. They are written down here, next to the code that keeps them.
+//!
+//! # Layout on disk
+//!
+//! ```text
+//! DIR/
+//!   <topic>/
+//!     topic.json                      partition count (written once, atomically)
+//!     <partition>/                    "0", "1", ...
+//!       00000000000000000000.log      record batches, the segment's base offset in the name
+//!       00000000000000000000.index    sparse offset index: (relative offset u32, file position u32)
+//!       00000000000000000000.timeindex  sparse time index: (max timestamp so far i64, relative offset u32)
+//!   __consumer_offsets/<group>.json   committed offsets of a consumer group
+//! ```
+//!
+//! # Invariants
+//!
+//! - **Offsets.** An offset is the position of a record in its partition: `u64`, dense, starting
+//!   at 0, assigned by the log at append time, never reused. Retention may raise the log start
+//!   offset (whole segments are deleted) but never renumbers a record.
+//! - **Batches.** Records are written in batches. A batch on disk is
+//!   `len (u32) | crc32c (u32) | body`, the CRC covering the whole body. A batch is either wholly
+//!   in the log or not at all: readers only see batches whose CRC checks.
+//! - **Durability.** `Partition::append` returns once the batch is as durable as the
+//!   [`FsyncPolicy`] promises: `Always` after `fsync` of the segment; `Interval` after `fsync` if
+//!   the last sync is older than the interval (otherwise it is in the OS page cache and at most an
+//!   interval's worth of acknowledged writes can be lost on power failure); `Never` once written to
+//!   the OS. A process crash (`kill -9`) loses nothing the OS has accepted under any policy.
+//! - **Recovery.** On open, the active (last) segment of each partition is scanned: the first
+//!   batch that is torn (short) or fails its CRC, and everything after it, is truncated; that can
+//!   only remove data that was never acknowledged under `Always`. Indexes that are missing or
+//!   inconsistent are rebuilt from the segment. A bad batch inside a *closed* segment is never
+//!   truncated silently (it was acknowledged once): it is reported as [`LogError::Corrupt`] with
+//!   the file and byte position, and never served as data.
+//! - **Time.** Each record carries its event timestamp (ms). The time index stores the running
+//!   maximum, so [`Partition::offset_for_time`] answers Kafka's `offsetsForTimes`: the first
+//!   offset whose timestamp is ≥ T.
+
+mod clock;
+pub mod console;
+mod consumer;
+mod error;
+mod group;
+mod partition;
+mod producer;
+mod record;
+mod topic;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use consumer::{Consumer, StartPosition};
+pub use error::LogError;
+pub use partition::{Partition, SegmentInfo};
+pub use producer::{Ack, Producer, ProducerConfig};
+pub use record::{Header, Record, StoredRecord};
+pub use topic::{Log, RecoveryEvent, RetentionReport, Topic};
+
+/// A record's position in its partition: dense, from 0, never reused.
+pub type Offset = u64;
+
+/// Milliseconds since the Unix epoch (or since the start of a simulated run).
+pub type TimestampMs = i64;
+
+/// When an append is acknowledged, relative to `fsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase", tag = "policy")]
+pub enum FsyncPolicy {
+    /// `fsync` the segment before every append returns: nothing acknowledged is ever lost.
+    Always,
+    /// `fsync` when the last sync is older than `ms`: bounded loss on power failure.
+    Interval {
+        /// Maximum age of unsynced, acknowledged data, in milliseconds.
+        ms: u64,
+    },
+    /// Leave syncing to the OS: survives a process crash, not a power failure.
+    Never,
+}
+
+/// Settings of a [`Log`]; the defaults are Kafka's, scaled for a workbench.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Roll to a new segment when the active one would exceed this many bytes (default 64 MiB).
+    pub segment_bytes: u64,
+    /// Roll when the active segment's first append is older than this (default: never).
+    pub segment_ms: Option<i64>,
+    /// Add an offset-index and time-index entry every this many bytes of batches (default 4096).
+    pub index_interval_bytes: u32,
+    /// When appends are acknowledged (default `Always`).
+    pub fsync: FsyncPolicy,
+    /// Delete closed segments whose newest append is older than this (default: keep forever).
+    pub retention_ms: Option<i64>,
+    /// Delete the oldest closed segments while a partition is larger than this (default: no limit).
+    pub retention_bytes: Option<u64>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 64 * 1024 * 1024,
+            segment_ms: None,
+            index_interval_bytes: 4096,
+            fsync: FsyncPolicy::Always,
+            retention_ms: None,
+            retention_bytes: None,
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! `workbench`: the thin binary edge. Parses arguments, calls the library, reports errors.
+
+mod cli;
+
+use std::io::{self, BufWriter, Write};
+
+use anyhow::Context;
+use clap::Parser;
+use lambda_workbench::log::FsyncPolicy;
+use lambda_workbench::log::console::{self, ConsumeOptions, ProduceOptions};
+
+use cli::{Cli, Command, Fsync, LogCommand};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run { scenario, out } => {
+            let written = lambda_workbench::run::run_scenario_file(&scenario, &out)?;
+            println!("results written to {}", written.display());
+            Ok(())
+        }
+        Command::Log { command } => log(command),
+    }
+}
+
+fn log(command: LogCommand) -> anyhow::Result<()> {
+    match command {
+        LogCommand::Produce { dir, topic, partitions, fsync, fsync_interval_ms, key_sep } => {
+            let fsync = match fsync {
+                Fsync::Always => FsyncPolicy::Always,
+                Fsync::Interval => FsyncPolicy::Interval { ms: fsync_interval_ms },
+                Fsync::Never => FsyncPolicy::Never,
+            };
+            let opts = ProduceOptions { dir, topic, partitions, fsync, key_sep };
+            let n = console::produce(&opts, io::stdin().lock()).context("log produce")?;
+            eprintln!("{n} records durable");
+            Ok(())
+        }
+        LogCommand::Consume { dir, topic, from_beginning: _, partition, from_time } => {
+            let opts = ConsumeOptions { dir, topic, partition, from_time };
+            let mut out = BufWriter::new(io::stdout().lock());
+            console::consume(&opts, &mut out).context("log consume")?;
+            out.flush().context("writing stdout")?;
+            Ok(())
+        }
+        LogCommand::Describe { dir } => {
+            let mut out = BufWriter::new(io::stdout().lock());
+            console::describe(&dir, &mut out).context("log describe")?;
+            out.flush().context("writing stdout")?;
+            Ok(())
+        }
+    }
+}
