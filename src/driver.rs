@@ -1,1 +1,160 @@
-//! TODO
+//! The simulated driver: one virtual clock for the producer, every architecture and the oracle.
+//!
+//! Components do the real computation on the real records read from the log; *when* their
+//! results become visible is decided by the cost model in the scenario (overhead + events ×
+//! per-event cost). Time advances in fixed ticks. Nothing here reads the wall clock, and every
+//! random choice was made by the seeded generator, so a run is reproducible byte for byte.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::arch::{self, ArchStats, Architecture};
+use crate::log::{FsyncPolicy, Log, LogConfig, LogError, ManualClock, Producer, ProducerConfig, Record, TimestampMs};
+use crate::metrics::{self, ErrorSample, FreshnessTracker, Percentiles};
+use crate::oracle::Oracle;
+use crate::query::Table;
+use crate::scenario::Scenario;
+use crate::workload;
+
+/// The topic every architecture reads.
+pub const EVENTS_TOPIC: &str = "events";
+
+/// What one architecture did in a run.
+#[derive(Debug, Clone)]
+pub struct ArchRun {
+    /// Architecture id.
+    pub id: String,
+    /// Consistency error against the oracle at each sample time.
+    pub samples: Vec<(TimestampMs, ErrorSample)>,
+    /// Freshness of visible events.
+    pub freshness: Percentiles,
+    /// Events never reflected in the served answers.
+    pub never_visible: u64,
+    /// Error once the run ended (every layer quiescent, unless `converged` is false).
+    pub final_error: ErrorSample,
+    /// When the architecture first reflected the whole log after the workload stopped.
+    pub quiescent_at_ms: Option<TimestampMs>,
+    /// End-of-run counters.
+    pub stats: ArchStats,
+    /// The served answers at the end.
+    pub final_view: Table,
+}
+
+/// Everything a simulated run produced.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Events generated and appended.
+    pub events: u64,
+    /// Events generated out of order (event time before arrival).
+    pub out_of_order_events: u64,
+    /// Simulated time the run ended.
+    pub end_ms: TimestampMs,
+    /// Simulated tick length.
+    pub tick_ms: i64,
+    /// Whether every architecture became quiescent before the drain limit.
+    pub converged: bool,
+    /// The exact answers at the end.
+    pub oracle_final: Table,
+    /// Per architecture, in scenario order.
+    pub architectures: Vec<ArchRun>,
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a.abs() } else { gcd(b, a % b) }
+}
+
+/// Runs `scenario` on the simulated clock, with its log in `log_dir` (which must be empty or
+/// absent).
+pub fn simulate(scenario: &Scenario, log_dir: &Path) -> Result<RunResult, LogError> {
+    let clock = Arc::new(ManualClock::new(0));
+    // Durability costs nothing on a simulated clock; skip fsync so runs are fast.
+    let config = LogConfig { fsync: FsyncPolicy::Never, segment_bytes: 8 * 1024 * 1024, ..LogConfig::default() };
+    let mut log = Log::open(log_dir, config, clock.clone())?;
+    log.create_topic(EVENTS_TOPIC, scenario.workload.partitions)?;
+    let partitions = scenario.workload.partitions as usize;
+
+    let events = workload::generate(&scenario.workload, scenario.seed, scenario.duration_ms);
+    let out_of_order_events = events.iter().filter(|e| e.event_time_ms < e.arrival_ms).count() as u64;
+
+    let mut archs: Vec<Box<dyn Architecture>> = Vec::new();
+    for id in &scenario.architectures {
+        if let Some(a) = arch::build(id, scenario, &log, EVENTS_TOPIC)? {
+            archs.push(a);
+        }
+    }
+    let mut trackers: Vec<FreshnessTracker> = archs.iter().map(|_| FreshnessTracker::new(partitions)).collect();
+    let mut samples: Vec<Vec<(TimestampMs, ErrorSample)>> = vec![Vec::new(); archs.len()];
+    let mut quiescent_at: Vec<Option<TimestampMs>> = vec![None; archs.len()];
+    let mut oracle = Oracle::new(&log, EVENTS_TOPIC, scenario.query.window_ms)?;
+    // The producer flushes every tick, so linger never holds a record past its tick.
+    let mut producer = Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 64 * 1024 });
+
+    let tick_ms = [scenario.speed.poll_interval_ms, scenario.sample_every_ms, scenario.batch.interval_ms]
+        .into_iter()
+        .fold(100, gcd)
+        .max(1);
+    // After the workload stops, allow ten batch cycles for every layer to settle.
+    let horizon = scenario.duration_ms + 10 * (scenario.batch.interval_ms + scenario.speed.poll_interval_ms);
+    let mut next_event = 0;
+    let mut t: TimestampMs = 0;
+    let converged = loop {
+        clock.set(t);
+        while let Some(e) = events.get(next_event).filter(|e| e.arrival_ms <= t) {
+            let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
+            producer.send(&mut log, EVENTS_TOPIC, record)?;
+            next_event += 1;
+        }
+        producer.flush(&mut log)?;
+        for (a, tracker) in archs.iter_mut().zip(&mut trackers) {
+            tracker.record(&a.tick(t, &log)?);
+        }
+        let produced_all = next_event == events.len() && t >= scenario.duration_ms;
+        let mut all_quiet = produced_all;
+        if produced_all {
+            for (a, q) in archs.iter().zip(&mut quiescent_at) {
+                if a.quiescent(&log)? {
+                    q.get_or_insert(t);
+                } else {
+                    all_quiet = false;
+                }
+            }
+        }
+        let stop = all_quiet || t >= horizon;
+        if t % scenario.sample_every_ms == 0 || stop {
+            let exact = oracle.catch_up(&log)?;
+            for (a, s) in archs.iter().zip(&mut samples) {
+                s.push((t, metrics::compare(&a.served(), exact)));
+            }
+        }
+        if stop {
+            break all_quiet;
+        }
+        t += tick_ms;
+    };
+
+    let exact = oracle.catch_up(&log)?.clone();
+    let mut architectures = Vec::new();
+    for (i, a) in archs.iter().enumerate() {
+        let (values, never_visible) = trackers[i].freshness(oracle.event_times());
+        let final_view = a.served();
+        architectures.push(ArchRun {
+            id: a.id().to_owned(),
+            samples: std::mem::take(&mut samples[i]),
+            freshness: metrics::percentiles(values),
+            never_visible,
+            final_error: metrics::compare(&final_view, &exact),
+            quiescent_at_ms: quiescent_at[i],
+            stats: a.stats(),
+            final_view,
+        });
+    }
+    Ok(RunResult {
+        events: oracle.len(),
+        out_of_order_events,
+        end_ms: t,
+        tick_ms,
+        converged,
+        oracle_final: exact,
+        architectures,
+    })
+}

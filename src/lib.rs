@@ -15,6 +15,7 @@
 //! - [`speed`] — incremental, windowed stream processing (lambda's speed layer, kappa's job).
 //! - [`batch`] — lambda's batch layer: recomputes views from the whole log up to a cut-off.
 //! - [`serving`] — merges a batch view with the speed views after its cut-off.
+//! - [`kappa`] — kappa's live stream job and its table.
 //! - [`arch`] — the [`arch::Architecture`] trait and the architectures built from the layers.
 //! - [`driver`] — the simulated clock driver: decides *when* results become visible.
 //! - [`metrics`] — freshness, consistency error, and their summaries.
@@ -26,6 +27,7 @@
 pub mod arch;
 pub mod batch;
 pub mod driver;
+pub mod kappa;
 pub mod log;
 pub mod metrics;
 pub mod oracle;

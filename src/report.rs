@@ -1,1 +1,188 @@
-//! TODO
+//! The results directory: every output path is built here, in one place.
+//!
+//! ```text
+//! <out>/<scenario>/
+//!   scenario.toml            copy of what ran
+//!   summary.json             per architecture: freshness, error, counters
+//!   timeseries.csv           t_ms,architecture,metric,value (long format)
+//!   final_views/<arch>.csv   served answers at the end (and oracle.csv, the exact ones)
+//!   plots/error_over_time.png, .svg
+//!   log/                     the run's log; inspect with `workbench log describe --dir`
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::driver::RunResult;
+use crate::metrics::Percentiles;
+use crate::query::{KEY_WINDOW_COUNT, Table};
+use crate::scenario::Scenario;
+
+/// Paths of a results directory.
+#[derive(Debug, Clone)]
+pub struct ResultsLayout {
+    /// `<out>/<scenario>/`.
+    pub root: PathBuf,
+}
+
+impl ResultsLayout {
+    /// The layout for `scenario` under `out`.
+    pub fn new(out: &Path, scenario: &str) -> Self {
+        ResultsLayout { root: out.join(scenario) }
+    }
+    /// Copy of the scenario file.
+    pub fn scenario(&self) -> PathBuf {
+        self.root.join("scenario.toml")
+    }
+    /// The summary.
+    pub fn summary(&self) -> PathBuf {
+        self.root.join("summary.json")
+    }
+    /// The long-format time series.
+    pub fn timeseries(&self) -> PathBuf {
+        self.root.join("timeseries.csv")
+    }
+    /// Final served answers of one architecture (or `oracle`).
+    pub fn final_view(&self, id: &str) -> PathBuf {
+        self.root.join("final_views").join(format!("{id}.csv"))
+    }
+    /// A plot, without extension (PNG and SVG are written beside each other).
+    pub fn plot_stem(&self, name: &str) -> PathBuf {
+        self.root.join("plots").join(name)
+    }
+    /// The run's log directory.
+    pub fn log_dir(&self) -> PathBuf {
+        self.root.join("log")
+    }
+}
+
+/// `summary.json`.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario seed.
+    pub seed: u64,
+    /// `simulated` (the realtime driver comes later).
+    pub driver: &'static str,
+    /// How long the workload produced, ms.
+    pub duration_ms: i64,
+    /// Simulated time the run ended (after the layers settled), ms.
+    pub end_ms: i64,
+    /// Whether every architecture reflected the whole log before the drain limit.
+    pub converged: bool,
+    /// Events appended to the log.
+    pub events: u64,
+    /// Events generated out of order.
+    pub out_of_order_events: u64,
+    /// Cells (key × window) in the exact answer.
+    pub oracle_cells: usize,
+    /// Per architecture id.
+    pub architectures: BTreeMap<String, ArchSummary>,
+}
+
+/// One architecture in `summary.json`.
+#[derive(Debug, Serialize)]
+pub struct ArchSummary {
+    /// Event time → first visible in served answers, ms.
+    pub freshness_ms: Percentiles,
+    /// Events never reflected in the served answers.
+    pub never_visible_events: u64,
+    /// Consistency against the oracle.
+    pub error: ErrorSummary,
+    /// When it first reflected the whole log after the workload stopped, ms.
+    pub quiescent_at_ms: Option<i64>,
+    /// Events dropped by the stream side as too late.
+    pub late_dropped: u64,
+    /// Batch jobs run.
+    pub batch_jobs: u64,
+}
+
+/// Error statistics of one architecture.
+#[derive(Debug, Serialize)]
+pub struct ErrorSummary {
+    /// Mean over samples of the mean relative error.
+    pub mean_rel: f64,
+    /// Largest sampled mean relative error.
+    pub max_rel: f64,
+    /// Mean relative error at the end.
+    pub final_rel: f64,
+    /// Fraction of cells exactly right at the end.
+    pub final_fraction_exact: f64,
+    /// Whether the final answers equal the oracle's exactly.
+    pub final_equals_oracle: bool,
+    /// Largest number of events counted twice at any sample (merge-boundary double counts).
+    pub max_excess_events: i64,
+}
+
+/// Builds the summary of a run.
+pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
+    let architectures = run
+        .architectures
+        .iter()
+        .map(|a| {
+            let n = a.samples.len().max(1) as f64;
+            let error = ErrorSummary {
+                mean_rel: a.samples.iter().map(|(_, s)| s.mean_rel).sum::<f64>() / n,
+                max_rel: a.samples.iter().map(|(_, s)| s.mean_rel).fold(0.0, f64::max),
+                final_rel: a.final_error.mean_rel,
+                final_fraction_exact: a.final_error.fraction_exact,
+                final_equals_oracle: a.final_view == run.oracle_final,
+                max_excess_events: a.samples.iter().map(|(_, s)| s.excess).max().unwrap_or(0),
+            };
+            let s = ArchSummary {
+                freshness_ms: a.freshness,
+                never_visible_events: a.never_visible,
+                error,
+                quiescent_at_ms: a.quiescent_at_ms,
+                late_dropped: a.stats.late_dropped,
+                batch_jobs: a.stats.batch_jobs,
+            };
+            (a.id.clone(), s)
+        })
+        .collect();
+    Summary {
+        scenario: scenario.name.clone(),
+        seed: scenario.seed,
+        driver: "simulated",
+        duration_ms: scenario.duration_ms,
+        end_ms: run.end_ms,
+        converged: run.converged,
+        events: run.events,
+        out_of_order_events: run.out_of_order_events,
+        oracle_cells: run.oracle_final.len(),
+        architectures,
+    }
+}
+
+/// `timeseries.csv` text: `t_ms,architecture,metric,value`.
+pub fn timeseries_csv(run: &RunResult) -> String {
+    let mut out = String::from("t_ms,architecture,metric,value\n");
+    for a in &run.architectures {
+        for (t, s) in &a.samples {
+            let _ = writeln!(out, "{t},{},error_mean_rel,{}", a.id, s.mean_rel);
+            let _ = writeln!(out, "{t},{},fraction_exact,{}", a.id, s.fraction_exact);
+            let _ = writeln!(out, "{t},{},events_excess,{}", a.id, s.excess);
+            let _ = writeln!(out, "{t},{},events_missing,{}", a.id, s.missing);
+        }
+    }
+    out
+}
+
+/// A final view as CSV: `query,key,window_start_ms,window_end_ms,value`.
+pub fn view_csv(table: &Table, window_ms: i64) -> String {
+    let mut out = String::from("query,key,window_start_ms,window_end_ms,value\n");
+    for (cell, n) in table {
+        let _ = writeln!(
+            out,
+            "{KEY_WINDOW_COUNT},{},{},{},{n}",
+            cell.key,
+            cell.window_start_ms,
+            cell.window_start_ms + window_ms
+        );
+    }
+    out
+}

@@ -2,8 +2,83 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::driver;
+use crate::log::LogError;
+use crate::plot::{LineChart, PlotError, Series, draw_line_chart};
+use crate::report::{self, ResultsLayout};
+use crate::scenario::{Scenario, ScenarioError};
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scenario file is unusable.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The log failed.
+    #[error("log: {0}")]
+    Log(#[from] LogError),
+    /// A result could not be written.
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A plot could not be drawn.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+}
+
+fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), RunError> {
+    let io = |source| RunError::Write { path: path.to_owned(), source };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    std::fs::write(path, contents).map_err(io)
+}
+
 /// Runs the scenario at `path`, writes `out/<name>/`, returns that directory.
-pub fn run_scenario_file(path: &Path, out: &Path) -> anyhow::Result<PathBuf> {
-    let _ = (path, out);
-    todo!("run")
+pub fn run_scenario_file(path: &Path, out: &Path) -> Result<PathBuf, RunError> {
+    let scenario = Scenario::load(path)?;
+    let text = std::fs::read(path).map_err(|source| RunError::Write { path: path.to_owned(), source })?;
+    run_scenario(&scenario, &text, out)
+}
+
+/// Runs a parsed scenario (`text` is its file, copied into the results) and writes the results.
+pub fn run_scenario(scenario: &Scenario, text: &[u8], out: &Path) -> Result<PathBuf, RunError> {
+    let layout = ResultsLayout::new(out, &scenario.name);
+    // A rerun replaces the previous results entirely, so nothing stale is mixed in.
+    if layout.root.exists() {
+        std::fs::remove_dir_all(&layout.root).map_err(|source| RunError::Write { path: layout.root.clone(), source })?;
+    }
+    let run = driver::simulate(scenario, &layout.log_dir())?;
+
+    write(&layout.scenario(), text)?;
+    let summary = report::summary(scenario, &run);
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| RunError::Write {
+        path: layout.summary(),
+        source: std::io::Error::other(e),
+    })?;
+    write(&layout.summary(), json + "\n")?;
+    write(&layout.timeseries(), report::timeseries_csv(&run))?;
+    write(&layout.final_view("oracle"), report::view_csv(&run.oracle_final, scenario.query.window_ms))?;
+    for a in &run.architectures {
+        write(&layout.final_view(&a.id), report::view_csv(&a.final_view, scenario.query.window_ms))?;
+    }
+    let chart = LineChart {
+        title: format!("{}: consistency error against the oracle", scenario.name),
+        x_label: "simulated time (s)".into(),
+        y_label: "mean relative error".into(),
+        series: run
+            .architectures
+            .iter()
+            .map(|a| Series {
+                label: a.id.clone(),
+                points: a.samples.iter().map(|(t, s)| (*t as f64 / 1000.0, s.mean_rel)).collect(),
+            })
+            .collect(),
+    };
+    draw_line_chart(&chart, &layout.plot_stem("error_over_time"))?;
+    Ok(layout.root)
 }
