@@ -7,7 +7,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 mod error;
+mod locate;
+mod validate;
 pub use error::ScenarioError;
+pub use validate::{ARCHITECTURES, MAX_PARTITIONS, QUERY_NAMES};
 
 /// A whole scenario file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,14 +143,107 @@ impl Default for Batch {
 
 impl Scenario {
     /// Reads and checks a scenario file.
+    ///
+    /// Binary or non-UTF-8 files are refused before TOML sees them, so the message says "not
+    /// a text TOML file" (with the line and byte) instead of a puzzling syntax error.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let _ = path;
-        todo!("scenario")
+        let bytes = std::fs::read(path)
+            .map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
+        let text = check_text(&bytes, path)?;
+        Scenario::parse(text, path)
     }
 
     /// Parses scenario text; `origin` names the file in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Scenario, ScenarioError> {
-        let _ = (text, origin);
-        todo!("scenario")
+        // Editors on some systems write a byte-order mark; it is not content.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if is_blank(text) {
+            return Err(ScenarioError::Empty { path: origin.to_path_buf(), line: 1 });
+        }
+        let scenario: Scenario = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
+        validate::check(&scenario, text, origin)?;
+        Ok(scenario)
     }
+}
+
+/// True when the text has nothing but whitespace and comments.
+fn is_blank(text: &str) -> bool {
+    text.lines().map(str::trim).all(|line| line.is_empty() || line.starts_with('#'))
+}
+
+/// The bytes as text, or an error pointing at the first byte a TOML file cannot contain:
+/// invalid UTF-8, NUL, or an ASCII control byte other than tab, newline and carriage return.
+fn check_text<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, ScenarioError> {
+    let utf8 = std::str::from_utf8(bytes);
+    let valid_up_to = match &utf8 {
+        Ok(_) => bytes.len(),
+        Err(e) => e.valid_up_to(),
+    };
+    let control = bytes[..valid_up_to]
+        .iter()
+        .position(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f);
+    let (offset, message) = match (control, utf8) {
+        (Some(offset), _) => {
+            let what = if bytes[offset] == 0 { "NUL byte" } else { "control character" };
+            (offset, what.to_string())
+        }
+        (None, Err(_)) => (valid_up_to, "invalid UTF-8".to_string()),
+        (None, Ok(text)) => return Ok(text),
+    };
+    let (line, column) = locate::line_col_bytes(bytes, offset);
+    Err(ScenarioError::NotText {
+        path: path.to_path_buf(),
+        line,
+        column,
+        offset,
+        byte: bytes[offset],
+        message,
+    })
+}
+
+/// Turns toml's error (a byte span and a message) into one naming line, column and field.
+fn toml_error(text: &str, origin: &Path, error: &toml::de::Error) -> ScenarioError {
+    // One line per error: toml's messages are short, but make sure.
+    let message = error.message().trim().replace('\n', " ");
+    let named = named_key(&message);
+    let (line, column, mut path, on_header) = match error.span() {
+        Some(span) => {
+            let (line, column) = locate::line_col(text, span.start);
+            // A missing field in the root table comes with an empty span at offset 0, which
+            // may also be where the first `[table]` header starts: that is not its table.
+            let (path, on_header) = if span.is_empty() && message.starts_with("missing field") {
+                (Vec::new(), false)
+            } else {
+                locate::context_at(text, span.start)
+            };
+            (line, Some(column), path, on_header)
+        }
+        None => (1, None, Vec::new(), false),
+    };
+    if let Some(name) = named {
+        // On a header such as `[workload.extra]` the span points at `extra` itself, which
+        // the context already ends with; elsewhere it points at a key inside the context.
+        let already = on_header
+            && !message.starts_with("missing field")
+            && path.last().map(String::as_str) == Some(name);
+        if !already {
+            path.push(name.to_string());
+        }
+    }
+    ScenarioError::Toml {
+        path: origin.to_path_buf(),
+        line,
+        column,
+        field: (!path.is_empty()).then(|| path.join(".")),
+        message,
+    }
+}
+
+/// The key named by messages like "unknown field `x`, …", "missing field `x`" and
+/// "duplicate key `x` …".
+fn named_key(message: &str) -> Option<&str> {
+    ["unknown field `", "missing field `", "duplicate key `"].iter().find_map(|prefix| {
+        let rest = message.strip_prefix(prefix)?;
+        rest.split('`').next()
+    })
 }

@@ -1,0 +1,185 @@
+//! Checks that go beyond TOML types: ranges, allowed names, duplicates.
+//!
+//! Serde knows a field is a `u32`; only these rules know that zero partitions makes no
+//! sense. Each failure points at the line where the key is written, found in the text.
+
+use std::path::Path;
+
+use super::locate::{find_key, find_quoted, line_col};
+use super::{Scenario, ScenarioError};
+
+/// The architecture ids a scenario may list in `architectures`.
+pub const ARCHITECTURES: &[&str] =
+    &["batch-lake", "lambda", "lambda-unified", "kappa", "streaming-lake"];
+
+/// The query names a scenario may use in `query.name`.
+pub const QUERY_NAMES: &[&str] = &["key_window_count"];
+
+/// The largest number of partitions a workload topic may have; more only costs memory and
+/// file handles without teaching anything new.
+pub const MAX_PARTITIONS: u32 = 1024;
+
+/// Builds located errors for one scenario text.
+struct Checker<'a> {
+    text: &'a str,
+    origin: &'a Path,
+}
+
+impl Checker<'_> {
+    /// An error about `field` (dotted), located where the key is written.
+    fn at_key(&self, field: &str, message: String) -> ScenarioError {
+        let parts: Vec<&str> = field.split('.').collect();
+        self.at_offset(find_key(self.text, &parts), field, message)
+    }
+
+    fn at_offset(&self, offset: Option<usize>, field: &str, message: String) -> ScenarioError {
+        let (line, column) = match offset {
+            Some(offset) => {
+                let (line, column) = line_col(self.text, offset);
+                (line, Some(column))
+            }
+            None => (1, None),
+        };
+        ScenarioError::Invalid {
+            path: self.origin.to_path_buf(),
+            line,
+            column,
+            field: Some(field.to_string()),
+            message,
+        }
+    }
+
+    /// Fails unless `ok`, with "must be {what}, got {value}".
+    fn require(
+        &self,
+        ok: bool,
+        field: &str,
+        what: &str,
+        value: impl std::fmt::Display,
+    ) -> Result<(), ScenarioError> {
+        if ok { Ok(()) } else { Err(self.at_key(field, format!("must be {what}, got {value}"))) }
+    }
+
+    /// `value >= 0` and finite (TOML allows `inf` and `nan`, which no cost can be).
+    fn non_negative(&self, field: &str, value: f64) -> Result<(), ScenarioError> {
+        self.require(value.is_finite() && value >= 0.0, field, "a finite number >= 0", value)
+    }
+}
+
+/// Runs every rule; returns the first failure, in file order of the fields.
+pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), ScenarioError> {
+    let c = Checker { text, origin };
+
+    check_name(&c, &s.name)?;
+    check_architectures(&c, &s.architectures)?;
+    c.require(s.duration_ms > 0, "duration_ms", "> 0", s.duration_ms)?;
+    c.require(s.sample_every_ms > 0, "sample_every_ms", "> 0", s.sample_every_ms)?;
+
+    let w = &s.workload;
+    c.require(w.rate_per_sec > 0, "workload.rate_per_sec", "> 0", w.rate_per_sec)?;
+    c.require(w.keys > 0, "workload.keys", "> 0", w.keys)?;
+    c.require(
+        (1..=MAX_PARTITIONS).contains(&w.partitions),
+        "workload.partitions",
+        &format!("between 1 and {MAX_PARTITIONS}"),
+        w.partitions,
+    )?;
+    c.require(
+        (0.0..=1.0).contains(&w.out_of_order_fraction),
+        "workload.out_of_order_fraction",
+        "between 0 and 1",
+        w.out_of_order_fraction,
+    )?;
+    c.require(w.max_delay_ms >= 0, "workload.max_delay_ms", ">= 0", w.max_delay_ms)?;
+    c.require(
+        w.zipf_exponent.is_finite() && w.zipf_exponent > 0.0,
+        "workload.zipf_exponent",
+        "a finite number > 0",
+        w.zipf_exponent,
+    )?;
+
+    let q = &s.query;
+    if !QUERY_NAMES.contains(&q.name.as_str()) {
+        return Err(c.at_key(
+            "query.name",
+            format!("unknown query `{}`; expected one of {}", q.name, quoted_list(QUERY_NAMES)),
+        ));
+    }
+    c.require(q.window_ms > 0, "query.window_ms", "> 0", q.window_ms)?;
+
+    let sp = &s.speed;
+    c.require(sp.poll_interval_ms > 0, "speed.poll_interval_ms", "> 0", sp.poll_interval_ms)?;
+    c.non_negative("speed.overhead_ms", sp.overhead_ms)?;
+    c.non_negative("speed.cost_us_per_event", sp.cost_us_per_event)?;
+    c.require(
+        sp.watermark_delay_ms >= 0,
+        "speed.watermark_delay_ms",
+        ">= 0",
+        sp.watermark_delay_ms,
+    )?;
+    c.require(
+        sp.allowed_lateness_ms >= 0,
+        "speed.allowed_lateness_ms",
+        ">= 0",
+        sp.allowed_lateness_ms,
+    )?;
+
+    let b = &s.batch;
+    c.require(b.interval_ms > 0, "batch.interval_ms", "> 0", b.interval_ms)?;
+    c.non_negative("batch.overhead_ms", b.overhead_ms)?;
+    c.non_negative("batch.cost_us_per_event", b.cost_us_per_event)?;
+    Ok(())
+}
+
+/// The name becomes `results/<name>/`, so it must be one plain path component.
+fn check_name(c: &Checker<'_>, name: &str) -> Result<(), ScenarioError> {
+    if name.is_empty() {
+        return Err(c.at_key("name", "must not be empty".to_string()));
+    }
+    let safe = name.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '.' | '-'));
+    if !safe || name == "." || name == ".." {
+        return Err(c.at_key(
+            "name",
+            format!(
+                "`{name}` is not a safe directory name; use only letters, digits, `_`, `.` \
+                 and `-` (and not `.` or `..`)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_architectures(c: &Checker<'_>, archs: &[String]) -> Result<(), ScenarioError> {
+    if archs.is_empty() {
+        return Err(c.at_key(
+            "architectures",
+            format!("must list at least one of {}", quoted_list(ARCHITECTURES)),
+        ));
+    }
+    let key_at = find_key(c.text, &["architectures"]).unwrap_or(0);
+    for (i, arch) in archs.iter().enumerate() {
+        let field = format!("architectures[{i}]");
+        let earlier = archs[..i].iter().filter(|a| *a == arch).count();
+        // Point at this very element: the (earlier+1)-th time its quoted text appears.
+        let at = find_quoted(c.text, key_at, arch, earlier).or(Some(key_at));
+        if !ARCHITECTURES.contains(&arch.as_str()) {
+            return Err(c.at_offset(
+                at,
+                &field,
+                format!(
+                    "unknown architecture `{arch}`; expected one of {}",
+                    quoted_list(ARCHITECTURES)
+                ),
+            ));
+        }
+        if earlier > 0 {
+            return Err(c.at_offset(at, &field, format!("architecture `{arch}` is listed twice")));
+        }
+    }
+    Ok(())
+}
+
+/// `a`, `b`, `c` for messages.
+fn quoted_list(items: &[&str]) -> String {
+    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+}
