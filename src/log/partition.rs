@@ -283,3 +283,181 @@ impl Partition {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::ManualClock;
+
+    fn config(segment_bytes: u64) -> LogConfig {
+        LogConfig { segment_bytes, index_interval_bytes: 100, ..LogConfig::default() }
+    }
+
+    fn open(dir: &std::path::Path, cfg: LogConfig, clock: &Arc<ManualClock>) -> Partition {
+        Partition::open(dir.to_path_buf(), cfg, clock.clone()).unwrap()
+    }
+
+    fn rec(i: i64) -> Record {
+        Record::new(format!("value-{i}"), i).with_key(format!("k{}", i % 7))
+    }
+
+    #[test]
+    fn append_read_roll_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1000));
+        let mut p = open(dir.path(), config(600), &clock);
+        let mut all = Vec::new();
+        for b in 0..40 {
+            let batch: Vec<Record> = (0..(b % 4 + 1)).map(|i| rec(b * 10 + i)).collect();
+            let base = p.append(&batch).unwrap();
+            assert_eq!(base, all.len() as u64);
+            all.extend(batch);
+            clock.advance(1);
+        }
+        assert!(p.segments().len() > 3, "segments roll at segment_bytes");
+        assert!(p.segments().iter().all(|s| s.size_bytes <= 600));
+        let check = |p: &Partition| {
+            for from in 0..=all.len() {
+                let got = p.read(from as u64, usize::MAX).unwrap();
+                let want: Vec<_> = all[from..].to_vec();
+                assert_eq!(got.iter().map(|s| s.record.clone()).collect::<Vec<_>>(), want);
+                assert!(got.iter().zip(from as u64..).all(|(s, o)| s.offset == o));
+                let two = p.read(from as u64, 2).unwrap();
+                assert_eq!(two.len(), want.len().min(2));
+            }
+            let end = all.len() as u64;
+            assert!(matches!(p.read(end + 1, 1), Err(LogError::OffsetOutOfRange { .. })));
+        };
+        check(&p);
+        drop(p);
+        let p = open(dir.path(), config(600), &clock);
+        assert!(p.recovery_events().is_empty(), "{:?}", p.recovery_events());
+        assert_eq!(p.log_end_offset(), all.len() as u64);
+        check(&p);
+    }
+
+    #[test]
+    fn oversized_batch_gets_its_own_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let mut p = open(dir.path(), config(200), &clock);
+        p.append(&[rec(1)]).unwrap();
+        p.append(&[Record::new(vec![7; 1000], 5)]).unwrap();
+        p.append(&[rec(2)]).unwrap();
+        let segs = p.segments();
+        assert_eq!(segs.len(), 3);
+        assert_eq!((segs[1].base_offset, segs[1].next_offset), (1, 2));
+        assert!(segs[1].size_bytes > 1000);
+        assert_eq!(p.read(1, 1).unwrap()[0].record.value, vec![7; 1000]);
+    }
+
+    #[test]
+    fn segment_ms_rolls_by_clock_and_roll_on_empty_is_noop() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let cfg = LogConfig { segment_ms: Some(100), ..config(1 << 20) };
+        let mut p = open(dir.path(), cfg.clone(), &clock);
+        p.roll().unwrap();
+        assert_eq!(p.segments().len(), 1);
+        p.append(&[rec(1)]).unwrap();
+        clock.advance(99);
+        p.append(&[rec(2)]).unwrap();
+        assert_eq!(p.segments().len(), 1);
+        clock.advance(1);
+        p.append(&[rec(3)]).unwrap();
+        assert_eq!(p.segments().len(), 2);
+        drop(p);
+        // The first append time of the active segment survives a reopen.
+        let mut p = open(dir.path(), cfg, &clock);
+        clock.advance(100);
+        p.append(&[rec(4)]).unwrap();
+        assert_eq!(p.segments().len(), 3);
+    }
+
+    #[test]
+    fn offset_for_time_with_out_of_order_timestamps() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let mut p = open(dir.path(), config(400), &clock);
+        let ts: Vec<i64> = vec![5, 3, 9, 1, 12, 7, 7, 20, 2, 15, 30, 11, 25, 4, 40, 39];
+        for chunk in ts.chunks(3) {
+            let batch: Vec<_> = chunk.iter().map(|&t| Record::new(vec![1; 30], t)).collect();
+            p.append(&batch).unwrap();
+        }
+        assert!(p.segments().len() > 1);
+        let check = |p: &Partition| {
+            for t in -1..=42 {
+                let want = ts.iter().position(|&x| x >= t).map(|i| i as u64);
+                assert_eq!(p.offset_for_time(t).unwrap(), want, "T={t}");
+            }
+        };
+        check(&p);
+        drop(p);
+        let p = open(dir.path(), config(400), &clock);
+        check(&p);
+        let segs = p.segments();
+        assert_eq!(segs[0].time_range, Some((3, 9)));
+    }
+
+    #[test]
+    fn index_lookup_uses_sparse_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let mut p = open(dir.path(), config(1 << 20), &clock);
+        for i in 0..200 {
+            p.append(&[rec(i)]).unwrap();
+        }
+        let idx = std::fs::read(dir.path().join("00000000000000000000.index")).unwrap();
+        let n = idx.len() / 8;
+        assert!(n > 10 && n < 200, "sparse index has {n} entries");
+        let tidx = std::fs::read(dir.path().join("00000000000000000000.timeindex")).unwrap();
+        assert_eq!(tidx.len() / 12, n);
+        for from in [0u64, 1, 57, 99, 150, 199] {
+            assert_eq!(p.read(from, 1).unwrap()[0].record, rec(from as i64));
+        }
+    }
+
+    #[test]
+    fn retention_by_time_and_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let cfg = LogConfig { retention_ms: Some(1000), ..config(300) };
+        let mut p = open(dir.path(), cfg, &clock);
+        for i in 0..30 {
+            p.append(&[rec(i), rec(i)]).unwrap();
+            clock.advance(100);
+        }
+        let segs = p.segments();
+        assert!(segs.len() > 4);
+        // now = 3000: segments whose newest append is before 2000 go.
+        let r = p.enforce_retention().unwrap();
+        assert!(!r.deleted_segments.is_empty());
+        assert!(r.deleted_segments.iter().all(|f| !f.exists()));
+        let start = p.log_start_offset();
+        assert!(start > 0);
+        assert!(p.segments()[0].base_offset == start);
+        assert!(matches!(p.read(start - 1, 1), Err(LogError::OffsetOutOfRange { .. })));
+        assert_eq!(p.read(start, 1).unwrap()[0].offset, start);
+        // Far in the future everything closed expires, the active segment stays.
+        clock.advance(1_000_000);
+        p.enforce_retention().unwrap();
+        assert_eq!(p.segments().len(), 1);
+        assert_eq!(p.log_start_offset(), p.segments()[0].base_offset);
+
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = LogConfig { retention_bytes: Some(700), ..config(300) };
+        let mut p = open(dir.path(), cfg.clone(), &clock);
+        for i in 0..30 {
+            p.append(&[rec(i)]).unwrap();
+        }
+        let before = p.size_bytes();
+        let r = p.enforce_retention().unwrap();
+        assert_eq!(before - r.deleted_bytes, p.size_bytes());
+        assert!(p.size_bytes() <= 700 || p.segments().len() == 1);
+        let start = p.log_start_offset();
+        drop(p);
+        let p = open(dir.path(), cfg, &clock);
+        assert_eq!(p.log_start_offset(), start);
+        assert_eq!(p.read(start, usize::MAX).unwrap().len() as u64, 30 - start);
+    }
+}

@@ -135,3 +135,48 @@ impl Producer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::log::{LogConfig, ManualClock};
+
+    #[test]
+    fn linger_and_max_bytes_with_manual_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let mut log = Log::open(dir.path(), LogConfig::default(), clock.clone()).unwrap();
+        log.create_topic("t", 1).unwrap();
+        let mut prod = Producer::new(ProducerConfig { linger_ms: 10, max_batch_bytes: 300 });
+        let (p, acks) = prod.send(&mut log, "t", Record::new(vec![0; 50], 1)).unwrap();
+        assert_eq!(p, 0);
+        assert!(acks.is_empty());
+        clock.advance(9);
+        assert!(prod.poll(&mut log).unwrap().is_empty());
+        assert_eq!(prod.pending_records(), 1);
+        clock.advance(1);
+        let acks = prod.poll(&mut log).unwrap();
+        assert_eq!(acks.len(), 1);
+        assert_eq!((acks[0].base_offset, acks[0].record_count), (0, 1));
+        assert_eq!(prod.pending_records(), 0);
+
+        // ~70 bytes per record: the fourth would overflow 300 bytes and sends the first three.
+        let mut acks = Vec::new();
+        for i in 0..4 {
+            acks.extend(prod.send(&mut log, "t", Record::new(vec![0; 50], i)).unwrap().1);
+        }
+        assert_eq!(acks.len(), 1);
+        assert_eq!((acks[0].base_offset, acks[0].record_count), (1, 3));
+        assert_eq!(prod.pending_records(), 1);
+        let acks = prod.flush(&mut log).unwrap();
+        assert_eq!((acks[0].base_offset, acks[0].record_count), (4, 1));
+        let p = log.topic("t").unwrap().partition(0).unwrap();
+        assert_eq!(p.log_end_offset(), 5);
+        assert!(matches!(
+            prod.send(&mut log, "nope", Record::new("x", 0)),
+            Err(crate::log::LogError::UnknownTopic(_))
+        ));
+    }
+}

@@ -334,3 +334,91 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+    use crate::log::{Consumer, ManualClock, Record, StartPosition};
+
+    fn open(dir: &Path) -> Log {
+        Log::open(dir, LogConfig::default(), Arc::new(ManualClock::new(0))).unwrap()
+    }
+
+    #[test]
+    fn topics_and_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path());
+        log.create_topic("events", 3).unwrap();
+        log.create_topic("events", 3).unwrap();
+        assert!(matches!(
+            log.create_topic("events", 4),
+            Err(LogError::PartitionCountMismatch { existing: 3, requested: 4, .. })
+        ));
+        for bad in ["", "a/b", "..", ".", "__consumer_offsets", "a\\b", "x y"] {
+            assert!(matches!(log.create_topic(bad, 1), Err(LogError::InvalidName(_))), "{bad}");
+        }
+        assert!(matches!(log.topic("nope"), Err(LogError::UnknownTopic(_))));
+        assert!(matches!(
+            log.topic("events").unwrap().partition(3),
+            Err(LogError::UnknownPartition { .. })
+        ));
+        log.commit_offset("g1", "events", 0, 5).unwrap();
+        drop(log);
+        let log = open(dir.path());
+        assert_eq!(log.topic_names(), vec!["events".to_string()]);
+        assert_eq!(log.topic("events").unwrap().partition_count(), 3);
+    }
+
+    #[test]
+    fn round_robin_without_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path());
+        log.create_topic("t", 3).unwrap();
+        let t = log.topic_mut("t").unwrap();
+        let ps: Vec<u32> = (0..6).map(|_| t.partition_for(None)).collect();
+        assert_eq!(ps, vec![0, 1, 2, 0, 1, 2]);
+        let k = t.partition_for(Some(b"user-1"));
+        assert_eq!(k, t.partition_for(Some(b"user-1")));
+    }
+
+    #[test]
+    fn group_offsets_persist_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path());
+        log.create_topic("t", 2).unwrap();
+        for i in 0..10 {
+            let p = (i % 2) as u32;
+            log.topic_mut("t")
+                .unwrap()
+                .partition_mut(p)
+                .unwrap()
+                .append(&[Record::new("v", i)])
+                .unwrap();
+        }
+        let mut c = Consumer::new(&log, "t", Some("g"), StartPosition::Committed).unwrap();
+        let got = c.poll(&log, 3).unwrap();
+        assert_eq!(got.len(), 3);
+        c.commit(&mut log).unwrap();
+        let (p0, p1) = (c.position(0), c.position(1));
+        assert_eq!(p0 + p1, 3);
+        assert!(matches!(log.committed_offset("a/b", "t", 0), Err(LogError::InvalidName(_))));
+        drop(log);
+        let log = open(dir.path());
+        assert_eq!(log.topic_names(), vec!["t".to_string()]);
+        assert_eq!(log.committed_offset("g", "t", 0).unwrap(), Some(p0));
+        assert_eq!(log.committed_offset("g", "t", 1).unwrap(), Some(p1));
+        assert_eq!(log.committed_offset("other", "t", 1).unwrap(), None);
+        let mut c = Consumer::new(&log, "t", Some("g"), StartPosition::Committed).unwrap();
+        let rest = c.poll(&log, 100).unwrap();
+        assert_eq!(rest.len(), 7);
+        let c = Consumer::new(&log, "t", None, StartPosition::Latest).unwrap();
+        assert_eq!((c.position(0), c.position(1)), (5, 5));
+        let c = Consumer::new(&log, "t", None, StartPosition::Timestamp(4)).unwrap();
+        assert_eq!((c.position(0), c.position(1)), (2, 2));
+        assert!(matches!(c.commit(&mut open_again(&log)), Err(LogError::NoGroup(_))));
+    }
+
+    fn open_again(log: &Log) -> Log {
+        open(log.dir())
+    }
+}
