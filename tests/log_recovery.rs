@@ -20,10 +20,10 @@ fn clock() -> Arc<ManualClock> {
 
 fn record(i: usize) -> Record {
     let mut r = Record::new(format!("value {i} {}", "x".repeat(i % 13)), (i as i64 * 7) % 50);
-    if i % 3 != 0 {
+    if !i.is_multiple_of(3) {
         r = r.with_key(format!("key-{}", i % 5));
     }
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         r.headers.push(Header { key: "h".into(), value: vec![i as u8] });
     }
     r
@@ -179,21 +179,24 @@ fn flipped_byte_in_closed_segment_is_reported_not_truncated() {
     }
 }
 
+/// A way to damage an index file.
+type Garble = Box<dyn Fn(&Path)>;
+
 #[test]
 fn missing_or_garbled_indexes_are_rebuilt() {
     let src = tempfile::tempdir().unwrap();
     let (all, bases) = write_segments(src.path());
     let check = |p: &Partition| {
         assert_eq!(read_all(p), all);
-        for from in 0..all.len() {
-            assert_eq!(p.read(from as u64, 1).unwrap()[0].record, all[from]);
+        for (from, r) in all.iter().enumerate() {
+            assert_eq!(p.read(from as u64, 1).unwrap()[0].record, *r);
         }
         for t in -1..52 {
             let want = all.iter().position(|r| r.timestamp_ms >= t).map(|i| i as u64);
             assert_eq!(p.offset_for_time(t).unwrap(), want, "T={t}");
         }
     };
-    let garbles: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    let garbles: Vec<(&str, Garble)> = vec![
         ("delete", Box::new(|p: &Path| std::fs::remove_file(p).unwrap())),
         ("empty", Box::new(|p: &Path| std::fs::write(p, b"").unwrap())),
         ("odd size", Box::new(|p: &Path| std::fs::write(p, b"12345").unwrap())),
