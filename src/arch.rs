@@ -42,19 +42,27 @@ pub trait Architecture {
 }
 
 /// The ids the workbench knows, in the order reports list them.
-pub const ARCHITECTURE_IDS: [&str; 5] = ["batch-lake", "lambda", "lambda-unified", "kappa", "streaming-lake"];
+pub const ARCHITECTURE_IDS: [&str; 5] =
+    ["batch-lake", "lambda", "lambda-unified", "kappa", "streaming-lake"];
 
 /// Builds the architecture `id` for `scenario`, reading `topic`.
 ///
 /// Returns `Ok(None)` for an id that is known but not built yet.
-pub fn build(id: &str, scenario: &Scenario, log: &Log, topic: &str) -> Result<Option<Box<dyn Architecture>>, LogError> {
+pub fn build(
+    id: &str,
+    scenario: &Scenario,
+    log: &Log,
+    topic: &str,
+) -> Result<Option<Box<dyn Architecture>>, LogError> {
     let window_ms = scenario.query.window_ms;
     Ok(match id {
         "lambda" => Some(Box::new(Lambda {
             batch: BatchLayer::new(topic, window_ms, &scenario.batch, 0),
             speed: SpeedLayer::new(log, topic, window_ms, &scenario.speed, 0)?,
         })),
-        "kappa" => Some(Box::new(Kappa { job: KappaJob::new(log, topic, window_ms, &scenario.speed, 0)? })),
+        "kappa" => {
+            Some(Box::new(Kappa { job: KappaJob::new(log, topic, window_ms, &scenario.speed, 0)? }))
+        }
         _ => None,
     })
 }

@@ -23,7 +23,12 @@ pub struct BatchView {
 }
 
 /// Computes `key_window_count` over `topic` for offsets below `cutoff`, batch style.
-pub fn compute_view(log: &Log, topic: &str, cutoff: &[Offset], window_ms: i64) -> Result<(Table, u64), LogError> {
+pub fn compute_view(
+    log: &Log,
+    topic: &str,
+    cutoff: &[Offset],
+    window_ms: i64,
+) -> Result<(Table, u64), LogError> {
     let topic = log.topic(topic)?;
     // Map: every record to its (key, window) group.
     let mut groups: Vec<(String, i64)> = Vec::new();
@@ -35,7 +40,8 @@ pub fn compute_view(log: &Log, topic: &str, cutoff: &[Offset], window_ms: i64) -
             let Some(last) = records.last() else { break };
             offset = last.offset + 1;
             for r in records.iter().filter(|r| r.offset < end) {
-                let key = String::from_utf8_lossy(r.record.key.as_deref().unwrap_or_default()).into_owned();
+                let key = String::from_utf8_lossy(r.record.key.as_deref().unwrap_or_default())
+                    .into_owned();
                 let window = r.record.timestamp_ms.div_euclid(window_ms) * window_ms;
                 groups.push((key, window));
             }
@@ -116,10 +122,12 @@ impl BatchLayer {
             let (table, events) = compute_view(log, &self.topic, &cutoff, self.window_ms)?;
             self.jobs_run += 1;
             let generation = self.jobs_run;
-            let cost_ms = self.cfg.overhead_ms + events as f64 * self.cfg.cost_us_per_event / 1000.0;
+            let cost_ms =
+                self.cfg.overhead_ms + events as f64 * self.cfg.cost_us_per_event / 1000.0;
             let visible_at = now + cost_ms.ceil() as i64;
             tick.started = Some((generation, cutoff.clone()));
-            self.running = Some(Running { view: BatchView { generation, cutoff, table, events }, visible_at });
+            self.running =
+                Some(Running { view: BatchView { generation, cutoff, table, events }, visible_at });
             self.next_start = (now + self.cfg.interval_ms).max(visible_at);
         }
         Ok(tick)

@@ -9,7 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::arch::{self, ArchStats, Architecture};
-use crate::log::{FsyncPolicy, Log, LogConfig, LogError, ManualClock, Producer, ProducerConfig, Record, TimestampMs};
+use crate::log::{
+    FsyncPolicy, Log, LogConfig, LogError, ManualClock, Producer, ProducerConfig, Record,
+    TimestampMs,
+};
 use crate::metrics::{self, ErrorSample, FreshnessTracker, Percentiles};
 use crate::oracle::Oracle;
 use crate::query::Table;
@@ -68,13 +71,18 @@ fn gcd(a: i64, b: i64) -> i64 {
 pub fn simulate(scenario: &Scenario, log_dir: &Path) -> Result<RunResult, LogError> {
     let clock = Arc::new(ManualClock::new(0));
     // Durability costs nothing on a simulated clock; skip fsync so runs are fast.
-    let config = LogConfig { fsync: FsyncPolicy::Never, segment_bytes: 8 * 1024 * 1024, ..LogConfig::default() };
+    let config = LogConfig {
+        fsync: FsyncPolicy::Never,
+        segment_bytes: 8 * 1024 * 1024,
+        ..LogConfig::default()
+    };
     let mut log = Log::open(log_dir, config, clock.clone())?;
     log.create_topic(EVENTS_TOPIC, scenario.workload.partitions)?;
     let partitions = scenario.workload.partitions as usize;
 
     let events = workload::generate(&scenario.workload, scenario.seed, scenario.duration_ms);
-    let out_of_order_events = events.iter().filter(|e| e.event_time_ms < e.arrival_ms).count() as u64;
+    let out_of_order_events =
+        events.iter().filter(|e| e.event_time_ms < e.arrival_ms).count() as u64;
 
     let mut archs: Vec<Box<dyn Architecture>> = Vec::new();
     for id in &scenario.architectures {
@@ -82,19 +90,22 @@ pub fn simulate(scenario: &Scenario, log_dir: &Path) -> Result<RunResult, LogErr
             archs.push(a);
         }
     }
-    let mut trackers: Vec<FreshnessTracker> = archs.iter().map(|_| FreshnessTracker::new(partitions)).collect();
+    let mut trackers: Vec<FreshnessTracker> =
+        archs.iter().map(|_| FreshnessTracker::new(partitions)).collect();
     let mut samples: Vec<Vec<(TimestampMs, ErrorSample)>> = vec![Vec::new(); archs.len()];
     let mut quiescent_at: Vec<Option<TimestampMs>> = vec![None; archs.len()];
     let mut oracle = Oracle::new(&log, EVENTS_TOPIC, scenario.query.window_ms)?;
     // The producer flushes every tick, so linger never holds a record past its tick.
     let mut producer = Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 64 * 1024 });
 
-    let tick_ms = [scenario.speed.poll_interval_ms, scenario.sample_every_ms, scenario.batch.interval_ms]
-        .into_iter()
-        .fold(100, gcd)
-        .max(1);
+    let tick_ms =
+        [scenario.speed.poll_interval_ms, scenario.sample_every_ms, scenario.batch.interval_ms]
+            .into_iter()
+            .fold(100, gcd)
+            .max(1);
     // After the workload stops, allow ten batch cycles for every layer to settle.
-    let horizon = scenario.duration_ms + 10 * (scenario.batch.interval_ms + scenario.speed.poll_interval_ms);
+    let horizon =
+        scenario.duration_ms + 10 * (scenario.batch.interval_ms + scenario.speed.poll_interval_ms);
     let mut next_event = 0;
     let mut t: TimestampMs = 0;
     let converged = loop {

@@ -16,7 +16,13 @@ pub struct KappaJob {
 
 impl KappaJob {
     /// A job reading `topic` from the beginning.
-    pub fn new(log: &Log, topic: &str, window_ms: i64, cfg: &Speed, now: TimestampMs) -> Result<Self, LogError> {
+    pub fn new(
+        log: &Log,
+        topic: &str,
+        window_ms: i64,
+        cfg: &Speed,
+        now: TimestampMs,
+    ) -> Result<Self, LogError> {
         Ok(KappaJob {
             job: StreamJob::new(log, topic, StartPosition::Earliest, window_ms, cfg, now)?,
             table: Table::new(),
@@ -24,7 +30,11 @@ impl KappaJob {
     }
 
     /// Advances to `now`; returns (visible at, partition, offset) of events that became visible.
-    pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<Vec<(TimestampMs, u32, Offset)>, LogError> {
+    pub fn tick(
+        &mut self,
+        now: TimestampMs,
+        log: &Log,
+    ) -> Result<Vec<(TimestampMs, u32, Offset)>, LogError> {
         let mut shown = Vec::new();
         for processed in self.job.tick(now, log)? {
             for (partition, offset, cell) in processed.counted {

@@ -83,7 +83,10 @@ const NEVER: TimestampMs = TimestampMs::MAX;
 impl FreshnessTracker {
     /// A tracker for `partitions` partitions.
     pub fn new(partitions: usize) -> Self {
-        FreshnessTracker { first_visible: vec![Vec::new(); partitions], prefix_done: vec![0; partitions] }
+        FreshnessTracker {
+            first_visible: vec![Vec::new(); partitions],
+            prefix_done: vec![0; partitions],
+        }
     }
 
     fn slot(&mut self, partition: usize, offset: Offset) -> Option<&mut TimestampMs> {
@@ -153,7 +156,8 @@ pub fn percentiles(mut values: Vec<i64>) -> Percentiles {
         return Percentiles::default();
     }
     values.sort_unstable();
-    let rank = |q: f64| values[((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+    let rank =
+        |q: f64| values[((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
     let mean = values.iter().map(|&v| v as f64).sum::<f64>() / values.len() as f64;
     Percentiles {
         p50: rank(0.50),
@@ -183,7 +187,8 @@ mod tests {
         assert!((e.mean_rel - 0.75).abs() < 1e-12);
         assert_eq!(e.fraction_exact, 0.0);
         assert_eq!((e.excess, e.missing), (1, 3));
-        let same = ErrorSample { mean_rel: 0.0, fraction_exact: 1.0, cells: 2, excess: 0, missing: 0 };
+        let same =
+            ErrorSample { mean_rel: 0.0, fraction_exact: 1.0, cells: 2, excess: 0, missing: 0 };
         assert_eq!(compare(&exact, &exact), same);
     }
 

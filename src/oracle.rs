@@ -43,9 +43,13 @@ impl Oracle {
                 let Some(last) = records.last() else { break };
                 *position = last.offset + 1;
                 for r in &records {
-                    let key = String::from_utf8_lossy(r.record.key.as_deref().unwrap_or_default()).into_owned();
+                    let key = String::from_utf8_lossy(r.record.key.as_deref().unwrap_or_default())
+                        .into_owned();
                     let ts = r.record.timestamp_ms;
-                    let cell = Cell { key, window_start_ms: ts.div_euclid(self.window_ms) * self.window_ms };
+                    let cell = Cell {
+                        key,
+                        window_start_ms: ts.div_euclid(self.window_ms) * self.window_ms,
+                    };
                     *self.table.entry(cell).or_insert(0) += 1;
                     self.event_times[p].push(ts);
                 }

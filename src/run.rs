@@ -41,7 +41,8 @@ fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), RunError> {
 /// Runs the scenario at `path`, writes `out/<name>/`, returns that directory.
 pub fn run_scenario_file(path: &Path, out: &Path) -> Result<PathBuf, RunError> {
     let scenario = Scenario::load(path)?;
-    let text = std::fs::read(path).map_err(|source| RunError::Write { path: path.to_owned(), source })?;
+    let text =
+        std::fs::read(path).map_err(|source| RunError::Write { path: path.to_owned(), source })?;
     run_scenario(&scenario, &text, out)
 }
 
@@ -50,7 +51,8 @@ pub fn run_scenario(scenario: &Scenario, text: &[u8], out: &Path) -> Result<Path
     let layout = ResultsLayout::new(out, &scenario.name);
     // A rerun replaces the previous results entirely, so nothing stale is mixed in.
     if layout.root.exists() {
-        std::fs::remove_dir_all(&layout.root).map_err(|source| RunError::Write { path: layout.root.clone(), source })?;
+        std::fs::remove_dir_all(&layout.root)
+            .map_err(|source| RunError::Write { path: layout.root.clone(), source })?;
     }
     let run = driver::simulate(scenario, &layout.log_dir())?;
 
@@ -62,9 +64,15 @@ pub fn run_scenario(scenario: &Scenario, text: &[u8], out: &Path) -> Result<Path
     })?;
     write(&layout.summary(), json + "\n")?;
     write(&layout.timeseries(), report::timeseries_csv(&run))?;
-    write(&layout.final_view("oracle"), report::view_csv(&run.oracle_final, scenario.query.window_ms))?;
+    write(
+        &layout.final_view("oracle"),
+        report::view_csv(&run.oracle_final, scenario.query.window_ms),
+    )?;
     for a in &run.architectures {
-        write(&layout.final_view(&a.id), report::view_csv(&a.final_view, scenario.query.window_ms))?;
+        write(
+            &layout.final_view(&a.id),
+            report::view_csv(&a.final_view, scenario.query.window_ms),
+        )?;
     }
     let chart = LineChart {
         title: format!("{}: consistency error against the oracle", scenario.name),

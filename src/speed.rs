@@ -15,25 +15,35 @@ use crate::log::{Consumer, Log, LogError, Offset, StartPosition, TimestampMs};
 use crate::query::{Cell, Table};
 use crate::scenario::Speed;
 
-/// Event-time progress: the watermark trails the largest event time seen by a fixed delay.
+/// Event-time progress. Each partition's watermark trails the largest event time seen in it by
+/// a fixed delay; the operator's watermark is the minimum over partitions (as in Flink and Kafka
+/// Streams), because a poll reads partitions one after another and one partition racing ahead
+/// must not close windows that another partition is still filling.
 #[derive(Debug, Clone)]
 pub struct Watermark {
-    max_event_time: Option<TimestampMs>,
+    max_event_time: Vec<Option<TimestampMs>>,
     delay_ms: i64,
 }
 
 impl Watermark {
-    /// A watermark that trails the largest event time by `delay_ms`.
-    pub fn new(delay_ms: i64) -> Self {
-        Watermark { max_event_time: None, delay_ms }
+    /// A watermark over `partitions` partitions trailing the largest event times by `delay_ms`.
+    pub fn new(partitions: usize, delay_ms: i64) -> Self {
+        Watermark { max_event_time: vec![None; partitions.max(1)], delay_ms }
     }
-    /// Notes an event time.
-    pub fn observe(&mut self, event_time_ms: TimestampMs) {
-        self.max_event_time = Some(self.max_event_time.map_or(event_time_ms, |m| m.max(event_time_ms)));
+    /// Notes an event time seen in `partition`.
+    pub fn observe(&mut self, partition: u32, event_time_ms: TimestampMs) {
+        if let Some(m) = self.max_event_time.get_mut(partition as usize) {
+            *m = Some(m.map_or(event_time_ms, |m| m.max(event_time_ms)));
+        }
     }
-    /// The current watermark; `None` before the first event.
+    /// The current watermark; `None` until every partition has shown an event.
     pub fn current(&self) -> Option<TimestampMs> {
-        self.max_event_time.map(|m| m - self.delay_ms)
+        let mut min: Option<TimestampMs> = None;
+        for m in &self.max_event_time {
+            let m = (*m)?;
+            min = Some(min.map_or(m, |x| x.min(m)));
+        }
+        min.map(|m| m - self.delay_ms)
     }
 }
 
@@ -49,22 +59,28 @@ pub struct WindowedCount {
 
 impl WindowedCount {
     /// An operator over tumbling windows of `window_ms`.
-    pub fn new(window_ms: i64, cfg: &Speed) -> Self {
+    pub fn new(window_ms: i64, partitions: usize, cfg: &Speed) -> Self {
         WindowedCount {
             window_ms,
             allowed_lateness_ms: cfg.allowed_lateness_ms,
-            watermark: Watermark::new(cfg.watermark_delay_ms),
+            watermark: Watermark::new(partitions, cfg.watermark_delay_ms),
             late_dropped: 0,
         }
     }
 
     /// The cell this event counts in, or `None` if its window closed before it arrived.
-    pub fn on_event(&mut self, key: &str, event_time_ms: TimestampMs) -> Option<Cell> {
+    pub fn on_event(
+        &mut self,
+        partition: u32,
+        key: &str,
+        event_time_ms: TimestampMs,
+    ) -> Option<Cell> {
         let start = event_time_ms - event_time_ms.rem_euclid(self.window_ms);
         let end = start + self.window_ms;
         // The check uses the watermark *before* this event: an event cannot make itself late.
-        let closed = self.watermark.current().is_some_and(|wm| end + self.allowed_lateness_ms <= wm);
-        self.watermark.observe(event_time_ms);
+        let closed =
+            self.watermark.current().is_some_and(|wm| end + self.allowed_lateness_ms <= wm);
+        self.watermark.observe(partition, event_time_ms);
         if closed {
             self.late_dropped += 1;
             return None;
@@ -117,7 +133,11 @@ impl StreamJob {
         Ok(StreamJob {
             topic: topic.to_owned(),
             consumer: Consumer::new(log, topic, None, start)?,
-            operator: WindowedCount::new(window_ms, cfg),
+            operator: WindowedCount::new(
+                window_ms,
+                log.topic(topic)?.partition_count() as usize,
+                cfg,
+            ),
             cfg: cfg.clone(),
             next_poll: now,
             busy_until: now,
@@ -140,12 +160,15 @@ impl StreamJob {
                 let mut counted = Vec::with_capacity(records.len());
                 for (partition, r) in &records {
                     let key = String::from_utf8_lossy(r.record.key.as_deref().unwrap_or_default());
-                    if let Some(cell) = self.operator.on_event(&key, r.record.timestamp_ms) {
+                    if let Some(cell) =
+                        self.operator.on_event(*partition, &key, r.record.timestamp_ms)
+                    {
                         counted.push((*partition, r.offset, cell));
                     }
                 }
                 self.events_processed += records.len() as u64;
-                let cost_ms = self.cfg.overhead_ms + records.len() as f64 * self.cfg.cost_us_per_event / 1000.0;
+                let cost_ms = self.cfg.overhead_ms
+                    + records.len() as f64 * self.cfg.cost_us_per_event / 1000.0;
                 let visible_at = now + cost_ms.ceil() as i64;
                 self.busy_until = visible_at;
                 let processed = Processed { visible_at, counted };
@@ -198,7 +221,13 @@ pub struct SpeedLayer {
 
 impl SpeedLayer {
     /// A speed layer reading `topic` from the beginning.
-    pub fn new(log: &Log, topic: &str, window_ms: i64, cfg: &Speed, now: TimestampMs) -> Result<Self, LogError> {
+    pub fn new(
+        log: &Log,
+        topic: &str,
+        window_ms: i64,
+        cfg: &Speed,
+        now: TimestampMs,
+    ) -> Result<Self, LogError> {
         let partitions = log.topic(topic)?.partition_count() as usize;
         Ok(SpeedLayer {
             job: StreamJob::new(log, topic, StartPosition::Earliest, window_ms, cfg, now)?,
@@ -232,7 +261,11 @@ impl SpeedLayer {
 
     /// Advances to `now`; returns the (partition, offset) of every event that became visible,
     /// with when.
-    pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<Vec<(TimestampMs, u32, Offset)>, LogError> {
+    pub fn tick(
+        &mut self,
+        now: TimestampMs,
+        log: &Log,
+    ) -> Result<Vec<(TimestampMs, u32, Offset)>, LogError> {
         let mut shown = Vec::new();
         for processed in self.job.tick(now, log)? {
             for (partition, offset, cell) in processed.counted {
@@ -274,28 +307,41 @@ mod tests {
 
     #[test]
     fn windows_are_tumbling_and_aligned() {
-        let mut op = WindowedCount::new(10_000, &speed(0));
-        assert_eq!(op.on_event("a", 9_999).map(|c| c.window_start_ms), Some(0));
-        assert_eq!(op.on_event("a", 10_000).map(|c| c.window_start_ms), Some(10_000));
+        let mut op = WindowedCount::new(10_000, 1, &speed(0));
+        assert_eq!(op.on_event(0, "a", 9_999).map(|c| c.window_start_ms), Some(0));
+        assert_eq!(op.on_event(0, "a", 10_000).map(|c| c.window_start_ms), Some(10_000));
     }
 
     #[test]
     fn events_behind_a_closed_window_are_dropped_and_counted() {
-        let mut op = WindowedCount::new(10_000, &speed(2_000));
-        op.on_event("a", 25_000);
+        let mut op = WindowedCount::new(10_000, 1, &speed(2_000));
+        op.on_event(0, "a", 25_000);
         // Window [10s, 20s) closes at 20s + 2s lateness; the watermark is 25s: too late.
-        assert_eq!(op.on_event("a", 15_000), None);
+        assert_eq!(op.on_event(0, "a", 15_000), None);
         // Window [20s, 30s) is still open.
-        assert!(op.on_event("a", 21_000).is_some());
+        assert!(op.on_event(0, "a", 21_000).is_some());
         assert_eq!(op.late_dropped(), 1);
     }
 
     #[test]
+    fn the_slowest_partition_holds_the_watermark_back() {
+        let mut op = WindowedCount::new(10_000, 2, &speed(0));
+        op.on_event(0, "a", 50_000);
+        // Partition 1 has shown nothing: no window may close yet.
+        assert!(op.on_event(1, "a", 1_000).is_some());
+        // Now the watermark is min(50s, 1s) = 1s: window [0, 10s) is still open.
+        assert!(op.on_event(0, "a", 2_000).is_some());
+        op.on_event(1, "a", 30_000);
+        // min(50s, 30s) = 30s closes [0, 10s) and [10s, 20s).
+        assert_eq!(op.on_event(1, "a", 15_000), None);
+    }
+
+    #[test]
     fn lateness_bound_is_exclusive_at_the_edge() {
-        let mut op = WindowedCount::new(10_000, &speed(1_000));
-        op.on_event("a", 20_999);
+        let mut op = WindowedCount::new(10_000, 1, &speed(1_000));
+        op.on_event(0, "a", 20_999);
         // Window [0, 10s) + 1s = 11s ≤ 20.999s: closed. Window [10s,20s) + 1s = 21s > 20.999s: open.
-        assert_eq!(op.on_event("a", 5_000), None);
-        assert!(op.on_event("a", 15_000).is_some());
+        assert_eq!(op.on_event(0, "a", 5_000), None);
+        assert!(op.on_event(0, "a", 15_000).is_some());
     }
 }

@@ -41,8 +41,9 @@ impl KeyPicker {
         let cdf = match cfg.key_distribution {
             KeyDistribution::Uniform => Vec::new(),
             KeyDistribution::Zipf => {
-                let weights: Vec<f64> =
-                    (1..=cfg.keys).map(|rank| 1.0 / (rank as f64).powf(cfg.zipf_exponent)).collect();
+                let weights: Vec<f64> = (1..=cfg.keys)
+                    .map(|rank| 1.0 / (rank as f64).powf(cfg.zipf_exponent))
+                    .collect();
                 let total: f64 = weights.iter().sum();
                 let mut acc = 0.0;
                 weights

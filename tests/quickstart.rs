@@ -80,7 +80,9 @@ fn reruns_are_byte_identical() {
     let b = tempfile::tempdir().unwrap();
     let ra = run_scenario_file(Path::new("scenarios/quickstart.toml"), a.path()).unwrap();
     let rb = run_scenario_file(Path::new("scenarios/quickstart.toml"), b.path()).unwrap();
-    for f in ["summary.json", "timeseries.csv", "final_views/kappa.csv", "plots/error_over_time.svg"] {
+    for f in
+        ["summary.json", "timeseries.csv", "final_views/kappa.csv", "plots/error_over_time.svg"]
+    {
         assert_eq!(std::fs::read(ra.join(f)).unwrap(), std::fs::read(rb.join(f)).unwrap(), "{f}");
     }
 }
