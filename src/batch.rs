@@ -108,11 +108,11 @@ impl BatchLayer {
     /// Advances to `now`: publishes a finished job, starts a due one.
     pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<BatchTick, LogError> {
         let mut tick = BatchTick::default();
-        if self.running.as_ref().is_some_and(|r| r.visible_at <= now) {
-            if let Some(done) = self.running.take() {
-                tick.published_at = Some(done.visible_at);
-                self.published = Some(done.view);
-            }
+        if self.running.as_ref().is_some_and(|r| r.visible_at <= now)
+            && let Some(done) = self.running.take()
+        {
+            tick.published_at = Some(done.visible_at);
+            self.published = Some(done.view);
         }
         if self.running.is_none() && now >= self.next_start {
             let topic = log.topic(&self.topic)?;
