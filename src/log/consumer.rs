@@ -1,6 +1,6 @@
 //! A consumer of one topic: a position per partition, optionally in a consumer group.
 
-use super::error::Result;
+use super::error::{LogError, Result};
 use super::{Log, Offset, StoredRecord, TimestampMs};
 
 /// Where a consumer starts in each partition.
@@ -19,44 +19,96 @@ pub enum StartPosition {
 /// Reads a topic partition by partition, remembering its position.
 #[derive(Debug)]
 pub struct Consumer {
-    _topic: String,
+    topic: String,
+    group: Option<String>,
+    /// Next offset to read, per partition.
+    positions: Vec<Offset>,
+    /// Partition `poll` starts with next, so partitions take turns.
+    next_partition: usize,
 }
 
 impl Consumer {
     /// A consumer of `topic`, in `group` if given (needed for `Committed` and `commit`).
     pub fn new(log: &Log, topic: &str, group: Option<&str>, start: StartPosition) -> Result<Self> {
-        let _ = (log, topic, group, start);
-        todo!("log core")
+        let t = log.topic(topic)?;
+        let mut positions = Vec::with_capacity(t.partition_count() as usize);
+        for (i, p) in t.partitions().iter().enumerate() {
+            let pos = match &start {
+                StartPosition::Earliest => p.log_start_offset(),
+                StartPosition::Latest => p.log_end_offset(),
+                StartPosition::Committed => {
+                    let committed = match group {
+                        Some(g) => log.committed_offset(g, topic, i as u32)?,
+                        None => None,
+                    };
+                    committed.unwrap_or(p.log_start_offset())
+                }
+                StartPosition::Timestamp(t) => {
+                    p.offset_for_time(*t)?.unwrap_or_else(|| p.log_end_offset())
+                }
+            };
+            positions.push(pos);
+        }
+        Ok(Consumer {
+            topic: topic.to_owned(),
+            group: group.map(str::to_owned),
+            positions,
+            next_partition: 0,
+        })
     }
     /// Up to `max_records` records from `partition` at the consumer's position, which advances.
+    /// A position below the log start (deleted by retention) is `OffsetOutOfRange`; `seek` to
+    /// recover, as Kafka's `auto.offset.reset=none` would have you do.
     pub fn poll_partition(
         &mut self,
         log: &Log,
         partition: u32,
         max_records: usize,
     ) -> Result<Vec<StoredRecord>> {
-        let _ = (log, partition, max_records);
-        todo!("log core")
+        let p = log.topic(&self.topic)?.partition(partition)?;
+        let Some(pos) = self.positions.get_mut(partition as usize) else {
+            return Err(LogError::UnknownPartition { topic: self.topic.clone(), partition });
+        };
+        let records = p.read(*pos, max_records)?;
+        if let Some(last) = records.last() {
+            *pos = last.offset + 1;
+        }
+        Ok(records)
     }
     /// Up to `max_records` records in total, taken from the partitions in turn, with their
     /// partition numbers.
     pub fn poll(&mut self, log: &Log, max_records: usize) -> Result<Vec<(u32, StoredRecord)>> {
-        let _ = (log, max_records);
-        todo!("log core")
+        let n = self.positions.len();
+        let mut out = Vec::new();
+        let first = self.next_partition;
+        self.next_partition = (first + 1) % n.max(1);
+        for i in 0..n {
+            if out.len() >= max_records {
+                break;
+            }
+            let p = ((first + i) % n) as u32;
+            let got = self.poll_partition(log, p, max_records - out.len())?;
+            out.extend(got.into_iter().map(|r| (p, r)));
+        }
+        Ok(out)
     }
     /// The next offset this consumer will read from `partition`.
     pub fn position(&self, partition: u32) -> Offset {
-        let _ = partition;
-        todo!("log core")
+        self.positions.get(partition as usize).copied().unwrap_or(0)
     }
     /// Moves the position in `partition`.
     pub fn seek(&mut self, partition: u32, offset: Offset) {
-        let _ = (partition, offset);
-        todo!("log core")
+        if let Some(p) = self.positions.get_mut(partition as usize) {
+            *p = offset;
+        }
     }
-    /// Commits every position to the consumer's group.
+    /// Commits every position to the consumer's group (one atomic write).
     pub fn commit(&self, log: &mut Log) -> Result<()> {
-        let _ = log;
-        todo!("log core")
+        let Some(group) = &self.group else {
+            return Err(LogError::NoGroup(self.topic.clone()));
+        };
+        let offsets: Vec<(u32, Offset)> =
+            self.positions.iter().enumerate().map(|(i, &o)| (i as u32, o)).collect();
+        log.commit_offsets(group, &self.topic, &offsets)
     }
 }

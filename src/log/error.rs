@@ -61,6 +61,9 @@ pub enum LogError {
     /// A name that cannot be a topic or group (empty, path separators, ...).
     #[error("invalid name `{0}`: use letters, digits, '.', '_' and '-'")]
     InvalidName(String),
+    /// A consumer without a group was asked to commit.
+    #[error("consumer of `{0}` has no group to commit to")]
+    NoGroup(String),
     /// A batch too large for the on-disk format.
     #[error("batch of {0} bytes is too large")]
     BatchTooLarge(usize),

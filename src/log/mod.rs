@@ -39,14 +39,17 @@
 //!   maximum, so [`Partition::offset_for_time`] answers Kafka's `offsetsForTimes`: the first
 //!   offset whose timestamp is ≥ T.
 
+mod batch;
 mod clock;
 pub mod console;
 mod consumer;
 mod error;
+mod fsutil;
 mod group;
 mod partition;
 mod producer;
 mod record;
+mod segment;
 mod topic;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -3,8 +3,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::error::Result;
-use super::{Clock, LogConfig, Offset, Record, StoredRecord, TimestampMs};
+use super::batch::{self, BatchHeader};
+use super::error::{LogError, Result};
+use super::fsutil::{io_err, sync_dir};
+use super::segment::Segment;
+use super::{
+    Clock, FsyncPolicy, LogConfig, Offset, Record, RecoveryEvent, RetentionReport, StoredRecord,
+    TimestampMs,
+};
 
 /// What `describe` shows of a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,67 +32,432 @@ pub struct SegmentInfo {
 /// A partition of a topic: segments on disk, appended to at the end.
 #[derive(Debug)]
 pub struct Partition {
-    _dir: PathBuf,
-    _config: LogConfig,
-    _clock: Arc<dyn Clock>,
+    dir: PathBuf,
+    config: LogConfig,
+    clock: Arc<dyn Clock>,
+    /// Oldest first; never empty; the last one is active.
+    segments: Vec<Segment>,
+    /// Clock reading of the last `fsync` of the active segment (for `FsyncPolicy::Interval`).
+    last_sync_ms: TimestampMs,
+    events: Vec<RecoveryEvent>,
+}
+
+/// Base offsets of the segments in `dir`, sorted; stray index files without a `.log` (left by a
+/// crash during retention) are removed.
+fn list_segments(dir: &std::path::Path) -> Result<Vec<Offset>> {
+    let mut logs = Vec::new();
+    let mut indexes = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err("list", dir))? {
+        let entry = entry.map_err(io_err("list", dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some((stem, ext)) = name.split_once('.') else { continue };
+        if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(base) = stem.parse::<Offset>() else { continue };
+        match ext {
+            "log" => logs.push(base),
+            "index" | "timeindex" => indexes.push((base, entry.path())),
+            _ => {}
+        }
+    }
+    logs.sort_unstable();
+    let mut removed = false;
+    for (base, path) in indexes {
+        if logs.binary_search(&base).is_err() {
+            std::fs::remove_file(&path).map_err(io_err("delete", &path))?;
+            removed = true;
+        }
+    }
+    if removed {
+        sync_dir(dir)?;
+    }
+    Ok(logs)
 }
 
 impl Partition {
     /// Opens (recovering) or creates the partition stored in `dir`.
     pub fn open(dir: PathBuf, config: LogConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        let _ = (dir, config, clock);
-        todo!("log core")
+        std::fs::create_dir_all(&dir).map_err(io_err("create dir", &dir))?;
+        let bases = list_segments(&dir)?;
+        let interval = config.index_interval_bytes;
+        let mut events = Vec::new();
+        let mut segments = Vec::with_capacity(bases.len().max(1));
+        match bases.split_last() {
+            None => {
+                segments.push(Segment::create(&dir, 0)?);
+                sync_dir(&dir)?;
+            }
+            Some((&last, closed)) => {
+                for (i, &base) in closed.iter().enumerate() {
+                    let next = bases[i + 1];
+                    segments.push(Segment::open_closed(&dir, base, next, interval, &mut events)?);
+                }
+                segments.push(Segment::open_active(&dir, last, interval, &mut events)?);
+            }
+        }
+        let last_sync_ms = clock.now_ms();
+        Ok(Partition { dir, config, clock, segments, last_sync_ms, events })
+    }
+
+    fn active(&self) -> &Segment {
+        &self.segments[self.segments.len() - 1]
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
     }
 
     /// Appends `records` as one batch; returns the offset of the first. Returns once the batch is
     /// as durable as the fsync policy promises. An empty slice appends nothing.
     pub fn append(&mut self, records: &[Record]) -> Result<Offset> {
-        let _ = records;
-        todo!("log core")
+        let base = self.log_end_offset();
+        if records.is_empty() {
+            return Ok(base);
+        }
+        let now = self.clock.now_ms();
+        let len = batch::batch_encoded_len(records);
+        let count = u64::try_from(records.len()).unwrap_or(u64::MAX);
+        let active = self.active();
+        if !active.is_empty() {
+            let too_big = active.size.saturating_add(len as u64) > self.config.segment_bytes;
+            let too_old = match (self.config.segment_ms, active.stats.first_append_time) {
+                (Some(ms), Some(first)) => now.saturating_sub(first) >= ms,
+                _ => false,
+            };
+            // Index entries hold u32 positions and relative offsets.
+            let index_overflow = active.size + len as u64 > u64::from(u32::MAX)
+                || base + count - active.base > u64::from(u32::MAX);
+            if too_big || too_old || index_overflow {
+                self.roll()?;
+            }
+        }
+        let active = self.active();
+        let batch_min = records.iter().map(|r| r.timestamp_ms).min().unwrap_or(i64::MIN);
+        let batch_max = records.iter().map(|r| r.timestamp_ms).max().unwrap_or(i64::MIN);
+        let (seg_min, seg_max) = active
+            .stats
+            .time_range
+            .map_or((batch_min, batch_max), |(lo, hi)| (lo.min(batch_min), hi.max(batch_max)));
+        let header = BatchHeader {
+            base_offset: base,
+            record_count: u32::try_from(records.len()).map_err(|_| LogError::BatchTooLarge(len))?,
+            append_time_ms: now,
+            max_timestamp_ms: batch_max,
+            segment_min_timestamp_ms: seg_min,
+            segment_max_timestamp_ms: seg_max,
+            segment_max_append_time_ms: active.stats.max_append_time.map_or(now, |t| t.max(now)),
+        };
+        let buf = batch::encode_batch(&header, records)?;
+        let interval = self.config.index_interval_bytes;
+        self.active_mut().append(&buf, &header, interval)?;
+        match self.config.fsync {
+            FsyncPolicy::Always => self.flush()?,
+            FsyncPolicy::Interval { ms } => {
+                let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+                if now.saturating_sub(self.last_sync_ms) >= ms {
+                    self.flush()?;
+                }
+            }
+            FsyncPolicy::Never => {}
+        }
+        Ok(base)
     }
 
     /// `fsync`s the active segment now, whatever the policy.
     pub fn flush(&mut self) -> Result<()> {
-        todo!("log core")
+        self.active().sync()?;
+        self.last_sync_ms = self.clock.now_ms();
+        Ok(())
     }
 
-    /// Closes the active segment and starts a new one at the log end offset.
+    /// Closes the active segment and starts a new one at the log end offset. A no-op when the
+    /// active segment is empty (the new one would have the same name).
     pub fn roll(&mut self) -> Result<()> {
-        todo!("log core")
+        if self.active().is_empty() {
+            return Ok(());
+        }
+        let next = self.log_end_offset();
+        self.active_mut().close()?;
+        self.last_sync_ms = self.clock.now_ms();
+        let seg = Segment::create(&self.dir, next)?;
+        self.segments.push(seg);
+        sync_dir(&self.dir)
     }
 
     /// Reads up to `max_records` records from offset `from` in offset order. `from` equal to the
     /// log end gives an empty vector; outside `[log_start, log_end]` is `OffsetOutOfRange`; a batch
     /// that fails its CRC is `Corrupt` (never returned as data).
     pub fn read(&self, from: Offset, max_records: usize) -> Result<Vec<StoredRecord>> {
-        let _ = (from, max_records);
-        todo!("log core")
+        let (start, end) = (self.log_start_offset(), self.log_end_offset());
+        if from < start || from > end {
+            return Err(LogError::OffsetOutOfRange { requested: from, start, end });
+        }
+        let mut out = Vec::new();
+        let first = self.segments.partition_point(|s| s.base <= from).saturating_sub(1);
+        let mut at = from;
+        for seg in &self.segments[first..] {
+            if out.len() >= max_records || at >= end {
+                break;
+            }
+            seg.read_into(at, max_records, &mut out)?;
+            at = at.max(seg.next_offset);
+        }
+        Ok(out)
     }
 
     /// Kafka's offsetsForTimes: the first offset whose timestamp is ≥ `timestamp_ms`, or `None`
     /// when no record is that late.
     pub fn offset_for_time(&self, timestamp_ms: TimestampMs) -> Result<Option<Offset>> {
-        let _ = timestamp_ms;
-        todo!("log core")
+        // The first segment holding a timestamp ≥ T holds the answer; the in-memory time
+        // ranges skip the others without I/O.
+        for seg in &self.segments {
+            if seg.stats.time_range.is_some_and(|(_, max)| max >= timestamp_ms)
+                && let Some(o) = seg.offset_for_time(timestamp_ms)?
+            {
+                return Ok(Some(o));
+            }
+        }
+        Ok(None)
     }
 
     /// The first offset still stored (raised by retention).
     pub fn log_start_offset(&self) -> Offset {
-        todo!("log core")
+        self.segments[0].base
     }
 
     /// The offset the next appended record will get.
     pub fn log_end_offset(&self) -> Offset {
-        todo!("log core")
+        self.active().next_offset
     }
 
     /// The segments, oldest first.
     pub fn segments(&self) -> Vec<SegmentInfo> {
-        todo!("log core")
+        let n = self.segments.len();
+        self.segments.iter().enumerate().map(|(i, s)| s.info(i + 1 == n)).collect()
     }
 
     /// Total bytes of the partition's `.log` files.
     pub fn size_bytes(&self) -> u64 {
-        todo!("log core")
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// The partition's directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// What recovery did when the partition was opened.
+    pub fn recovery_events(&self) -> &[RecoveryEvent] {
+        &self.events
+    }
+
+    /// Deletes the oldest closed segments that are beyond `retention_ms` (by newest append time)
+    /// or while the partition is larger than `retention_bytes`. The active segment is never
+    /// deleted; only a prefix of segments goes, so the log start simply rises.
+    pub fn enforce_retention(&mut self) -> Result<RetentionReport> {
+        let now = self.clock.now_ms();
+        let mut report = RetentionReport::default();
+        let mut size = self.size_bytes();
+        while self.segments.len() > 1 {
+            let oldest = &self.segments[0];
+            let expired = match (self.config.retention_ms, oldest.stats.max_append_time) {
+                (Some(ms), Some(t)) => now.saturating_sub(t) > ms,
+                _ => false,
+            };
+            let oversized = self.config.retention_bytes.is_some_and(|limit| size > limit);
+            if !(expired || oversized) {
+                break;
+            }
+            let seg = self.segments.remove(0);
+            size -= seg.size;
+            report.deleted_bytes += seg.size;
+            report.deleted_segments.push(seg.log_path.clone());
+            seg.delete()?;
+        }
+        if !report.deleted_segments.is_empty() {
+            sync_dir(&self.dir)?;
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::ManualClock;
+
+    fn config(segment_bytes: u64) -> LogConfig {
+        LogConfig { segment_bytes, index_interval_bytes: 100, ..LogConfig::default() }
+    }
+
+    fn open(dir: &std::path::Path, cfg: LogConfig, clock: &Arc<ManualClock>) -> Partition {
+        Partition::open(dir.to_path_buf(), cfg, clock.clone()).unwrap()
+    }
+
+    fn rec(i: i64) -> Record {
+        Record::new(format!("value-{i}"), i).with_key(format!("k{}", i % 7))
+    }
+
+    #[test]
+    fn append_read_roll_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1000));
+        let mut p = open(dir.path(), config(600), &clock);
+        let mut all = Vec::new();
+        for b in 0..40 {
+            let batch: Vec<Record> = (0..(b % 4 + 1)).map(|i| rec(b * 10 + i)).collect();
+            let base = p.append(&batch).unwrap();
+            assert_eq!(base, all.len() as u64);
+            all.extend(batch);
+            clock.advance(1);
+        }
+        assert!(p.segments().len() > 3, "segments roll at segment_bytes");
+        assert!(p.segments().iter().all(|s| s.size_bytes <= 600));
+        let check = |p: &Partition| {
+            for from in 0..=all.len() {
+                let got = p.read(from as u64, usize::MAX).unwrap();
+                let want: Vec<_> = all[from..].to_vec();
+                assert_eq!(got.iter().map(|s| s.record.clone()).collect::<Vec<_>>(), want);
+                assert!(got.iter().zip(from as u64..).all(|(s, o)| s.offset == o));
+                let two = p.read(from as u64, 2).unwrap();
+                assert_eq!(two.len(), want.len().min(2));
+            }
+            let end = all.len() as u64;
+            assert!(matches!(p.read(end + 1, 1), Err(LogError::OffsetOutOfRange { .. })));
+        };
+        check(&p);
+        drop(p);
+        let p = open(dir.path(), config(600), &clock);
+        assert!(p.recovery_events().is_empty(), "{:?}", p.recovery_events());
+        assert_eq!(p.log_end_offset(), all.len() as u64);
+        check(&p);
+    }
+
+    #[test]
+    fn oversized_batch_gets_its_own_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let mut p = open(dir.path(), config(200), &clock);
+        p.append(&[rec(1)]).unwrap();
+        p.append(&[Record::new(vec![7; 1000], 5)]).unwrap();
+        p.append(&[rec(2)]).unwrap();
+        let segs = p.segments();
+        assert_eq!(segs.len(), 3);
+        assert_eq!((segs[1].base_offset, segs[1].next_offset), (1, 2));
+        assert!(segs[1].size_bytes > 1000);
+        assert_eq!(p.read(1, 1).unwrap()[0].record.value, vec![7; 1000]);
+    }
+
+    #[test]
+    fn segment_ms_rolls_by_clock_and_roll_on_empty_is_noop() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let cfg = LogConfig { segment_ms: Some(100), ..config(1 << 20) };
+        let mut p = open(dir.path(), cfg.clone(), &clock);
+        p.roll().unwrap();
+        assert_eq!(p.segments().len(), 1);
+        p.append(&[rec(1)]).unwrap();
+        clock.advance(99);
+        p.append(&[rec(2)]).unwrap();
+        assert_eq!(p.segments().len(), 1);
+        clock.advance(1);
+        p.append(&[rec(3)]).unwrap();
+        assert_eq!(p.segments().len(), 2);
+        drop(p);
+        // The first append time of the active segment survives a reopen.
+        let mut p = open(dir.path(), cfg, &clock);
+        clock.advance(100);
+        p.append(&[rec(4)]).unwrap();
+        assert_eq!(p.segments().len(), 3);
+    }
+
+    #[test]
+    fn offset_for_time_with_out_of_order_timestamps() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let mut p = open(dir.path(), config(400), &clock);
+        let ts: Vec<i64> = vec![5, 3, 9, 1, 12, 7, 7, 20, 2, 15, 30, 11, 25, 4, 40, 39];
+        for chunk in ts.chunks(3) {
+            let batch: Vec<_> = chunk.iter().map(|&t| Record::new(vec![1; 30], t)).collect();
+            p.append(&batch).unwrap();
+        }
+        assert!(p.segments().len() > 1);
+        let check = |p: &Partition| {
+            for t in -1..=42 {
+                let want = ts.iter().position(|&x| x >= t).map(|i| i as u64);
+                assert_eq!(p.offset_for_time(t).unwrap(), want, "T={t}");
+            }
+        };
+        check(&p);
+        drop(p);
+        let p = open(dir.path(), config(400), &clock);
+        check(&p);
+        let segs = p.segments();
+        assert_eq!(segs[0].time_range, Some((3, 9)));
+    }
+
+    #[test]
+    fn index_lookup_uses_sparse_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let mut p = open(dir.path(), config(1 << 20), &clock);
+        for i in 0..200 {
+            p.append(&[rec(i)]).unwrap();
+        }
+        let idx = std::fs::read(dir.path().join("00000000000000000000.index")).unwrap();
+        let n = idx.len() / 8;
+        assert!(n > 10 && n < 200, "sparse index has {n} entries");
+        let tidx = std::fs::read(dir.path().join("00000000000000000000.timeindex")).unwrap();
+        assert_eq!(tidx.len() / 12, n);
+        for from in [0u64, 1, 57, 99, 150, 199] {
+            assert_eq!(p.read(from, 1).unwrap()[0].record, rec(from as i64));
+        }
+    }
+
+    #[test]
+    fn retention_by_time_and_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let cfg = LogConfig { retention_ms: Some(1000), ..config(300) };
+        let mut p = open(dir.path(), cfg, &clock);
+        for i in 0..30 {
+            p.append(&[rec(i), rec(i)]).unwrap();
+            clock.advance(100);
+        }
+        let segs = p.segments();
+        assert!(segs.len() > 4);
+        // now = 3000: segments whose newest append is before 2000 go.
+        let r = p.enforce_retention().unwrap();
+        assert!(!r.deleted_segments.is_empty());
+        assert!(r.deleted_segments.iter().all(|f| !f.exists()));
+        let start = p.log_start_offset();
+        assert!(start > 0);
+        assert!(p.segments()[0].base_offset == start);
+        assert!(matches!(p.read(start - 1, 1), Err(LogError::OffsetOutOfRange { .. })));
+        assert_eq!(p.read(start, 1).unwrap()[0].offset, start);
+        // Far in the future everything closed expires, the active segment stays.
+        clock.advance(1_000_000);
+        p.enforce_retention().unwrap();
+        assert_eq!(p.segments().len(), 1);
+        assert_eq!(p.log_start_offset(), p.segments()[0].base_offset);
+
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = LogConfig { retention_bytes: Some(700), ..config(300) };
+        let mut p = open(dir.path(), cfg.clone(), &clock);
+        for i in 0..30 {
+            p.append(&[rec(i)]).unwrap();
+        }
+        let before = p.size_bytes();
+        let r = p.enforce_retention().unwrap();
+        assert_eq!(before - r.deleted_bytes, p.size_bytes());
+        assert!(p.size_bytes() <= 700 || p.segments().len() == 1);
+        let start = p.log_start_offset();
+        drop(p);
+        let p = open(dir.path(), cfg, &clock);
+        assert_eq!(p.log_start_offset(), start);
+        assert_eq!(p.read(start, usize::MAX).unwrap().len() as u64, 30 - start);
     }
 }

@@ -1,9 +1,12 @@
 //! Topics and the log directory that holds them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::error::Result;
+use super::error::{LogError, Result};
+use super::fsutil::{io_err, sync_dir, validate_name, write_atomic};
+use super::group::{GroupStore, OFFSETS_DIR};
 use super::{Clock, LogConfig, Offset, Partition};
 
 /// Something recovery did on open, for `describe` and for tests.
@@ -34,87 +37,241 @@ pub struct RetentionReport {
     pub deleted_bytes: u64,
 }
 
+/// Kafka's murmur2 (as in `org.apache.kafka.common.utils.Utils.murmur2`), so keys land on the
+/// same partitions as with Kafka's default partitioner, on every run and platform.
+pub(crate) fn murmur2(data: &[u8]) -> i32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let len = data.len();
+    let mut h: u32 = SEED ^ (len as u32);
+    let mut chunks = data.chunks_exact(4);
+    for c in &mut chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let rest = chunks.remainder();
+    if rest.len() >= 3 {
+        h ^= u32::from(rest[2]) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= u32::from(rest[1]) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= u32::from(rest[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
+/// The partition of `key` among `n`: Kafka's `toPositive(murmur2(key)) % n`.
+pub(crate) fn partition_for_key(key: &[u8], n: u32) -> u32 {
+    ((murmur2(key) & 0x7fff_ffff) as u32) % n
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TopicMeta {
+    partitions: u32,
+}
+
 /// A topic: a fixed number of partitions and a partitioner.
 #[derive(Debug)]
 pub struct Topic {
-    _name: String,
+    name: String,
+    partitions: Vec<Partition>,
+    /// Next partition for a record without a key.
+    round_robin: u32,
 }
 
 impl Topic {
     /// The topic's name.
     pub fn name(&self) -> &str {
-        todo!("log core")
+        &self.name
     }
     /// Number of partitions.
     pub fn partition_count(&self) -> u32 {
-        todo!("log core")
+        self.partitions.len() as u32
     }
     /// The partition for a record: a stable hash of the key modulo the partition count, or
     /// round-robin for records without a key.
     pub fn partition_for(&mut self, key: Option<&[u8]>) -> u32 {
-        let _ = key;
-        todo!("log core")
+        let n = self.partition_count();
+        match key {
+            Some(k) => partition_for_key(k, n),
+            None => {
+                let p = self.round_robin % n;
+                self.round_robin = (p + 1) % n;
+                p
+            }
+        }
     }
     /// One partition.
     pub fn partition(&self, partition: u32) -> Result<&Partition> {
-        let _ = partition;
-        todo!("log core")
+        self.partitions
+            .get(partition as usize)
+            .ok_or_else(|| LogError::UnknownPartition { topic: self.name.clone(), partition })
     }
     /// One partition, to append to.
     pub fn partition_mut(&mut self, partition: u32) -> Result<&mut Partition> {
-        let _ = partition;
-        todo!("log core")
+        let name = &self.name;
+        self.partitions
+            .get_mut(partition as usize)
+            .ok_or_else(|| LogError::UnknownPartition { topic: name.clone(), partition })
     }
+    /// All partitions, in partition order.
+    pub fn partitions(&self) -> &[Partition] {
+        &self.partitions
+    }
+
+    fn open(
+        dir: &Path,
+        name: &str,
+        n: u32,
+        config: &LogConfig,
+        clock: &Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let partitions = (0..n)
+            .map(|p| Partition::open(dir.join(p.to_string()), config.clone(), clock.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Topic { name: name.to_owned(), partitions, round_robin: 0 })
+    }
+}
+
+fn read_meta(path: &Path) -> Result<Option<u32>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("read", path)(e)),
+    };
+    let meta: TopicMeta = serde_json::from_slice(&bytes).map_err(|e| LogError::Corrupt {
+        file: path.to_path_buf(),
+        position: 0,
+        reason: format!("bad topic.json: {e}"),
+    })?;
+    if meta.partitions == 0 {
+        return Err(LogError::Corrupt {
+            file: path.to_path_buf(),
+            position: 0,
+            reason: "topic with 0 partitions".into(),
+        });
+    }
+    Ok(Some(meta.partitions))
 }
 
 /// A log directory: topics, their partitions, and consumer-group offsets.
 #[derive(Debug)]
 pub struct Log {
-    _dir: PathBuf,
-    _config: LogConfig,
-    _clock: Arc<dyn Clock>,
+    dir: PathBuf,
+    config: LogConfig,
+    clock: Arc<dyn Clock>,
+    topics: BTreeMap<String, Topic>,
+    groups: GroupStore,
+    events: Vec<super::RecoveryEvent>,
 }
 
 impl Log {
     /// Opens the log in `dir` (creating it if needed), recovering every topic found there.
     pub fn open(dir: impl AsRef<Path>, config: LogConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        let _ = (dir.as_ref(), config, clock);
-        todo!("log core")
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(io_err("create dir", &dir))?;
+        let mut topics = BTreeMap::new();
+        let mut events = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(io_err("list", &dir))? {
+            let entry = entry.map_err(io_err("list", &dir))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+            if name == OFFSETS_DIR || validate_name(&name).is_err() || !entry.path().is_dir() {
+                continue;
+            }
+            // A directory without topic.json is a topic whose creation did not finish.
+            let Some(n) = read_meta(&entry.path().join("topic.json"))? else { continue };
+            let topic = Topic::open(&entry.path(), &name, n, &config, &clock)?;
+            for p in &topic.partitions {
+                events.extend_from_slice(p.recovery_events());
+            }
+            topics.insert(name, topic);
+        }
+        let groups = GroupStore::open(&dir)?;
+        Ok(Log { dir, config, clock, topics, groups, events })
     }
     /// The directory.
     pub fn dir(&self) -> &Path {
-        todo!("log core")
+        &self.dir
     }
     /// The clock the log stamps appends with.
     pub fn clock(&self) -> &Arc<dyn Clock> {
-        todo!("log core")
+        &self.clock
+    }
+    /// The configuration the log was opened with.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
     }
     /// Creates a topic; a no-op if it exists with the same partition count.
     pub fn create_topic(&mut self, name: &str, partitions: u32) -> Result<()> {
-        let _ = (name, partitions);
-        todo!("log core")
+        validate_name(name)?;
+        if let Some(t) = self.topics.get(name) {
+            let existing = t.partition_count();
+            return if existing == partitions {
+                Ok(())
+            } else {
+                Err(LogError::PartitionCountMismatch {
+                    topic: name.to_owned(),
+                    existing,
+                    requested: partitions,
+                })
+            };
+        }
+        if partitions == 0 {
+            return Err(LogError::InvalidName(format!("{name} (0 partitions)")));
+        }
+        let tdir = self.dir.join(name);
+        std::fs::create_dir_all(&tdir).map_err(io_err("create dir", &tdir))?;
+        sync_dir(&self.dir)?;
+        let topic = Topic::open(&tdir, name, partitions, &self.config, &self.clock)?;
+        sync_dir(&tdir)?;
+        // Written last: its presence is what makes the topic exist.
+        let meta = serde_json::to_vec(&TopicMeta { partitions }).map_err(|e| LogError::Io {
+            op: "serialize",
+            path: tdir.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        write_atomic(&tdir.join("topic.json"), &meta)?;
+        self.topics.insert(name.to_owned(), topic);
+        Ok(())
     }
     /// A topic by name.
     pub fn topic(&self, name: &str) -> Result<&Topic> {
-        let _ = name;
-        todo!("log core")
+        self.topics.get(name).ok_or_else(|| LogError::UnknownTopic(name.to_owned()))
     }
     /// A topic by name, to append to.
     pub fn topic_mut(&mut self, name: &str) -> Result<&mut Topic> {
-        let _ = name;
-        todo!("log core")
+        self.topics.get_mut(name).ok_or_else(|| LogError::UnknownTopic(name.to_owned()))
     }
     /// Topic names, sorted.
     pub fn topic_names(&self) -> Vec<String> {
-        todo!("log core")
+        self.topics.keys().cloned().collect()
     }
     /// What recovery did when the log was opened.
     pub fn recovery_events(&self) -> &[RecoveryEvent] {
-        todo!("log core")
+        &self.events
     }
     /// Deletes closed segments beyond the retention limits, in every partition.
     pub fn enforce_retention(&mut self) -> Result<RetentionReport> {
-        todo!("log core")
+        let mut report = RetentionReport::default();
+        for topic in self.topics.values_mut() {
+            for p in &mut topic.partitions {
+                let r = p.enforce_retention()?;
+                report.deleted_segments.extend(r.deleted_segments);
+                report.deleted_bytes += r.deleted_bytes;
+            }
+        }
+        Ok(report)
     }
     /// Persists a consumer group's committed offset for a partition (atomically, durably).
     pub fn commit_offset(
@@ -124,8 +281,20 @@ impl Log {
         partition: u32,
         offset: Offset,
     ) -> Result<()> {
-        let _ = (group, topic, partition, offset);
-        todo!("log core")
+        self.commit_offsets(group, topic, &[(partition, offset)])
+    }
+    /// Persists several partitions' committed offsets of one topic in one atomic write.
+    pub fn commit_offsets(
+        &mut self,
+        group: &str,
+        topic: &str,
+        offsets: &[(u32, Offset)],
+    ) -> Result<()> {
+        let t = self.topic(topic)?;
+        for &(p, _) in offsets {
+            t.partition(p)?;
+        }
+        self.groups.commit(group, topic, offsets)
     }
     /// A consumer group's committed offset for a partition, if any.
     pub fn committed_offset(
@@ -134,7 +303,122 @@ impl Log {
         topic: &str,
         partition: u32,
     ) -> Result<Option<Offset>> {
-        let _ = (group, topic, partition);
-        todo!("log core")
+        self.groups.get(group, topic, partition)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur2_matches_kafka() {
+        // Values from Kafka's UtilsTest.testMurmur2.
+        assert_eq!(murmur2(b"21"), -973932308);
+        assert_eq!(murmur2(b"foobar"), -790332482);
+        assert_eq!(murmur2(b"a-little-bit-long-string"), -985981536);
+        assert_eq!(murmur2(b"a-little-bit-longer-string"), -1486304829);
+        assert_eq!(murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"), -58897971);
+        assert_eq!(murmur2(b"abc"), 479470107);
+    }
+
+    #[test]
+    fn partitioner_is_stable_and_in_range() {
+        for n in 1..10 {
+            for k in 0..100 {
+                let key = format!("key-{k}");
+                let p = partition_for_key(key.as_bytes(), n);
+                assert!(p < n);
+                assert_eq!(p, partition_for_key(key.as_bytes(), n));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+    use crate::log::{Consumer, ManualClock, Record, StartPosition};
+
+    fn open(dir: &Path) -> Log {
+        Log::open(dir, LogConfig::default(), Arc::new(ManualClock::new(0))).unwrap()
+    }
+
+    #[test]
+    fn topics_and_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path());
+        log.create_topic("events", 3).unwrap();
+        log.create_topic("events", 3).unwrap();
+        assert!(matches!(
+            log.create_topic("events", 4),
+            Err(LogError::PartitionCountMismatch { existing: 3, requested: 4, .. })
+        ));
+        for bad in ["", "a/b", "..", ".", "__consumer_offsets", "a\\b", "x y"] {
+            assert!(matches!(log.create_topic(bad, 1), Err(LogError::InvalidName(_))), "{bad}");
+        }
+        assert!(matches!(log.topic("nope"), Err(LogError::UnknownTopic(_))));
+        assert!(matches!(
+            log.topic("events").unwrap().partition(3),
+            Err(LogError::UnknownPartition { .. })
+        ));
+        log.commit_offset("g1", "events", 0, 5).unwrap();
+        drop(log);
+        let log = open(dir.path());
+        assert_eq!(log.topic_names(), vec!["events".to_string()]);
+        assert_eq!(log.topic("events").unwrap().partition_count(), 3);
+    }
+
+    #[test]
+    fn round_robin_without_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path());
+        log.create_topic("t", 3).unwrap();
+        let t = log.topic_mut("t").unwrap();
+        let ps: Vec<u32> = (0..6).map(|_| t.partition_for(None)).collect();
+        assert_eq!(ps, vec![0, 1, 2, 0, 1, 2]);
+        let k = t.partition_for(Some(b"user-1"));
+        assert_eq!(k, t.partition_for(Some(b"user-1")));
+    }
+
+    #[test]
+    fn group_offsets_persist_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path());
+        log.create_topic("t", 2).unwrap();
+        for i in 0..10 {
+            let p = (i % 2) as u32;
+            log.topic_mut("t")
+                .unwrap()
+                .partition_mut(p)
+                .unwrap()
+                .append(&[Record::new("v", i)])
+                .unwrap();
+        }
+        let mut c = Consumer::new(&log, "t", Some("g"), StartPosition::Committed).unwrap();
+        let got = c.poll(&log, 3).unwrap();
+        assert_eq!(got.len(), 3);
+        c.commit(&mut log).unwrap();
+        let (p0, p1) = (c.position(0), c.position(1));
+        assert_eq!(p0 + p1, 3);
+        assert!(matches!(log.committed_offset("a/b", "t", 0), Err(LogError::InvalidName(_))));
+        drop(log);
+        let log = open(dir.path());
+        assert_eq!(log.topic_names(), vec!["t".to_string()]);
+        assert_eq!(log.committed_offset("g", "t", 0).unwrap(), Some(p0));
+        assert_eq!(log.committed_offset("g", "t", 1).unwrap(), Some(p1));
+        assert_eq!(log.committed_offset("other", "t", 1).unwrap(), None);
+        let mut c = Consumer::new(&log, "t", Some("g"), StartPosition::Committed).unwrap();
+        let rest = c.poll(&log, 100).unwrap();
+        assert_eq!(rest.len(), 7);
+        let c = Consumer::new(&log, "t", None, StartPosition::Latest).unwrap();
+        assert_eq!((c.position(0), c.position(1)), (5, 5));
+        let c = Consumer::new(&log, "t", None, StartPosition::Timestamp(4)).unwrap();
+        assert_eq!((c.position(0), c.position(1)), (2, 2));
+        assert!(matches!(c.commit(&mut open_again(&log)), Err(LogError::NoGroup(_))));
+    }
+
+    fn open_again(log: &Log) -> Log {
+        open(log.dir())
     }
 }

@@ -1,0 +1,675 @@
+//! One segment: a `.log` file of batches and its two sparse indexes.
+//!
+//! # Indexes
+//!
+//! Both indexes get an entry for the same batches: the first batch of the segment, and then the
+//! first batch starting once at least `index_interval_bytes` of batches were written since the
+//! previous entry. So the two files always have the same number of entries, pairwise for the
+//! same relative offsets, which is what the consistency check on open relies on.
+//!
+//! - `.index`: `relative offset u32 | file position u32` (8 bytes, little-endian): the batch
+//!   starting at that relative offset starts at that byte.
+//! - `.timeindex`: `max timestamp i64 | relative offset u32` (12 bytes): the largest record
+//!   timestamp of all records of the segment *before* that relative offset (`i64::MIN` for the
+//!   first entry). So if it is below T, no record before that offset has a timestamp ≥ T, and
+//!   `offset_for_time(T)` may start scanning there.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::batch::{self, BatchHeader, FRAME_LEN};
+use super::error::{LogError, Result};
+use super::fsutil::io_err;
+use super::{Offset, RecoveryEvent, SegmentInfo, StoredRecord, TimestampMs};
+
+const INDEX_ENTRY: usize = 8;
+const TIME_ENTRY: usize = 12;
+/// Read-ahead for sequential scans (recovery, index rebuild).
+const SCAN_CHUNK: usize = 1 << 20;
+/// Read-ahead for consumer reads: a few batches per syscall without over-reading.
+const READ_CHUNK: usize = 64 << 10;
+
+/// File name stem of the segment starting at `base`: 20 digits, so names sort like offsets.
+pub(crate) fn file_stem(base: Offset) -> String {
+    format!("{base:020}")
+}
+
+/// Running facts about a segment's contents, kept in memory and in every batch header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Stats {
+    /// Smallest and largest record timestamp.
+    pub time_range: Option<(TimestampMs, TimestampMs)>,
+    /// Newest append time (for time retention).
+    pub max_append_time: Option<TimestampMs>,
+    /// Append time of the first batch (for `segment_ms`).
+    pub first_append_time: Option<TimestampMs>,
+}
+
+impl Stats {
+    fn absorb(&mut self, h: &BatchHeader) {
+        self.time_range = Some((h.segment_min_timestamp_ms, h.segment_max_timestamp_ms));
+        self.max_append_time = Some(h.segment_max_append_time_ms);
+        self.first_append_time.get_or_insert(h.append_time_ms);
+    }
+}
+
+/// Sequential or positional batch reads over a segment file with a read-ahead buffer, so a scan
+/// costs one syscall per chunk rather than two per batch.
+pub(crate) struct BatchReader<'a> {
+    file: &'a File,
+    path: &'a Path,
+    /// Bytes of the segment that are valid to read (the in-memory size for the active segment).
+    end: u64,
+    chunk: usize,
+    buf: Vec<u8>,
+    buf_start: u64,
+}
+
+/// Why a batch could not be read.
+pub(crate) enum BadBatch {
+    /// The OS failed; not the data's fault.
+    Io(LogError),
+    /// The bytes are torn, short or fail a check.
+    Bad(String),
+}
+
+impl<'a> BatchReader<'a> {
+    pub(crate) fn new(file: &'a File, path: &'a Path, end: u64, chunk: usize) -> Self {
+        BatchReader { file, path, end, chunk, buf: Vec::new(), buf_start: 0 }
+    }
+
+    /// Makes bytes `[pos, pos + len)` available in the buffer, returning their start in it.
+    fn fill(&mut self, pos: u64, len: usize) -> std::result::Result<usize, BadBatch> {
+        let have_end = self.buf_start + self.buf.len() as u64;
+        if pos >= self.buf_start && pos + len as u64 <= have_end {
+            return Ok((pos - self.buf_start) as usize);
+        }
+        let avail = self.end.saturating_sub(pos);
+        if (len as u64) > avail {
+            return Err(BadBatch::Bad(format!(
+                "batch needs {len} bytes but only {avail} remain in the segment (torn write)"
+            )));
+        }
+        let want = (len.max(self.chunk) as u64).min(avail) as usize;
+        self.buf.resize(want, 0);
+        self.buf_start = pos;
+        if let Err(e) = self.file.read_exact_at(&mut self.buf, pos) {
+            self.buf.clear();
+            return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                BadBatch::Bad("segment file is shorter than expected".into())
+            } else {
+                BadBatch::Io(io_err("read", self.path)(e))
+            });
+        }
+        Ok(0)
+    }
+
+    /// Reads and checks the batch at `pos`: returns its header, body and end position.
+    pub(crate) fn batch_at(
+        &mut self,
+        pos: u64,
+    ) -> std::result::Result<(BatchHeader, &[u8], u64), BadBatch> {
+        let at = self.fill(pos, FRAME_LEN)?;
+        let (len, crc) = batch::parse_frame(&self.buf[at..at + FRAME_LEN]);
+        let total = FRAME_LEN + len as usize;
+        let at = self.fill(pos, total)?;
+        let body = &self.buf[at + FRAME_LEN..at + total];
+        let header = batch::check_body(body, crc).map_err(BadBatch::Bad)?;
+        Ok((header, body, pos + total as u64))
+    }
+}
+
+/// What a full scan of a segment found.
+struct Scan {
+    index: Vec<(u32, u32)>,
+    time_index: Vec<(i64, u32)>,
+    /// End of the last good batch.
+    valid_end: u64,
+    next_offset: Offset,
+    stats: Stats,
+    /// The first bad batch: position and reason.
+    bad: Option<(u64, String)>,
+}
+
+/// Index bookkeeping shared by appends and scans, so both produce identical indexes.
+#[derive(Debug, Default)]
+struct IndexBuilder {
+    bytes_since_entry: u64,
+    max_ts: Option<i64>,
+}
+
+impl IndexBuilder {
+    /// Returns the entries to add for a batch starting at `pos`, then accounts for it.
+    fn on_batch(
+        &mut self,
+        interval: u32,
+        have_entries: bool,
+        rel: u32,
+        pos: u32,
+        len: u64,
+        batch_max_ts: i64,
+    ) -> Option<((u32, u32), (i64, u32))> {
+        let entry = if !have_entries || self.bytes_since_entry >= u64::from(interval) {
+            self.bytes_since_entry = 0;
+            Some(((rel, pos), (self.max_ts.unwrap_or(i64::MIN), rel)))
+        } else {
+            None
+        };
+        self.bytes_since_entry += len;
+        self.max_ts = Some(self.max_ts.map_or(batch_max_ts, |m| m.max(batch_max_ts)));
+        entry
+    }
+}
+
+fn scan(file: &File, path: &Path, size: u64, base: Offset, interval: u32) -> Result<Scan> {
+    let mut r = BatchReader::new(file, path, size, SCAN_CHUNK);
+    let mut s = Scan {
+        index: Vec::new(),
+        time_index: Vec::new(),
+        valid_end: 0,
+        next_offset: base,
+        stats: Stats::default(),
+        bad: None,
+    };
+    let mut ib = IndexBuilder::default();
+    while s.valid_end < size {
+        let pos = s.valid_end;
+        let (h, end) = match r.batch_at(pos) {
+            Ok((h, _, end)) => (h, end),
+            Err(BadBatch::Io(e)) => return Err(e),
+            Err(BadBatch::Bad(reason)) => {
+                s.bad = Some((pos, reason));
+                break;
+            }
+        };
+        if h.base_offset != s.next_offset {
+            s.bad = Some((
+                pos,
+                format!("batch starts at offset {}, expected {}", h.base_offset, s.next_offset),
+            ));
+            break;
+        }
+        let (Ok(rel), Ok(pos32), Ok(_)) = (
+            u32::try_from(h.base_offset - base),
+            u32::try_from(pos),
+            u32::try_from(h.next_offset() - base),
+        ) else {
+            s.bad = Some((pos, "batch beyond the range of a segment's index".into()));
+            break;
+        };
+        if let Some((ie, te)) =
+            ib.on_batch(interval, !s.index.is_empty(), rel, pos32, end - pos, h.max_timestamp_ms)
+        {
+            s.index.push(ie);
+            s.time_index.push(te);
+        }
+        s.stats.absorb(&h);
+        s.next_offset = h.next_offset();
+        s.valid_end = end;
+    }
+    Ok(s)
+}
+
+fn encode_index(index: &[(u32, u32)]) -> Vec<u8> {
+    index.iter().flat_map(|(r, p)| r.to_le_bytes().into_iter().chain(p.to_le_bytes())).collect()
+}
+
+fn encode_time_index(index: &[(i64, u32)]) -> Vec<u8> {
+    index.iter().flat_map(|(t, r)| t.to_le_bytes().into_iter().chain(r.to_le_bytes())).collect()
+}
+
+/// Parses and checks an offset index against a segment of `size` bytes.
+fn parse_index(bytes: &[u8], size: u64) -> Option<Vec<(u32, u32)>> {
+    if !bytes.len().is_multiple_of(INDEX_ENTRY) {
+        return None;
+    }
+    let v: Vec<(u32, u32)> = bytes
+        .chunks_exact(INDEX_ENTRY)
+        .map(|c| {
+            let (r, p) = batch::parse_frame(c);
+            (r, p)
+        })
+        .collect();
+    let first_ok = v.first().is_none_or(|&e| e == (0, 0));
+    let monotonic = v.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1);
+    let in_file = v.last().is_none_or(|&(_, p)| u64::from(p) < size);
+    (first_ok && monotonic && in_file && (v.is_empty() == (size == 0))).then_some(v)
+}
+
+/// Parses and checks a time index against its offset index.
+fn parse_time_index(bytes: &[u8], index: &[(u32, u32)]) -> Option<Vec<(i64, u32)>> {
+    if !bytes.len().is_multiple_of(TIME_ENTRY) || bytes.len() / TIME_ENTRY != index.len() {
+        return None;
+    }
+    let v: Vec<(i64, u32)> = bytes
+        .chunks_exact(TIME_ENTRY)
+        .map(|c| {
+            let mut t = [0; 8];
+            t.copy_from_slice(&c[..8]);
+            let mut r = [0; 4];
+            r.copy_from_slice(&c[8..]);
+            (i64::from_le_bytes(t), u32::from_le_bytes(r))
+        })
+        .collect();
+    let same_offsets = v.iter().zip(index).all(|(t, i)| t.1 == i.0);
+    let first_ok = v.first().is_none_or(|e| e.0 == i64::MIN);
+    let monotonic = v.windows(2).all(|w| w[0].0 <= w[1].0);
+    (same_offsets && first_ok && monotonic).then_some(v)
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("read", path)(e)),
+    }
+}
+
+/// The index files of the active segment, appended to as batches are.
+#[derive(Debug)]
+struct IndexWriters {
+    index: File,
+    time_index: File,
+}
+
+/// A segment: its `.log` file, in-memory copies of its indexes, and running stats.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub base: Offset,
+    pub log_path: PathBuf,
+    pub index_path: PathBuf,
+    pub time_index_path: PathBuf,
+    file: File,
+    pub size: u64,
+    pub next_offset: Offset,
+    index: Vec<(u32, u32)>,
+    time_index: Vec<(i64, u32)>,
+    writers: Option<IndexWriters>,
+    builder: IndexBuilder,
+    pub stats: Stats,
+}
+
+fn paths(dir: &Path, base: Offset) -> (PathBuf, PathBuf, PathBuf) {
+    let stem = file_stem(base);
+    (
+        dir.join(format!("{stem}.log")),
+        dir.join(format!("{stem}.index")),
+        dir.join(format!("{stem}.timeindex")),
+    )
+}
+
+fn open_append(path: &Path, truncate: bool) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
+        .and_then(|f| {
+            if truncate {
+                f.set_len(0)?;
+            }
+            Ok(f)
+        })
+        .map_err(io_err("open", path))
+}
+
+impl Segment {
+    /// Creates an empty active segment starting at `base` (the caller fsyncs the directory).
+    pub fn create(dir: &Path, base: Offset) -> Result<Self> {
+        let (log_path, index_path, time_index_path) = paths(dir, base);
+        let file = open_append(&log_path, true)?;
+        let writers = IndexWriters {
+            index: open_append(&index_path, true)?,
+            time_index: open_append(&time_index_path, true)?,
+        };
+        Ok(Segment {
+            base,
+            log_path,
+            index_path,
+            time_index_path,
+            file,
+            size: 0,
+            next_offset: base,
+            index: Vec::new(),
+            time_index: Vec::new(),
+            writers: Some(writers),
+            builder: IndexBuilder::default(),
+            stats: Stats::default(),
+        })
+    }
+
+    /// Opens the active segment: scans every batch, truncates a torn or corrupt tail, rebuilds
+    /// both indexes from the scan (rewriting the files if they differ).
+    pub fn open_active(
+        dir: &Path,
+        base: Offset,
+        interval: u32,
+        events: &mut Vec<RecoveryEvent>,
+    ) -> Result<Self> {
+        let (log_path, index_path, time_index_path) = paths(dir, base);
+        let file = open_append(&log_path, false)?;
+        let size = file.metadata().map_err(io_err("stat", &log_path))?.len();
+        let s = scan(&file, &log_path, size, base, interval)?;
+        if s.valid_end < size {
+            // Only the unacknowledged tail of the active segment can be torn (see mod docs).
+            file.set_len(s.valid_end).map_err(io_err("truncate", &log_path))?;
+            file.sync_all().map_err(io_err("fsync", &log_path))?;
+            events.push(RecoveryEvent::Truncated {
+                file: log_path.clone(),
+                position: s.valid_end,
+                bytes: size - s.valid_end,
+            });
+        }
+        let mut writers = Vec::new();
+        for (path, want) in [
+            (&index_path, encode_index(&s.index)),
+            (&time_index_path, encode_time_index(&s.time_index)),
+        ] {
+            let same = read_optional(path)?.is_some_and(|b| b == want);
+            let f = open_append(path, !same)?;
+            if !same {
+                (&f).write_all(&want).map_err(io_err("write", path))?;
+                events.push(RecoveryEvent::IndexRebuilt { file: path.clone() });
+            }
+            writers.push(f);
+        }
+        let time_index_w = writers.pop();
+        let index_w = writers.pop();
+        let (Some(index), Some(time_index)) = (index_w, time_index_w) else {
+            unreachable!("two writers were pushed")
+        };
+        let builder = IndexBuilder {
+            bytes_since_entry: s.index.last().map_or(0, |&(_, p)| s.valid_end - u64::from(p)),
+            max_ts: s.stats.time_range.map(|(_, max)| max),
+        };
+        Ok(Segment {
+            base,
+            log_path,
+            index_path,
+            time_index_path,
+            file,
+            size: s.valid_end,
+            next_offset: s.next_offset,
+            index: s.index,
+            time_index: s.time_index,
+            writers: Some(IndexWriters { index, time_index }),
+            builder,
+            stats: s.stats,
+        })
+    }
+
+    /// Opens a closed segment, which ends where the next one begins (`next_base`). Its indexes are
+    /// loaded and checked; its last batches are read from the last index entry to learn its time
+    /// range. Missing or inconsistent indexes are rebuilt. Corrupt data is left in place and
+    /// reported when read.
+    pub fn open_closed(
+        dir: &Path,
+        base: Offset,
+        next_base: Offset,
+        interval: u32,
+        events: &mut Vec<RecoveryEvent>,
+    ) -> Result<Self> {
+        let (log_path, index_path, time_index_path) = paths(dir, base);
+        let file = File::open(&log_path).map_err(io_err("open", &log_path))?;
+        let size = file.metadata().map_err(io_err("stat", &log_path))?.len();
+        let index = read_optional(&index_path)?.and_then(|b| parse_index(&b, size));
+        let time_index = match &index {
+            Some(ix) => read_optional(&time_index_path)?.and_then(|b| parse_time_index(&b, ix)),
+            None => None,
+        };
+        let mut seg = Segment {
+            base,
+            log_path,
+            index_path,
+            time_index_path,
+            file,
+            size,
+            next_offset: next_base,
+            index: index.clone().unwrap_or_default(),
+            time_index: time_index.clone().unwrap_or_default(),
+            writers: None,
+            builder: IndexBuilder::default(),
+            stats: Stats::default(),
+        };
+        if index.is_some()
+            && time_index.is_some()
+            && let Some(stats) = seg.tail_stats()?
+        {
+            seg.stats = stats;
+            return Ok(seg);
+        }
+        // The indexes are missing, inconsistent, or the tail did not read back as expected.
+        let s = scan(&seg.file, &seg.log_path, size, base, interval)?;
+        seg.stats = s.stats;
+        let indexes_valid = index.is_some() && time_index.is_some();
+        if s.bad.is_some() && indexes_valid {
+            // The data is bad, not the index: keep the index (it may reach batches beyond the
+            // damage) and let reads report the corruption.
+            return Ok(seg);
+        }
+        for (path, want, have) in [
+            (&seg.index_path, encode_index(&s.index), index.as_deref().map(encode_index)),
+            (
+                &seg.time_index_path,
+                encode_time_index(&s.time_index),
+                time_index.as_deref().map(encode_time_index),
+            ),
+        ] {
+            if have.as_ref() != Some(&want) {
+                let mut f = File::create(path).map_err(io_err("create", path))?;
+                f.write_all(&want).map_err(io_err("write", path))?;
+                f.sync_all().map_err(io_err("fsync", path))?;
+                events.push(RecoveryEvent::IndexRebuilt { file: path.clone() });
+            }
+        }
+        seg.index = s.index;
+        seg.time_index = s.time_index;
+        Ok(seg)
+    }
+
+    /// Reads from the last index entry to the end of the file; returns the stats of the last
+    /// batch if everything there checks and ends exactly at the next segment's base.
+    fn tail_stats(&self) -> Result<Option<Stats>> {
+        let Some(&(rel, pos)) = self.index.last() else { return Ok(None) };
+        let mut r = BatchReader::new(&self.file, &self.log_path, self.size, SCAN_CHUNK);
+        let mut pos = u64::from(pos);
+        let mut expected = self.base + u64::from(rel);
+        let mut stats = Stats::default();
+        while pos < self.size {
+            match r.batch_at(pos) {
+                Ok((h, _, end)) if h.base_offset == expected => {
+                    stats.absorb(&h);
+                    expected = h.next_offset();
+                    pos = end;
+                }
+                Ok(_) | Err(BadBatch::Bad(_)) => return Ok(None),
+                Err(BadBatch::Io(e)) => return Err(e),
+            }
+        }
+        Ok((expected == self.next_offset).then_some(stats))
+    }
+
+    /// Whether the segment holds no batch.
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Appends an encoded batch (one `write_all`), then updates the indexes.
+    pub fn append(&mut self, buf: &[u8], h: &BatchHeader, interval: u32) -> Result<()> {
+        let pos = self.size;
+        (&self.file).write_all(buf).map_err(io_err("write", &self.log_path))?;
+        self.size += buf.len() as u64;
+        // The partition rolls before a segment outgrows u32 positions or relative offsets.
+        let rel = (h.base_offset - self.base) as u32;
+        if let Some((ie, te)) = self.builder.on_batch(
+            interval,
+            !self.index.is_empty(),
+            rel,
+            pos as u32,
+            buf.len() as u64,
+            h.max_timestamp_ms,
+        ) {
+            if let Some(w) = &mut self.writers {
+                w.index
+                    .write_all(&encode_index(&[ie]))
+                    .map_err(io_err("write", &self.index_path))?;
+                w.time_index
+                    .write_all(&encode_time_index(&[te]))
+                    .map_err(io_err("write", &self.time_index_path))?;
+            }
+            self.index.push(ie);
+            self.time_index.push(te);
+        }
+        self.stats.absorb(h);
+        self.next_offset = h.next_offset();
+        Ok(())
+    }
+
+    /// `fsync`s the log file's data.
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_data().map_err(io_err("fsync", &self.log_path))
+    }
+
+    /// Makes the segment closed: everything synced, index writers dropped.
+    pub fn close(&mut self) -> Result<()> {
+        self.sync()?;
+        if let Some(w) = self.writers.take() {
+            w.index.sync_all().map_err(io_err("fsync", &self.index_path))?;
+            w.time_index.sync_all().map_err(io_err("fsync", &self.time_index_path))?;
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, position: u64, reason: String) -> LogError {
+        LogError::Corrupt { file: self.log_path.clone(), position, reason }
+    }
+
+    /// Calls `f` with each checked batch from index entry `entry` on, until `f` says stop or the
+    /// segment ends. If the very first batch fails and it was found through the index, the index
+    /// may be the liar: the scan is retried from the start of the segment.
+    fn for_each_batch(
+        &self,
+        entry: usize,
+        chunk: usize,
+        f: &mut dyn FnMut(&BatchHeader, &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        let (rel, pos) = self.index.get(entry).copied().unwrap_or((0, 0));
+        match self.for_each_batch_from(u64::from(pos), self.base + u64::from(rel), chunk, f) {
+            Err(LogError::Corrupt { position, .. }) if position == u64::from(pos) && pos != 0 => {
+                self.for_each_batch_from(0, self.base, chunk, f)
+            }
+            other => other,
+        }
+    }
+
+    fn for_each_batch_from(
+        &self,
+        mut pos: u64,
+        mut expected: Offset,
+        chunk: usize,
+        f: &mut dyn FnMut(&BatchHeader, &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        let mut r = BatchReader::new(&self.file, &self.log_path, self.size, chunk);
+        while pos < self.size {
+            let (h, body, end) = match r.batch_at(pos) {
+                Ok(b) => b,
+                Err(BadBatch::Io(e)) => return Err(e),
+                Err(BadBatch::Bad(reason)) => return Err(self.corrupt(pos, reason)),
+            };
+            if h.base_offset != expected {
+                let reason =
+                    format!("batch starts at offset {}, expected {expected}", h.base_offset);
+                return Err(self.corrupt(pos, reason));
+            }
+            if !f(&h, body).map_err(|e| match e {
+                LogError::Corrupt { reason, .. } => self.corrupt(pos, reason),
+                e => e,
+            })? {
+                return Ok(());
+            }
+            expected = h.next_offset();
+            pos = end;
+        }
+        if expected != self.next_offset {
+            return Err(self.corrupt(
+                pos,
+                format!("segment ends at offset {expected}, the next segment starts at {}", {
+                    self.next_offset
+                }),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Appends records from offset `from` (inside this segment) to `out` until it holds `max`.
+    pub fn read_into(&self, from: Offset, max: usize, out: &mut Vec<StoredRecord>) -> Result<()> {
+        if from >= self.next_offset || out.len() >= max {
+            return Ok(());
+        }
+        let rel = u32::try_from(from - self.base).unwrap_or(u32::MAX);
+        let entry = self.index.partition_point(|&(r, _)| r <= rel).saturating_sub(1);
+        self.for_each_batch(entry, READ_CHUNK, &mut |h, body| {
+            if h.next_offset() <= from {
+                return Ok(true);
+            }
+            batch::decode_records(h, body, from, max, out).map_err(|reason| LogError::Corrupt {
+                file: PathBuf::new(),
+                position: 0,
+                reason,
+            })?;
+            Ok(out.len() < max)
+        })
+    }
+
+    /// The first offset in this segment whose timestamp is ≥ `t`, if any.
+    pub fn offset_for_time(&self, t: TimestampMs) -> Result<Option<Offset>> {
+        if self.stats.time_range.is_none_or(|(_, max)| max < t) {
+            return Ok(None);
+        }
+        // Last entry whose "max before" is below t: nothing before it can qualify.
+        let entry = self.time_index.partition_point(|&(m, _)| m < t).saturating_sub(1);
+        let mut found = None;
+        self.for_each_batch(entry, SCAN_CHUNK, &mut |h, body| {
+            if h.max_timestamp_ms < t {
+                return Ok(true);
+            }
+            let ts = batch::record_timestamps(h, body).map_err(|reason| LogError::Corrupt {
+                file: PathBuf::new(),
+                position: 0,
+                reason,
+            })?;
+            found = ts.iter().position(|&x| x >= t).map(|i| h.base_offset + i as u64);
+            Ok(found.is_none())
+        })?;
+        Ok(found)
+    }
+
+    /// What `describe` shows.
+    pub fn info(&self, active: bool) -> SegmentInfo {
+        SegmentInfo {
+            path: self.log_path.clone(),
+            base_offset: self.base,
+            next_offset: self.next_offset,
+            size_bytes: self.size,
+            time_range: self.stats.time_range,
+            active,
+        }
+    }
+
+    /// Deletes the segment's files (the caller fsyncs the directory).
+    pub fn delete(self) -> Result<()> {
+        let Segment { file, log_path, index_path, time_index_path, .. } = self;
+        drop(file);
+        std::fs::remove_file(&log_path).map_err(io_err("delete", &log_path))?;
+        for p in [&index_path, &time_index_path] {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("delete", p)(e)),
+            }
+        }
+        Ok(())
+    }
+}
