@@ -16,10 +16,28 @@ fn main() -> std::process::ExitCode {
     match dispatch(cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_chain(&err));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-separated like anyhow's `{:#}`, but skipping a cause whose text
+/// the message already ends with: the log's I/O errors show their OS error and also return it as
+/// their source, which would otherwise print it twice.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let cause = cause.to_string();
+        if text.ends_with(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 fn dispatch(command: Command) -> anyhow::Result<()> {

@@ -175,8 +175,19 @@ pub fn consume(opts: &ConsumeOptions, mut out: impl Write) -> Result<u64> {
         };
         let end = partition.log_end_offset();
         let mut next = start;
+        // A chunk read fails as a whole when any batch in it is bad. From then on read record by
+        // record, so the good records before the bad batch are still printed; the bad batch
+        // itself then fails again and that error is returned.
+        let mut chunk = READ_CHUNK;
         while next < end {
-            let records = partition.read(next, READ_CHUNK)?;
+            let records = match partition.read(next, chunk) {
+                Ok(records) => records,
+                Err(LogError::Corrupt { .. }) if chunk > 1 => {
+                    chunk = 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let Some(last) = records.last() else { break };
             next = last.offset + 1;
             for stored in &records {
