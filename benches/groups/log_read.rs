@@ -14,6 +14,10 @@ const RECORD_BYTES: usize = 100;
 /// Records per `Partition::read` call, as a consumer would poll.
 const READ_CHUNK: usize = 1000;
 const LOOKUPS: usize = 1000;
+/// Records per appended batch: ~10 KiB, like the producer's 16 KiB batches. A time lookup scans
+/// the one batch the sparse time index points into, so its cost grows with the batch size
+/// (1000-record batches made it ~0.35 ms per lookup).
+const SETUP_BATCH: usize = 100;
 
 fn read(c: &mut Criterion) {
     let dir = scratch_dir();
@@ -21,9 +25,9 @@ fn read(c: &mut Criterion) {
     let config = LogConfig { fsync: FsyncPolicy::Never, ..LogConfig::default() };
     let mut partition =
         Partition::open(dir.path().join("0"), config, clock()).expect("open partition");
-    for start in (0..RECORDS).step_by(1000) {
+    for start in (0..RECORDS).step_by(SETUP_BATCH) {
         // Timestamps are the record number in ms: lookups below know what to expect.
-        let batch: Vec<Record> = (start..start + 1000)
+        let batch: Vec<Record> = (start..start + SETUP_BATCH)
             .map(|i| Record::new(vec![b'r'; RECORD_BYTES], i as i64))
             .collect();
         partition.append(&batch).expect("append setup batch");
