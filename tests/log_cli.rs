@@ -427,3 +427,18 @@ fn missing_dir_and_unknown_topic_are_clear_errors() {
     assert!(err.contains("unknown topic `absent`"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn every_fsync_policy_round_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let policies: [&[&str]; 3] = [
+        &["--fsync", "always"],
+        &["--fsync", "interval", "--fsync-interval-ms", "50"],
+        &["--fsync", "never"],
+    ];
+    for (k, args) in policies.into_iter().enumerate() {
+        assert_ok(&produce(&dir, "t", args, &numbered(k * 1000..(k + 1) * 1000)));
+    }
+    assert_eq!(assert_numbered_prefix(&lines(&consume(&dir, "t", &[]))), 3000);
+}
