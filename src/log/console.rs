@@ -43,6 +43,12 @@ pub struct ConsumeOptions {
     pub from_time: Option<i64>,
 }
 
+/// Batch size of `produce`. Larger than Kafka's 16 KiB default: under `--fsync always` every batch
+/// costs an fsync (milliseconds), and `produce` already sends whatever it has read as soon as its
+/// input runs dry, so a big batch adds no latency for slow writers; it only cuts fsyncs for fast
+/// ones (1M short lines: ~1900 fsyncs at 16 KiB, ~120 at 256 KiB).
+const PRODUCE_BATCH_BYTES: usize = 256 * 1024;
+
 /// Records read per `Partition::read` call while consuming: large enough to amortise the call,
 /// small enough that a huge partition does not sit in memory at once.
 const READ_CHUNK: usize = 4096;
@@ -61,7 +67,8 @@ pub fn produce(opts: &ProduceOptions, mut input: impl BufRead) -> Result<u64> {
     let mut log = Log::open(&opts.dir, config, Arc::new(SystemClock))?;
     log.create_topic(&opts.topic, opts.partitions)?;
 
-    let mut producer = Producer::new(ProducerConfig { linger_ms: 5, max_batch_bytes: 16 * 1024 });
+    let mut producer =
+        Producer::new(ProducerConfig { linger_ms: 5, max_batch_bytes: PRODUCE_BATCH_BYTES });
     let mut sep_buf = [0u8; 4];
     let sep: Option<&[u8]> = opts.key_sep.map(|c| c.encode_utf8(&mut sep_buf).as_bytes());
     let mut durable: u64 = 0;
