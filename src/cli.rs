@@ -55,6 +55,9 @@ pub enum LogCommand {
         /// Split a key off each line at the first occurrence of this character.
         #[arg(long)]
         key_sep: Option<char>,
+        /// Roll segments at this many bytes (hidden: for tests that need several segments).
+        #[arg(long, hide = true)]
+        segment_bytes: Option<u64>,
     },
     /// Print a topic's values, one per line, partition by partition in offset order.
     Consume {

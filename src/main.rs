@@ -16,24 +16,26 @@ fn main() -> std::process::ExitCode {
     match dispatch(cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", render(&err));
+            eprintln!("error: {}", error_chain(&err));
             std::process::ExitCode::FAILURE
         }
     }
 }
 
-/// The error and its causes on one line, skipping a cause whose text the message already holds
-/// (library errors often quote their source).
-fn render(err: &anyhow::Error) -> String {
+/// The error and its causes, `: `-separated like anyhow's `{:#}`, but skipping a cause whose text
+/// the message already ends with: the log's I/O errors show their OS error and also return it as
+/// their source, which would otherwise print it twice.
+fn error_chain(err: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in err.chain() {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&part);
+        let cause = cause.to_string();
+        if text.ends_with(&cause) {
+            continue;
         }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
     }
     text
 }
@@ -51,14 +53,26 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
 
 fn log(command: LogCommand) -> anyhow::Result<()> {
     match command {
-        LogCommand::Produce { dir, topic, partitions, fsync, fsync_interval_ms, key_sep } => {
+        LogCommand::Produce {
+            dir,
+            topic,
+            partitions,
+            fsync,
+            fsync_interval_ms,
+            key_sep,
+            segment_bytes,
+        } => {
             let fsync = match fsync {
                 Fsync::Always => FsyncPolicy::Always,
                 Fsync::Interval => FsyncPolicy::Interval { ms: fsync_interval_ms },
                 Fsync::Never => FsyncPolicy::Never,
             };
-            let opts = ProduceOptions { dir, topic, partitions, fsync, key_sep };
-            let n = console::produce(&opts, io::stdin().lock()).context("log produce")?;
+            let opts = ProduceOptions { dir, topic, partitions, fsync, key_sep, segment_bytes };
+            // A buffer larger than stdin's 8 KiB lets one read take in more of a fast writer's
+            // lines, so batches (and fsyncs) are fewer; a slow writer still gets each read
+            // flushed as soon as it is processed.
+            let input = io::BufReader::with_capacity(256 * 1024, io::stdin().lock());
+            let n = console::produce(&opts, input).context("log produce")?;
             eprintln!("{n} records durable");
             Ok(())
         }
