@@ -8,33 +8,62 @@
 //! ```text
 //! DIR/
 //!   <topic>/
-//!     topic.json                      partition count (written once, atomically)
+//!     topic.json                      {"partitions": n}, written last and atomically: a topic
+//!                                     directory without it is an unfinished creation, ignored
 //!     <partition>/                    "0", "1", ...
 //!       00000000000000000000.log      record batches, the segment's base offset in the name
 //!       00000000000000000000.index    sparse offset index: (relative offset u32, file position u32)
 //!       00000000000000000000.timeindex  sparse time index: (max timestamp so far i64, relative offset u32)
-//!   __consumer_offsets/<group>.json   committed offsets of a consumer group
+//!   __consumer_offsets/<group>.json   committed offsets of a consumer group:
+//!                                     {"<topic>": {"<partition>": next offset}}
 //! ```
+//!
+//! Topic and group names are 1–249 characters of ASCII letters, digits, `.`, `_` and `-`, not
+//! `.`/`..`, and not starting with `__` (reserved, so `__consumer_offsets` is never a topic).
+//! Keys are partitioned with Kafka's murmur2 (`toPositive(murmur2(key)) % n`), so the mapping is
+//! stable across runs and platforms and matches Kafka's default partitioner; records without a
+//! key go round-robin.
+//!
+//! The batch format (all little-endian) is documented byte by byte in `batch.rs`; the index
+//! formats in `segment.rs`. In short: a batch body holds its base offset, record count, append
+//! time, its largest record timestamp, running aggregates of the segment (min/max record
+//! timestamp, max append time — so the last batch of a closed segment summarises it), then the
+//! records (key presence and bytes, value, timestamp, headers). Both indexes get an entry for the
+//! first batch of a segment and then for the first batch after each `index_interval_bytes` of
+//! batches; a time-index entry `(m, r)` means "every record before relative offset `r` has a
+//! timestamp ≤ `m`".
 //!
 //! # Invariants
 //!
 //! - **Offsets.** An offset is the position of a record in its partition: `u64`, dense, starting
 //!   at 0, assigned by the log at append time, never reused. Retention may raise the log start
-//!   offset (whole segments are deleted) but never renumbers a record.
+//!   offset (whole segments are deleted, oldest first, never the active one) but never renumbers
+//!   a record. A closed segment ends exactly where the next one begins.
+//! - **Segments.** A segment rolls when the next batch would make it exceed `segment_bytes` (a
+//!   larger batch gets a fresh segment of its own), when `segment_ms` has passed since its first
+//!   append (by the log's [`Clock`]), or on [`Partition::roll`] (a no-op on an empty segment).
 //! - **Batches.** Records are written in batches. A batch on disk is
-//!   `len (u32) | crc32c (u32) | body`, the CRC covering the whole body. A batch is either wholly
-//!   in the log or not at all: readers only see batches whose CRC checks.
+//!   `len (u32) | crc32c (u32) | body`, the CRC covering the whole body, written with one
+//!   `write_all`. A batch is either wholly in the log or not at all: readers only see batches
+//!   whose CRC checks.
 //! - **Durability.** `Partition::append` returns once the batch is as durable as the
 //!   [`FsyncPolicy`] promises: `Always` after `fsync` of the segment; `Interval` after `fsync` if
 //!   the last sync is older than the interval (otherwise it is in the OS page cache and at most an
 //!   interval's worth of acknowledged writes can be lost on power failure); `Never` once written to
 //!   the OS. A process crash (`kill -9`) loses nothing the OS has accepted under any policy.
+//!   Rolling syncs the closed segment and its indexes; creating or deleting files syncs the
+//!   directory; group offsets and `topic.json` are replaced atomically (tmp, fsync, rename,
+//!   fsync dir).
 //! - **Recovery.** On open, the active (last) segment of each partition is scanned: the first
-//!   batch that is torn (short) or fails its CRC, and everything after it, is truncated; that can
-//!   only remove data that was never acknowledged under `Always`. Indexes that are missing or
-//!   inconsistent are rebuilt from the segment. A bad batch inside a *closed* segment is never
-//!   truncated silently (it was acknowledged once): it is reported as [`LogError::Corrupt`] with
-//!   the file and byte position, and never served as data.
+//!   batch that is torn (short), fails its CRC, or does not continue the offsets, and everything
+//!   after it, is truncated; that can only remove data that was never acknowledged under
+//!   `Always`. The active segment's indexes are always rebuilt from that scan (rewritten only if
+//!   they differ). A closed segment's indexes are checked (entry sizes, monotonic, first entry at
+//!   0, within the file, the two files agree) and its batches from the last index entry to the
+//!   end are read back; if anything fails the indexes are rebuilt by a full scan. A bad batch
+//!   inside a *closed* segment is never truncated silently (it was acknowledged once): it is
+//!   reported as [`LogError::Corrupt`] with the file and byte position when read, and never
+//!   served as data. Each such action is a [`RecoveryEvent`].
 //! - **Time.** Each record carries its event timestamp (ms). The time index stores the running
 //!   maximum, so [`Partition::offset_for_time`] answers Kafka's `offsetsForTimes`: the first
 //!   offset whose timestamp is ≥ T.
