@@ -27,6 +27,7 @@
 pub mod arch;
 pub mod batch;
 pub mod driver;
+pub mod hll;
 pub mod kappa;
 pub mod log;
 pub mod metrics;

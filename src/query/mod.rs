@@ -1,0 +1,156 @@
+//! The questions the architectures answer, and the tables they serve.
+//!
+//! Every query groups events by a key (the event key, or the campaign an ad belongs to) and by
+//! event-time window, and aggregates one number per group. What is aggregated, and how partial
+//! results merge, is an [`Agg`]: a commutative monoid (sum, exact set of users, HyperLogLog).
+//! Views store `Agg` states so the serving layer can merge a batch view with speed views
+//! (distinct counts do not add up; their sets and sketches do); tables store the numbers a user
+//! sees.
+//!
+//! | query | groups by | value |
+//! |---|---|---|
+//! | `key_window_count` | event key | number of events |
+//! | `campaign_window_count` | campaign of the ad (static join table), `view` events only | number of events (the Yahoo Streaming Benchmark query) |
+//! | `key_sum` | event key | sum of `value` |
+//! | `distinct_users` | campaign for ad events, else event key | distinct `user_id`s (exact, or HyperLogLog when `approximate`) |
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+mod agg;
+pub use agg::Agg;
+
+/// The kinds of query, as named in scenario files and outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryKind {
+    /// Events per key per window.
+    KeyWindowCount,
+    /// YSB: `view` events per campaign per window, ads joined to campaigns.
+    CampaignWindowCount,
+    /// Sum of `value` per key per window.
+    KeySum,
+    /// Distinct users per campaign (ad events) or key per window.
+    DistinctUsers,
+}
+
+impl QueryKind {
+    /// Every kind, in the order outputs list them.
+    pub const ALL: [QueryKind; 4] =
+        [QueryKind::KeyWindowCount, QueryKind::CampaignWindowCount, QueryKind::KeySum, QueryKind::DistinctUsers];
+
+    /// The name used in scenario files and outputs.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueryKind::KeyWindowCount => "key_window_count",
+            QueryKind::CampaignWindowCount => "campaign_window_count",
+            QueryKind::KeySum => "key_sum",
+            QueryKind::DistinctUsers => "distinct_users",
+        }
+    }
+}
+
+/// One query as a run executes it: its kind, its windows, and its index in the scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuerySpec {
+    /// Position in the scenario's `[[queries]]`; stored in every [`Cell`].
+    pub id: u8,
+    /// What it computes.
+    pub kind: QueryKind,
+    /// Window length in ms.
+    pub window_ms: i64,
+    /// Distance between window starts in ms; equal to `window_ms` for tumbling windows.
+    pub slide_ms: i64,
+    /// Whether the *stream* side may approximate (HyperLogLog for `distinct_users`).
+    pub approximate: bool,
+    /// HyperLogLog precision (registers = 2^p) when approximating.
+    pub hll_precision: u8,
+}
+
+impl QuerySpec {
+    /// The starts of every window containing `event_time_ms`, oldest first. One window when
+    /// tumbling; `window_ms / slide_ms` of them when sliding.
+    pub fn window_starts(&self, event_time_ms: i64) -> impl Iterator<Item = i64> + use<> {
+        let last = event_time_ms.div_euclid(self.slide_ms) * self.slide_ms;
+        let (window, slide) = (self.window_ms, self.slide_ms);
+        // Window [s, s + window) contains t iff t - window < s <= t.
+        let count = (window + slide - 1) / slide;
+        (0..count).rev().map(move |i| last - i * slide).filter(move |s| *s > event_time_ms - window)
+    }
+}
+
+/// One answer's address: the query, the group, the window.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cell {
+    /// The query's id ([`QuerySpec::id`]).
+    pub query: u8,
+    /// The group: an event key, or a campaign id.
+    pub key: String,
+    /// Start of the window in ms (inclusive); the end is `start + window_ms` (exclusive).
+    pub window_start_ms: i64,
+}
+
+/// Mergeable partial results per cell: what layers compute and serving merges.
+pub type View = BTreeMap<Cell, Agg>;
+
+/// Served answers: one number per cell. Cells with no events are absent.
+pub type Table = BTreeMap<Cell, i64>;
+
+/// Merges every state of `other` into `into` (how serving combines views).
+pub fn merge_into(into: &mut View, other: &View) {
+    for (cell, agg) in other {
+        match into.get_mut(cell) {
+            Some(existing) => existing.merge(agg),
+            None => {
+                into.insert(cell.clone(), agg.clone());
+            }
+        }
+    }
+}
+
+/// The numbers a user sees for a view.
+pub fn present(view: &View) -> Table {
+    view.iter().map(|(cell, agg)| (cell.clone(), agg.present())).collect()
+}
+
+/// Adds every count of `other` into `into`.
+pub fn add_into(into: &mut Table, other: &Table) {
+    for (cell, n) in other {
+        *into.entry(cell.clone()).or_insert(0) += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(window_ms: i64, slide_ms: i64) -> QuerySpec {
+        QuerySpec {
+            id: 0,
+            kind: QueryKind::KeySum,
+            window_ms,
+            slide_ms,
+            approximate: false,
+            hll_precision: 12,
+        }
+    }
+
+    #[test]
+    fn tumbling_windows_hold_each_event_once() {
+        let s = spec(10_000, 10_000);
+        assert_eq!(s.window_starts(9_999).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(s.window_starts(10_000).collect::<Vec<_>>(), vec![10_000]);
+        assert_eq!(s.window_starts(-1).collect::<Vec<_>>(), vec![-10_000]);
+    }
+
+    #[test]
+    fn sliding_windows_hold_each_event_window_over_slide_times() {
+        let s = spec(10_000, 5_000);
+        assert_eq!(s.window_starts(12_000).collect::<Vec<_>>(), vec![5_000, 10_000]);
+        assert_eq!(s.window_starts(10_000).collect::<Vec<_>>(), vec![5_000, 10_000]);
+        let s = spec(10_000, 3_000);
+        // Starts 3000, 6000, 9000 contain 12000 (12000 - 10000 < s <= 12000); 0 does not... and 12000 does.
+        assert_eq!(s.window_starts(12_000).collect::<Vec<_>>(), vec![3_000, 6_000, 9_000, 12_000]);
+    }
+}
