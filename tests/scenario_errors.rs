@@ -78,6 +78,7 @@ fn valid_file_parses_into_expected_struct() {
             partitions: 3,
             out_of_order_fraction: 0.1,
             max_delay_ms: 3000,
+            ..Workload::default()
         },
         query: Query { name: "key_window_count".into(), window_ms: 10_000 },
         speed: Speed::default(),
@@ -214,8 +215,8 @@ fn missing_field_at_root_when_file_starts_with_a_table() {
 
 #[test]
 fn missing_field_in_table() {
-    let msg = assert_edit_fails("keys = 20\n", "", 7, "workload.keys");
-    assert!(msg.contains("missing field `keys`"), "{msg}");
+    let msg = assert_edit_fails("partitions = 3\n", "", 7, "workload.partitions");
+    assert!(msg.contains("missing field `partitions`"), "{msg}");
 }
 
 #[test]
