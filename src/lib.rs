@@ -9,7 +9,9 @@
 //! - [`log`] — the shared log: partitions, segments, indexes, CRC, fsync, recovery, consumer
 //!   groups, retention. Everything else reads from it.
 //! - [`scenario`] — scenario files (TOML): what to generate, what to run, how layers are set.
-//! - [`workload`] — the seeded event generator (keys, rates, out-of-order events).
+//! - [`workload`] — the seeded event generators (keyed and YSB ad events, rate ramps and
+//!   bursts, out-of-order and late events) and the event record encoding.
+//! - [`hll`] — HyperLogLog, the mergeable approximate distinct count (`distinct_users`).
 //! - [`query`] — the questions the architectures answer, and the answer tables they serve.
 //! - [`oracle`] — the ground truth: exact answers recomputed from the log as of any time.
 //! - [`speed`] — incremental, windowed stream processing (lambda's speed layer, kappa's job).

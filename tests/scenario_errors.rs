@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use lambda_workbench::scenario::{
-    Batch, KeyDistribution, Query, Scenario, ScenarioError, Speed, Workload,
+    Batch, Burst, KeyDistribution, Query, Scenario, ScenarioError, Speed, Workload, WorkloadKind,
 };
 use proptest::prelude::*;
 
@@ -78,6 +78,7 @@ fn valid_file_parses_into_expected_struct() {
             partitions: 3,
             out_of_order_fraction: 0.1,
             max_delay_ms: 3000,
+            ..Workload::default()
         },
         query: Query { name: "key_window_count".into(), window_ms: 10_000 },
         speed: Speed::default(),
@@ -214,8 +215,8 @@ fn missing_field_at_root_when_file_starts_with_a_table() {
 
 #[test]
 fn missing_field_in_table() {
-    let msg = assert_edit_fails("keys = 20\n", "", 7, "workload.keys");
-    assert!(msg.contains("missing field `keys`"), "{msg}");
+    let msg = assert_edit_fails("partitions = 3\n", "", 7, "workload.partitions");
+    assert!(msg.contains("missing field `partitions`"), "{msg}");
 }
 
 #[test]
@@ -417,6 +418,173 @@ fn batch_rules() {
     assert_text_fails(&with("interval_ms = 0"), 19, "batch.interval_ms");
     assert_text_fails(&with("overhead_ms = -1.0"), 19, "batch.overhead_ms");
     assert_text_fails(&with("cost_us_per_event = inf"), 19, "batch.cost_us_per_event");
+}
+
+// ---- Workload shapes: ads, lateness, ramps and bursts ---------------------------------------
+
+/// `VALID` with `lines` added at the end of the `[workload]` table (from line 13 on).
+fn with_workload(lines: &str) -> String {
+    VALID.replacen("max_delay_ms = 3000\n", &format!("max_delay_ms = 3000\n{lines}\n"), 1)
+}
+
+/// `VALID` with its workload turned into an ads workload (`kind` on line 9, in place of `keys`).
+fn ads_with(lines: &str) -> String {
+    VALID.replacen("keys = 20\n", &format!("kind = \"ads\"\n{lines}"), 1)
+}
+
+#[test]
+fn valid_file_with_every_workload_field_parses() {
+    let text = ads_with(
+        "campaigns = 7\nads_per_campaign = 3\nusers = 500\npages = 20\nlate_fraction = 0.05\n\
+         late_delay_ms = 60000\nramp_to_rate_per_sec = 800\n\
+         bursts = [{ start_ms = 0, duration_ms = 1000, multiplier = 0.0 }]\n",
+    );
+    let text = format!(
+        "{text}\n[[workload.bursts]]\nstart_ms = 5000\nduration_ms = 100\nmultiplier = 4.5\n"
+    );
+    // The inline `bursts` and the `[[workload.bursts]]` table define the key twice: TOML says no.
+    assert!(Scenario::parse(&text, Path::new("x.toml")).is_err());
+    let text =
+        text.replacen("bursts = [{ start_ms = 0, duration_ms = 1000, multiplier = 0.0 }]\n", "", 1);
+    let s = Scenario::parse(&text, Path::new("x.toml")).expect("valid");
+    let w = &s.workload;
+    assert_eq!(w.kind, WorkloadKind::Ads);
+    assert_eq!((w.campaigns, w.ads_per_campaign, w.users, w.pages), (7, 3, 500, 20));
+    assert_eq!((w.late_fraction, w.late_delay_ms), (0.05, 60_000));
+    assert_eq!(w.ramp_to_rate_per_sec, Some(800));
+    assert_eq!(w.bursts, [Burst { start_ms: 5000, duration_ms: 100, multiplier: 4.5 }]);
+}
+
+#[test]
+fn new_workload_fields_default() {
+    let w = Scenario::parse(VALID, Path::new("x.toml")).expect("valid").workload;
+    assert_eq!(w.kind, WorkloadKind::Keyed);
+    assert_eq!((w.users, w.pages, w.campaigns, w.ads_per_campaign), (10_000, 1000, 100, 10));
+    assert_eq!((w.late_fraction, w.late_delay_ms), (0.0, 0));
+    assert_eq!((w.ramp_to_rate_per_sec, w.bursts.len()), (None, 0));
+}
+
+#[test]
+fn wrong_workload_kind() {
+    let msg = assert_edit_fails("keys = 20", "kind = \"ysb\"", 9, "workload.kind");
+    assert!(msg.contains("ysb"), "{msg}");
+}
+
+#[test]
+fn ads_fields_do_not_apply_to_keyed_workloads() {
+    let msg = assert_text_fails(&with_workload("campaigns = 5"), 13, "workload.campaigns");
+    assert!(msg.contains("does not apply to `kind = \"keyed\"`"), "{msg}");
+    assert_text_fails(&with_workload("ads_per_campaign = 5"), 13, "workload.ads_per_campaign");
+}
+
+#[test]
+fn keys_do_not_apply_to_ads_workloads() {
+    let text = VALID.replacen("[workload]\n", "[workload]\nkind = \"ads\"\n", 1);
+    let msg = assert_text_fails(&text, 10, "workload.keys");
+    assert!(msg.contains("does not apply to `kind = \"ads\"`"), "{msg}");
+}
+
+#[test]
+fn ads_counts_positive_and_bounded() {
+    assert_text_fails(&ads_with("campaigns = 0\n"), 10, "workload.campaigns");
+    assert_text_fails(&ads_with("ads_per_campaign = 0\n"), 10, "workload.ads_per_campaign");
+    let msg = assert_text_fails(
+        &ads_with("campaigns = 100000\nads_per_campaign = 1000\n"),
+        11,
+        "workload.ads_per_campaign",
+    );
+    assert!(msg.contains("campaigns × ads_per_campaign <= 10000000"), "{msg}");
+}
+
+#[test]
+fn users_and_pages_positive() {
+    assert_text_fails(&with_workload("users = 0"), 13, "workload.users");
+    assert_text_fails(&with_workload("pages = 0"), 13, "workload.pages");
+}
+
+#[test]
+fn late_fraction_rules() {
+    let f = "workload.late_fraction";
+    assert_text_fails(&with_workload("late_fraction = 1.5\nlate_delay_ms = 9"), 13, f);
+    assert_text_fails(&with_workload("late_fraction = nan\nlate_delay_ms = 9"), 13, f);
+    // 0.1 of the events are already out of order.
+    let msg = assert_text_fails(&with_workload("late_fraction = 0.95\nlate_delay_ms = 9"), 13, f);
+    assert!(msg.contains("at most 1 - out_of_order_fraction"), "{msg}");
+    assert!(
+        Scenario::parse(&with_workload("late_fraction = 0.9\nlate_delay_ms = 9"), &origin())
+            .is_ok()
+    );
+}
+
+#[test]
+fn late_delay_rules() {
+    let f = "workload.late_delay_ms";
+    assert_text_fails(&with_workload("late_delay_ms = -1"), 13, f);
+    // Late events need a delay; the key is not written, so the error points at the table.
+    let msg = assert_text_fails(&with_workload("late_fraction = 0.1"), 7, f);
+    assert!(msg.contains("> 0 when late_fraction > 0"), "{msg}");
+}
+
+#[test]
+fn ramp_must_be_a_rate() {
+    let msg = assert_text_fails(
+        &with_workload("ramp_to_rate_per_sec = -5"),
+        13,
+        "workload.ramp_to_rate_per_sec",
+    );
+    assert!(msg.contains("u32"), "{msg}");
+}
+
+/// `VALID` with `[[workload.bursts]]` tables appended (the first header on line 18).
+fn with_bursts(bursts: &[(&str, &str, &str)]) -> String {
+    let mut text = VALID.to_string();
+    for (start, duration, multiplier) in bursts {
+        text.push_str(&format!(
+            "\n[[workload.bursts]]\nstart_ms = {start}\nduration_ms = {duration}\nmultiplier = {multiplier}\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn burst_rules_name_the_burst() {
+    let ok = ("1000", "500", "2.0");
+    assert!(Scenario::parse(&with_bursts(&[ok]), &origin()).is_ok());
+    // Second burst's keys: header on line 23, start_ms 24, duration_ms 25, multiplier 26.
+    let f = |name: &str| format!("workload.bursts[1].{name}");
+    let msg = assert_text_fails(&with_bursts(&[ok, ("2000", "10", "-1.0")]), 26, &f("multiplier"));
+    assert!(msg.contains("between 0 and 1000"), "{msg}");
+    assert_text_fails(&with_bursts(&[ok, ("2000", "10", "inf")]), 26, &f("multiplier"));
+    assert_text_fails(&with_bursts(&[ok, ("2000", "10", "1000.5")]), 26, &f("multiplier"));
+    assert_text_fails(&with_bursts(&[ok, ("2000", "0", "2.0")]), 25, &f("duration_ms"));
+    assert_text_fails(&with_bursts(&[ok, ("-1", "10", "2.0")]), 24, &f("start_ms"));
+    let msg = assert_text_fails(&with_bursts(&[ok, ("120000", "10", "2.0")]), 24, &f("start_ms"));
+    assert!(msg.contains("duration_ms - 1 (119999)"), "{msg}");
+    let msg = assert_text_fails(&with_bursts(&[ok, ("1499", "10", "2.0")]), 24, &f("start_ms"));
+    assert!(msg.contains("overlaps workload.bursts[0]"), "{msg}");
+    // Touching is not overlapping.
+    assert!(Scenario::parse(&with_bursts(&[ok, ("1500", "10", "2.0")]), &origin()).is_ok());
+    assert_text_fails(&with_bursts(&[("0", "0", "2.0"), ok]), 20, "workload.bursts[0].duration_ms");
+}
+
+#[test]
+fn burst_rules_in_an_inline_array_point_at_the_element() {
+    let text = with_workload(
+        "bursts = [{ start_ms = 0, duration_ms = 10, multiplier = 2.0 }, \
+         { start_ms = 5, duration_ms = 10, multiplier = 2.0 }]",
+    );
+    let msg = assert_text_fails(&text, 13, "workload.bursts[1].start_ms");
+    assert!(msg.contains("bad.toml:13:67:"), "{msg}");
+}
+
+#[test]
+fn burst_missing_or_unknown_field() {
+    let text = format!("{VALID}\n[[workload.bursts]]\nstart_ms = 0\nduration_ms = 10\n");
+    let msg = assert_text_fails(&text, 18, "workload.bursts.multiplier");
+    assert!(msg.contains("missing field `multiplier`"), "{msg}");
+    let text = format!("{}times = 3\n", with_bursts(&[("0", "10", "2.0")]));
+    let msg = assert_text_fails(&text, 22, "workload.bursts.times");
+    assert!(msg.contains("unknown field `times`"), "{msg}");
 }
 
 #[test]

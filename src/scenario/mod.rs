@@ -10,7 +10,7 @@ mod error;
 mod locate;
 mod validate;
 pub use error::ScenarioError;
-pub use validate::{ARCHITECTURES, MAX_PARTITIONS, QUERY_NAMES};
+pub use validate::{ARCHITECTURES, MAX_ADS, MAX_BURST_MULTIPLIER, MAX_PARTITIONS, QUERY_NAMES};
 
 /// A whole scenario file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,14 +47,23 @@ fn default_sample_every_ms() -> i64 {
 }
 
 /// The seeded event generator's settings.
+///
+/// Two kinds of events share one shape (see `workload::Event`): `keyed` events (a key drawn
+/// uniform or Zipf over `keys`, a value to sum) and `ads` events, the Yahoo Streaming
+/// Benchmark's ad views, clicks and purchases keyed by ad id, `campaigns × ads_per_campaign`
+/// ads in all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
-    /// Events per second of simulated time.
+    /// What events look like: `keyed` (default) or `ads` (Yahoo Streaming Benchmark).
+    #[serde(default)]
+    pub kind: WorkloadKind,
+    /// Events per second of simulated time (at time 0 when the rate ramps).
     pub rate_per_sec: u32,
-    /// Number of distinct keys.
+    /// Number of distinct keys of `keyed` events (default 100).
+    #[serde(default = "default_keys")]
     pub keys: u32,
-    /// Key popularity: `uniform` or `zipf`.
+    /// Key popularity (keys, or ads for `ads`): `uniform` or `zipf`.
     #[serde(default)]
     pub key_distribution: KeyDistribution,
     /// Zipf exponent when `key_distribution = "zipf"` (default 1.0).
@@ -62,16 +71,117 @@ pub struct Workload {
     pub zipf_exponent: f64,
     /// Partitions of the events topic.
     pub partitions: u32,
-    /// Fraction of events that arrive late (their event time lags their arrival).
+    /// Fraction of events that arrive out of order (their event time lags their arrival by
+    /// 1..=`max_delay_ms`).
     #[serde(default)]
     pub out_of_order_fraction: f64,
-    /// Largest lag of a late event, in ms.
+    /// Largest lag of an out-of-order event, in ms.
     #[serde(default)]
     pub max_delay_ms: i64,
+    /// Fraction of events that arrive very late: their event time lags their arrival by
+    /// `late_delay_ms` ± 10%, meant to exceed the stream side's allowed lateness (default 0).
+    #[serde(default)]
+    pub late_fraction: f64,
+    /// Typical lag of a very late event, in ms (default 0).
+    #[serde(default)]
+    pub late_delay_ms: i64,
+    /// Distinct users; every event's `user_id` is uniform over them (default 10 000).
+    #[serde(default = "default_users")]
+    pub users: u64,
+    /// Distinct pages; every event's `page_id` is uniform over them (default 1000).
+    #[serde(default = "default_pages")]
+    pub pages: u64,
+    /// Campaigns of an `ads` workload (default 100).
+    #[serde(default = "default_campaigns")]
+    pub campaigns: u32,
+    /// Ads per campaign of an `ads` workload (default 10).
+    #[serde(default = "default_ads_per_campaign")]
+    pub ads_per_campaign: u32,
+    /// When set, the rate ramps linearly from `rate_per_sec` at time 0 to this at the end of
+    /// the run.
+    #[serde(default)]
+    pub ramp_to_rate_per_sec: Option<u32>,
+    /// Bursts: inside each, the rate is multiplied (`[[workload.bursts]]`; none by default).
+    #[serde(default)]
+    pub bursts: Vec<Burst>,
+}
+
+impl Default for Workload {
+    /// A small keyed workload: 100 events/s over 100 keys, one partition, all on time.
+    fn default() -> Self {
+        Workload {
+            kind: WorkloadKind::default(),
+            rate_per_sec: 100,
+            keys: default_keys(),
+            key_distribution: KeyDistribution::default(),
+            zipf_exponent: default_zipf(),
+            partitions: 1,
+            out_of_order_fraction: 0.0,
+            max_delay_ms: 0,
+            late_fraction: 0.0,
+            late_delay_ms: 0,
+            users: default_users(),
+            pages: default_pages(),
+            campaigns: default_campaigns(),
+            ads_per_campaign: default_ads_per_campaign(),
+            ramp_to_rate_per_sec: None,
+            bursts: Vec::new(),
+        }
+    }
 }
 
 fn default_zipf() -> f64 {
     1.0
+}
+
+fn default_keys() -> u32 {
+    100
+}
+
+fn default_users() -> u64 {
+    10_000
+}
+
+fn default_pages() -> u64 {
+    1000
+}
+
+fn default_campaigns() -> u32 {
+    100
+}
+
+fn default_ads_per_campaign() -> u32 {
+    10
+}
+
+/// What the generated events look like.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    /// Keyed events: `key-0007`, a value 1..=100 to sum.
+    #[default]
+    Keyed,
+    /// Yahoo Streaming Benchmark ad events: keyed by ad id, value 1, view/click/purchase.
+    Ads,
+}
+
+/// A stretch of time in which the rate is multiplied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Burst {
+    /// Start, in ms from the beginning of the run.
+    pub start_ms: i64,
+    /// Length, in ms.
+    pub duration_ms: i64,
+    /// The rate inside the burst is the rate outside times this (0 makes an outage).
+    pub multiplier: f64,
+}
+
+impl Burst {
+    /// Whether time `t_ms` falls inside the burst.
+    pub fn contains(&self, t_ms: i64) -> bool {
+        t_ms >= self.start_ms && t_ms - self.start_ms < self.duration_ms
+    }
 }
 
 /// How keys are drawn.

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use super::locate::{find_key, find_quoted, line_col};
-use super::{Scenario, ScenarioError};
+use super::locate::{find_key, find_quoted, key_defs, line_col};
+use super::{Scenario, ScenarioError, Workload, WorkloadKind};
 
 /// The architecture ids a scenario may list in `architectures`.
 pub const ARCHITECTURES: &[&str] =
@@ -18,6 +18,13 @@ pub const QUERY_NAMES: &[&str] = &["key_window_count"];
 /// The largest number of partitions a workload topic may have; more only costs memory and
 /// file handles without teaching anything new.
 pub const MAX_PARTITIONS: u32 = 1024;
+
+/// The largest number of ads (`campaigns × ads_per_campaign`) of an `ads` workload; the
+/// campaign table is held in memory.
+pub const MAX_ADS: u64 = 10_000_000;
+
+/// The largest rate multiplier of a burst.
+pub const MAX_BURST_MULTIPLIER: f64 = 1000.0;
 
 /// Builds located errors for one scenario text.
 struct Checker<'a> {
@@ -60,6 +67,29 @@ impl Checker<'_> {
         if ok { Ok(()) } else { Err(self.at_key(field, format!("must be {what}, got {value}"))) }
     }
 
+    /// An error about `field` (dotted, e.g. `workload.bursts.multiplier`) of the `nth`
+    /// (0-based) element of an array of tables, named `name` in the message (such as
+    /// `workload.bursts[1].multiplier`); located at the `nth` place the key is written, which
+    /// is that element's when every element writes it (required fields).
+    fn at_nth_key(&self, field: &str, nth: usize, name: &str, message: String) -> ScenarioError {
+        let parts: Vec<&str> = field.split('.').collect();
+        let offset = key_defs(self.text)
+            .into_iter()
+            .filter(|d| d.path.iter().map(String::as_str).eq(parts.iter().copied()))
+            .nth(nth)
+            .map(|d| d.offset)
+            .or_else(|| find_key(self.text, &parts));
+        self.at_offset(offset, name, message)
+    }
+
+    /// Whether the key `field` (dotted) is written out in the text (not left to its default).
+    fn written(&self, field: &str) -> bool {
+        let parts: Vec<&str> = field.split('.').collect();
+        key_defs(self.text)
+            .iter()
+            .any(|d| d.path.iter().map(String::as_str).eq(parts.iter().copied()))
+    }
+
     /// `value >= 0` and finite (TOML allows `inf` and `nan`, which no cost can be).
     fn non_negative(&self, field: &str, value: f64) -> Result<(), ScenarioError> {
         self.require(value.is_finite() && value >= 0.0, field, "a finite number >= 0", value)
@@ -97,6 +127,7 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
         "a finite number > 0",
         w.zipf_exponent,
     )?;
+    check_workload(&c, w, s.duration_ms)?;
 
     let q = &s.query;
     if !QUERY_NAMES.contains(&q.name.as_str()) {
@@ -128,6 +159,99 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
     c.require(b.interval_ms > 0, "batch.interval_ms", "> 0", b.interval_ms)?;
     c.non_negative("batch.overhead_ms", b.overhead_ms)?;
     c.non_negative("batch.cost_us_per_event", b.cost_us_per_event)?;
+    Ok(())
+}
+
+/// The rules of the workload fields added for ads, rate shapes and very late events.
+fn check_workload(c: &Checker<'_>, w: &Workload, duration_ms: i64) -> Result<(), ScenarioError> {
+    let (wrong_kind, fields): (&str, &[&str]) = match w.kind {
+        WorkloadKind::Keyed => ("keyed", &["campaigns", "ads_per_campaign"]),
+        WorkloadKind::Ads => ("ads", &["keys"]),
+    };
+    for name in fields {
+        let field = format!("workload.{name}");
+        if c.written(&field) {
+            let hint = match w.kind {
+                WorkloadKind::Keyed => "set `kind = \"ads\"` for ad events",
+                WorkloadKind::Ads => "ad events are keyed by ad id: campaigns × ads_per_campaign",
+            };
+            return Err(c.at_key(
+                &field,
+                format!("does not apply to `kind = \"{wrong_kind}\"` workloads; {hint}"),
+            ));
+        }
+    }
+    c.require(
+        (0.0..=1.0).contains(&w.late_fraction),
+        "workload.late_fraction",
+        "between 0 and 1",
+        w.late_fraction,
+    )?;
+    let both = w.late_fraction + w.out_of_order_fraction;
+    c.require(
+        both <= 1.0,
+        "workload.late_fraction",
+        "at most 1 - out_of_order_fraction (every event is on time, out of order or late)",
+        w.late_fraction,
+    )?;
+    c.require(w.late_delay_ms >= 0, "workload.late_delay_ms", ">= 0", w.late_delay_ms)?;
+    if w.late_fraction > 0.0 {
+        c.require(
+            w.late_delay_ms > 0,
+            "workload.late_delay_ms",
+            "> 0 when late_fraction > 0",
+            w.late_delay_ms,
+        )?;
+    }
+    c.require(w.users > 0, "workload.users", "> 0", w.users)?;
+    c.require(w.pages > 0, "workload.pages", "> 0", w.pages)?;
+    c.require(w.campaigns > 0, "workload.campaigns", "> 0", w.campaigns)?;
+    c.require(w.ads_per_campaign > 0, "workload.ads_per_campaign", "> 0", w.ads_per_campaign)?;
+    let ads = u64::from(w.campaigns) * u64::from(w.ads_per_campaign);
+    c.require(
+        ads <= MAX_ADS,
+        "workload.ads_per_campaign",
+        &format!("such that campaigns × ads_per_campaign <= {MAX_ADS}"),
+        format!("{} × {} = {ads}", w.campaigns, w.ads_per_campaign),
+    )?;
+    for (i, b) in w.bursts.iter().enumerate() {
+        let located = |name: &str, message: String| {
+            c.at_nth_key(
+                &format!("workload.bursts.{name}"),
+                i,
+                &format!("workload.bursts[{i}].{name}"),
+                message,
+            )
+        };
+        if b.start_ms < 0 || b.start_ms >= duration_ms {
+            return Err(located(
+                "start_ms",
+                format!(
+                    "must be between 0 and duration_ms - 1 ({}), got {}",
+                    duration_ms - 1,
+                    b.start_ms
+                ),
+            ));
+        }
+        if b.duration_ms <= 0 {
+            return Err(located("duration_ms", format!("must be > 0, got {}", b.duration_ms)));
+        }
+        if !(b.multiplier.is_finite() && (0.0..=MAX_BURST_MULTIPLIER).contains(&b.multiplier)) {
+            return Err(located(
+                "multiplier",
+                format!("must be between 0 and {MAX_BURST_MULTIPLIER}, got {}", b.multiplier),
+            ));
+        }
+        if let Some(j) = w.bursts[..i].iter().position(|o| {
+            b.start_ms < o.start_ms.saturating_add(o.duration_ms)
+                && o.start_ms < b.start_ms.saturating_add(b.duration_ms)
+        }) {
+            return Err(located(
+                "start_ms",
+                format!("burst overlaps workload.bursts[{j}]; bursts must not overlap"),
+            ));
+        }
+    }
     Ok(())
 }
 
