@@ -8,14 +8,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::arch::{self, ArchStats, Architecture};
+use crate::arch::{self, ArchContext, ArchError, ArchStats, Architecture};
 use crate::log::{
-    FsyncPolicy, Log, LogConfig, LogError, ManualClock, Producer, ProducerConfig, Record,
-    TimestampMs,
+    FsyncPolicy, Log, LogConfig, ManualClock, Producer, ProducerConfig, Record, TimestampMs,
 };
 use crate::metrics::{self, ErrorSample, FreshnessTracker, Percentiles};
 use crate::oracle::Oracle;
-use crate::query::Table;
+use crate::query::{QuerySet, Table};
 use crate::scenario::Scenario;
 use crate::workload;
 
@@ -58,6 +57,8 @@ pub struct RunResult {
     pub converged: bool,
     /// The exact answers at the end.
     pub oracle_final: Table,
+    /// The queries that ran.
+    pub queries: Arc<QuerySet>,
     /// Per architecture, in scenario order.
     pub architectures: Vec<ArchRun>,
 }
@@ -66,17 +67,19 @@ fn gcd(a: i64, b: i64) -> i64 {
     if b == 0 { a.abs() } else { gcd(b, a % b) }
 }
 
-/// Runs `scenario` on the simulated clock, with its log in `log_dir` (which must be empty or
-/// absent).
-pub fn simulate(scenario: &Scenario, log_dir: &Path) -> Result<RunResult, LogError> {
+/// Runs `scenario` on the simulated clock, with its log in `work_dir/log` and any files an
+/// architecture keeps (the lake's cold tier) under `work_dir` (which should be empty or absent).
+pub fn simulate(scenario: &Scenario, work_dir: &Path) -> Result<RunResult, ArchError> {
     let clock = Arc::new(ManualClock::new(0));
-    // Durability costs nothing on a simulated clock; skip fsync so runs are fast.
+    // Durability costs nothing on a simulated clock; skip fsync so runs are fast. Segments roll
+    // by time so the streaming lake has closed segments to tier.
     let config = LogConfig {
         fsync: FsyncPolicy::Never,
-        segment_bytes: 8 * 1024 * 1024,
+        segment_bytes: 64 * 1024 * 1024,
+        segment_ms: Some(scenario.lake.segment_ms),
         ..LogConfig::default()
     };
-    let mut log = Log::open(log_dir, config, clock.clone())?;
+    let mut log = Log::open(work_dir.join("log"), config, clock.clone())?;
     log.create_topic(EVENTS_TOPIC, scenario.workload.partitions)?;
     let partitions = scenario.workload.partitions as usize;
 
@@ -84,17 +87,20 @@ pub fn simulate(scenario: &Scenario, log_dir: &Path) -> Result<RunResult, LogErr
     let out_of_order_events =
         events.iter().filter(|e| e.event_time_ms < e.arrival_ms).count() as u64;
 
+    let queries = Arc::new(QuerySet::from_scenario(scenario));
+    let ctx = ArchContext { scenario, queries: queries.clone(), topic: EVENTS_TOPIC, work_dir };
     let mut archs: Vec<Box<dyn Architecture>> = Vec::new();
     for id in &scenario.architectures {
-        if let Some(a) = arch::build(id, scenario, &log, EVENTS_TOPIC)? {
-            archs.push(a);
+        // Ids were checked when the scenario was loaded; an unknown one here is skipped.
+        if let Some(a) = arch::build(id, &ctx, &log) {
+            archs.push(a?);
         }
     }
     let mut trackers: Vec<FreshnessTracker> =
         archs.iter().map(|_| FreshnessTracker::new(partitions)).collect();
     let mut samples: Vec<Vec<(TimestampMs, ErrorSample)>> = vec![Vec::new(); archs.len()];
     let mut quiescent_at: Vec<Option<TimestampMs>> = vec![None; archs.len()];
-    let mut oracle = Oracle::new(&log, EVENTS_TOPIC, scenario.query.window_ms)?;
+    let mut oracle = Oracle::new(&log, EVENTS_TOPIC, &queries)?;
     // The producer flushes every tick, so linger never holds a record past its tick.
     let mut producer = Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 64 * 1024 });
 
@@ -132,9 +138,10 @@ pub fn simulate(scenario: &Scenario, log_dir: &Path) -> Result<RunResult, LogErr
         }
         let stop = all_quiet || t >= horizon;
         if t % scenario.sample_every_ms == 0 || stop {
-            let exact = oracle.catch_up(&log)?;
-            for (a, s) in archs.iter().zip(&mut samples) {
-                s.push((t, metrics::compare(&a.served(), exact)));
+            oracle.catch_up(&log)?;
+            let exact = oracle.table();
+            for (a, s) in archs.iter_mut().zip(&mut samples) {
+                s.push((t, metrics::compare(&a.query(t, &log)?, &exact)));
             }
         }
         if stop {
@@ -143,11 +150,12 @@ pub fn simulate(scenario: &Scenario, log_dir: &Path) -> Result<RunResult, LogErr
         t += tick_ms;
     };
 
-    let exact = oracle.catch_up(&log)?.clone();
+    oracle.catch_up(&log)?;
+    let exact = oracle.table();
     let mut architectures = Vec::new();
-    for (i, a) in archs.iter().enumerate() {
+    for (i, a) in archs.iter_mut().enumerate() {
         let (values, never_visible) = trackers[i].freshness(oracle.event_times());
-        let final_view = a.served();
+        let final_view = a.query(t, &log)?;
         architectures.push(ArchRun {
             id: a.id().to_owned(),
             samples: std::mem::take(&mut samples[i]),
@@ -166,6 +174,7 @@ pub fn simulate(scenario: &Scenario, log_dir: &Path) -> Result<RunResult, LogErr
         tick_ms,
         converged,
         oracle_final: exact,
+        queries,
         architectures,
     })
 }

@@ -17,8 +17,9 @@
 //! - [`speed`] — incremental, windowed stream processing (lambda's speed layer, kappa's job).
 //! - [`batch`] — lambda's batch layer: recomputes views from the whole log up to a cut-off.
 //! - [`serving`] — merges a batch view with the speed views after its cut-off.
-//! - [`kappa`] — kappa's live stream job and its table.
-//! - [`arch`] — the [`arch::Architecture`] trait and the architectures built from the layers.
+//! - [`kappa`] — kappa's live job, its table, and reprocessing into a new table.
+//! - [`arch`] — the [`arch::Architecture`] trait, the registry, and one file per architecture
+//!   composing the layers.
 //! - [`driver`] — the simulated clock driver: decides *when* results become visible.
 //! - [`metrics`] — freshness, consistency error, and their summaries.
 //! - [`report`] — the results directory: `summary.json`, `timeseries.csv`, final views.

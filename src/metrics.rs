@@ -174,7 +174,7 @@ mod tests {
     use crate::query::Cell;
 
     fn cell(k: &str, w: i64) -> Cell {
-        Cell { key: k.into(), window_start_ms: w }
+        Cell { query: 0, key: k.into(), window_start_ms: w }
     }
 
     #[test]

@@ -1,40 +1,44 @@
 //! The ground truth: exact answers recomputed from the log, as of any moment of a run.
 //!
 //! The oracle reads the records back from the log (not from the generator), so architectures
-//! are checked against what was really stored. It is deliberately the simplest computation
-//! there is: read every record, count it in its window, never drop anything, never guess.
+//! are checked against what was really stored. It is deliberately the plainest computation
+//! there is — every record, every query, every window it falls in, exact sets for distinct
+//! counts — and shares no code with the layers beyond the query definitions' window rule.
 
-use crate::log::{Log, LogError, Offset, TimestampMs};
-use crate::query::{Cell, Table};
+use std::collections::BTreeSet;
 
-/// Exact answers of `key_window_count` over a topic, caught up with the log on demand.
+use crate::arch::ArchError;
+use crate::log::{Log, Offset, TimestampMs};
+use crate::query::{Agg, Cell, QueryKind, QuerySet, Table, View, present};
+use crate::workload::{EventType, decode};
+
+/// Exact answers of every query over a topic, caught up with the log on demand.
 #[derive(Debug)]
 pub struct Oracle {
     topic: String,
-    window_ms: i64,
+    queries: QuerySet,
     /// Next offset to read, per partition.
     positions: Vec<Offset>,
     /// Event time of every record read, per partition, indexed by offset.
     event_times: Vec<Vec<TimestampMs>>,
-    table: Table,
+    view: View,
 }
 
 impl Oracle {
     /// An oracle over `topic` that has read nothing yet.
-    pub fn new(log: &Log, topic: &str, window_ms: i64) -> Result<Self, LogError> {
+    pub fn new(log: &Log, topic: &str, queries: &QuerySet) -> Result<Self, ArchError> {
         let partitions = log.topic(topic)?.partition_count() as usize;
         Ok(Oracle {
             topic: topic.to_owned(),
-            window_ms,
+            queries: queries.clone(),
             positions: vec![0; partitions],
             event_times: vec![Vec::new(); partitions],
-            table: Table::new(),
+            view: View::new(),
         })
     }
 
-    /// Reads every record appended since the last call; returns the exact answers over the
-    /// whole log as it is now.
-    pub fn catch_up(&mut self, log: &Log) -> Result<&Table, LogError> {
+    /// Reads every record appended since the last call.
+    pub fn catch_up(&mut self, log: &Log) -> Result<(), ArchError> {
         let topic = log.topic(&self.topic)?;
         for (p, position) in self.positions.iter_mut().enumerate() {
             let partition = topic.partition(p as u32)?;
@@ -43,24 +47,58 @@ impl Oracle {
                 let Some(last) = records.last() else { break };
                 *position = last.offset + 1;
                 for r in &records {
-                    let key = String::from_utf8_lossy(r.record.key.as_deref().unwrap_or_default())
-                        .into_owned();
-                    let ts = r.record.timestamp_ms;
-                    let cell = Cell {
-                        key,
-                        window_start_ms: ts.div_euclid(self.window_ms) * self.window_ms,
-                    };
-                    *self.table.entry(cell).or_insert(0) += 1;
-                    self.event_times[p].push(ts);
+                    let e = decode(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms)
+                        .map_err(|source| ArchError::Decode {
+                            partition: p as u32,
+                            offset: r.offset,
+                            source,
+                        })?;
+                    self.event_times[p].push(e.event_time_ms);
+                    for spec in &self.queries.specs {
+                        let group = match spec.kind {
+                            QueryKind::KeyWindowCount | QueryKind::KeySum => e.key.as_str(),
+                            QueryKind::CampaignWindowCount => {
+                                if e.event_type != EventType::View {
+                                    continue;
+                                }
+                                match self.queries.campaigns.campaign_of(&e.key) {
+                                    Some(c) => c,
+                                    None => continue,
+                                }
+                            }
+                            QueryKind::DistinctUsers => {
+                                self.queries.campaigns.campaign_of(&e.key).unwrap_or(&e.key)
+                            }
+                        };
+                        for start in spec.window_starts(e.event_time_ms) {
+                            let cell = Cell {
+                                query: spec.id,
+                                key: group.to_owned(),
+                                window_start_ms: start,
+                            };
+                            let state = self.view.entry(cell).or_insert_with(|| match spec.kind {
+                                QueryKind::DistinctUsers => Agg::Users(BTreeSet::new()),
+                                _ => Agg::Sum(0),
+                            });
+                            match state {
+                                Agg::Sum(n) if spec.kind == QueryKind::KeySum => *n += e.value,
+                                Agg::Sum(n) => *n += 1,
+                                Agg::Users(users) => {
+                                    users.insert(e.user_id);
+                                }
+                                Agg::Sketch(_) => {}
+                            }
+                        }
+                    }
                 }
             }
         }
-        Ok(&self.table)
+        Ok(())
     }
 
     /// The exact answers as of the last [`Oracle::catch_up`].
-    pub fn table(&self) -> &Table {
-        &self.table
+    pub fn table(&self) -> Table {
+        present(&self.view)
     }
 
     /// Event times per partition, indexed by offset (for freshness).

@@ -7,7 +7,8 @@
 //!   timeseries.csv           t_ms,architecture,metric,value (long format)
 //!   final_views/<arch>.csv   served answers at the end (and oracle.csv, the exact ones)
 //!   plots/error_over_time.png, .svg
-//!   log/                     the run's log; inspect with `workbench log describe --dir`
+//!   work/log/                the run's log; inspect with `workbench log describe --dir`
+//!   work/                    files the architectures kept (the lake's cold tier)
 //! ```
 
 use std::collections::BTreeMap;
@@ -16,9 +17,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::arch::ArchStats;
 use crate::driver::RunResult;
 use crate::metrics::Percentiles;
-use crate::query::{KEY_WINDOW_COUNT, Table};
+use crate::query::{QuerySet, Table};
 use crate::scenario::Scenario;
 
 /// Paths of a results directory.
@@ -53,9 +55,9 @@ impl ResultsLayout {
     pub fn plot_stem(&self, name: &str) -> PathBuf {
         self.root.join("plots").join(name)
     }
-    /// The run's log directory.
-    pub fn log_dir(&self) -> PathBuf {
-        self.root.join("log")
+    /// Where the run keeps its log (`work/log`) and the architectures' own files.
+    pub fn work_dir(&self) -> PathBuf {
+        self.root.join("work")
     }
 }
 
@@ -95,10 +97,8 @@ pub struct ArchSummary {
     pub error: ErrorSummary,
     /// When it first reflected the whole log after the workload stopped, ms.
     pub quiescent_at_ms: Option<i64>,
-    /// Events dropped by the stream side as too late.
-    pub late_dropped: u64,
-    /// Batch jobs run.
-    pub batch_jobs: u64,
+    /// Counters: late events, batch jobs, events read, audit, reprocessing, lake.
+    pub counters: ArchStats,
 }
 
 /// Error statistics of one architecture.
@@ -138,8 +138,7 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
                 never_visible_events: a.never_visible,
                 error,
                 quiescent_at_ms: a.quiescent_at_ms,
-                late_dropped: a.stats.late_dropped,
-                batch_jobs: a.stats.batch_jobs,
+                counters: a.stats.clone(),
             };
             (a.id.clone(), s)
         })
@@ -173,15 +172,16 @@ pub fn timeseries_csv(run: &RunResult) -> String {
 }
 
 /// A final view as CSV: `query,key,window_start_ms,window_end_ms,value`.
-pub fn view_csv(table: &Table, window_ms: i64) -> String {
+pub fn view_csv(table: &Table, queries: &QuerySet) -> String {
     let mut out = String::from("query,key,window_start_ms,window_end_ms,value\n");
     for (cell, n) in table {
+        let name = queries.spec(cell.query).map_or("?", |s| s.kind.name());
         let _ = writeln!(
             out,
-            "{KEY_WINDOW_COUNT},{},{},{},{n}",
+            "{name},{},{},{},{n}",
             cell.key,
             cell.window_start_ms,
-            cell.window_start_ms + window_ms
+            queries.window_end(cell)
         );
     }
     out

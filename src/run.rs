@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::arch::ArchError;
 use crate::driver;
-use crate::log::LogError;
 use crate::plot::{LineChart, PlotError, Series, draw_line_chart};
 use crate::report::{self, ResultsLayout};
 use crate::scenario::{Scenario, ScenarioError};
@@ -14,9 +14,9 @@ pub enum RunError {
     /// The scenario file is unusable.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
-    /// The log failed.
-    #[error("log: {0}")]
-    Log(#[from] LogError),
+    /// An architecture (or the log under it) failed.
+    #[error(transparent)]
+    Arch(#[from] ArchError),
     /// A result could not be written.
     #[error("writing {}: {source}", path.display())]
     Write {
@@ -54,7 +54,7 @@ pub fn run_scenario(scenario: &Scenario, text: &[u8], out: &Path) -> Result<Path
         std::fs::remove_dir_all(&layout.root)
             .map_err(|source| RunError::Write { path: layout.root.clone(), source })?;
     }
-    let run = driver::simulate(scenario, &layout.log_dir())?;
+    let run = driver::simulate(scenario, &layout.work_dir())?;
 
     write(&layout.scenario(), text)?;
     let summary = report::summary(scenario, &run);
@@ -64,15 +64,9 @@ pub fn run_scenario(scenario: &Scenario, text: &[u8], out: &Path) -> Result<Path
     })?;
     write(&layout.summary(), json + "\n")?;
     write(&layout.timeseries(), report::timeseries_csv(&run))?;
-    write(
-        &layout.final_view("oracle"),
-        report::view_csv(&run.oracle_final, scenario.query.window_ms),
-    )?;
+    write(&layout.final_view("oracle"), report::view_csv(&run.oracle_final, &run.queries))?;
     for a in &run.architectures {
-        write(
-            &layout.final_view(&a.id),
-            report::view_csv(&a.final_view, scenario.query.window_ms),
-        )?;
+        write(&layout.final_view(&a.id), report::view_csv(&a.final_view, &run.queries))?;
     }
     let chart = LineChart {
         title: format!("{}: consistency error against the oracle", scenario.name),

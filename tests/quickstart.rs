@@ -14,7 +14,7 @@ fn quickstart() -> Scenario {
 fn both_architectures_converge_to_the_oracle() {
     let scenario = quickstart();
     let dir = tempfile::tempdir().unwrap();
-    let run = driver::simulate(&scenario, &dir.path().join("log")).unwrap();
+    let run = driver::simulate(&scenario, dir.path()).unwrap();
     assert!(run.converged, "every architecture settles before the drain limit");
     assert_eq!(run.events, 24_000);
     assert!(run.out_of_order_events > 1_000, "the workload has out-of-order events");
@@ -33,7 +33,7 @@ fn both_architectures_converge_to_the_oracle() {
 fn lambda_serves_batch_plus_speed_without_double_counting_or_holes() {
     let scenario = quickstart();
     let dir = tempfile::tempdir().unwrap();
-    let run = driver::simulate(&scenario, &dir.path().join("log")).unwrap();
+    let run = driver::simulate(&scenario, dir.path()).unwrap();
     let lambda = run.architectures.iter().find(|a| a.id == "lambda").unwrap();
     assert!(lambda.stats.batch_jobs >= 4, "a batch job every 30 s over 2 minutes");
     // At no sample does the served answer count an event twice, across every batch handoff.

@@ -22,7 +22,7 @@ partitions = 3
 out_of_order_fraction = 0.1
 max_delay_ms = 3000
 
-[query]
+[[queries]]
 name = "key_window_count"
 window_ms = 10000
 "#;
@@ -80,7 +80,13 @@ fn valid_file_parses_into_expected_struct() {
             max_delay_ms: 3000,
             ..Workload::default()
         },
-        query: Query { name: "key_window_count".into(), window_ms: 10_000 },
+        queries: vec![Query {
+            name: "key_window_count".into(),
+            window_ms: 10_000,
+            slide_ms: None,
+            approximate: false,
+            hll_precision: 12,
+        }],
         speed: Speed::default(),
         batch: Batch::default(),
     };
@@ -221,9 +227,10 @@ fn missing_field_in_table() {
 
 #[test]
 fn missing_table() {
-    let text = VALID.replacen("[query]\nname = \"key_window_count\"\nwindow_ms = 10000\n", "", 1);
-    let msg = assert_text_fails(&text, 1, "query");
-    assert!(msg.contains("missing field `query`"), "{msg}");
+    let text =
+        VALID.replacen("[[queries]]\nname = \"key_window_count\"\nwindow_ms = 10000\n", "", 1);
+    let msg = assert_text_fails(&text, 1, "queries");
+    assert!(msg.contains("missing field `queries`"), "{msg}");
 }
 
 #[test]
@@ -393,13 +400,13 @@ fn zipf_exponent_positive() {
 
 #[test]
 fn unknown_query() {
-    let msg = assert_edit_fails("\"key_window_count\"", "\"top_k\"", 15, "query.name");
+    let msg = assert_edit_fails("\"key_window_count\"", "\"top_k\"", 15, "queries[0].name");
     assert!(msg.contains("unknown query `top_k`; expected one of `key_window_count`"), "{msg}");
 }
 
 #[test]
 fn window_must_be_positive() {
-    assert_edit_fails("window_ms = 10000", "window_ms = 0", 16, "query.window_ms");
+    assert_edit_fails("window_ms = 10000", "window_ms = 0", 16, "queries[0].window_ms");
 }
 
 #[test]

@@ -15,10 +15,15 @@
 //! | `distinct_users` | campaign for ad events, else event key | distinct `user_id`s (exact, or HyperLogLog when `approximate`) |
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::scenario::Scenario;
+use crate::workload::Campaigns;
+
 mod agg;
+pub mod unified;
 pub use agg::Agg;
 
 /// The kinds of query, as named in scenario files and outputs.
@@ -37,8 +42,17 @@ pub enum QueryKind {
 
 impl QueryKind {
     /// Every kind, in the order outputs list them.
-    pub const ALL: [QueryKind; 4] =
-        [QueryKind::KeyWindowCount, QueryKind::CampaignWindowCount, QueryKind::KeySum, QueryKind::DistinctUsers];
+    pub const ALL: [QueryKind; 4] = [
+        QueryKind::KeyWindowCount,
+        QueryKind::CampaignWindowCount,
+        QueryKind::KeySum,
+        QueryKind::DistinctUsers,
+    ];
+
+    /// The kind named `name` in a scenario file.
+    pub fn from_name(name: &str) -> Option<QueryKind> {
+        QueryKind::ALL.into_iter().find(|k| k.name() == name)
+    }
 
     /// The name used in scenario files and outputs.
     pub fn name(self) -> &'static str {
@@ -77,6 +91,47 @@ impl QuerySpec {
         // Window [s, s + window) contains t iff t - window < s <= t.
         let count = (window + slide - 1) / slide;
         (0..count).rev().map(move |i| last - i * slide).filter(move |s| *s > event_time_ms - window)
+    }
+}
+
+/// The queries of a run and the static tables they join with: what every layer is given.
+#[derive(Debug, Clone)]
+pub struct QuerySet {
+    /// The queries, `specs[i].id == i`.
+    pub specs: Vec<QuerySpec>,
+    /// The ad → campaign table (YSB's join), built from the workload and seed.
+    pub campaigns: Arc<Campaigns>,
+}
+
+impl QuerySet {
+    /// The queries a scenario asks for (names were checked when the scenario was loaded;
+    /// an unknown one is skipped here rather than panicking).
+    pub fn from_scenario(scenario: &Scenario) -> QuerySet {
+        let specs = scenario
+            .queries
+            .iter()
+            .filter_map(|q| QueryKind::from_name(&q.name).map(|kind| (q, kind)))
+            .enumerate()
+            .map(|(id, (q, kind))| QuerySpec {
+                id: id as u8,
+                kind,
+                window_ms: q.window_ms,
+                slide_ms: q.slide_ms.unwrap_or(q.window_ms),
+                approximate: q.approximate,
+                hll_precision: q.hll_precision,
+            })
+            .collect();
+        QuerySet { specs, campaigns: Arc::new(Campaigns::new(&scenario.workload, scenario.seed)) }
+    }
+
+    /// The spec of a cell's query.
+    pub fn spec(&self, id: u8) -> Option<&QuerySpec> {
+        self.specs.get(id as usize)
+    }
+
+    /// The end (exclusive) of a cell's window.
+    pub fn window_end(&self, cell: &Cell) -> i64 {
+        cell.window_start_ms + self.spec(cell.query).map_or(0, |s| s.window_ms)
     }
 }
 
@@ -150,7 +205,7 @@ mod tests {
         assert_eq!(s.window_starts(12_000).collect::<Vec<_>>(), vec![5_000, 10_000]);
         assert_eq!(s.window_starts(10_000).collect::<Vec<_>>(), vec![5_000, 10_000]);
         let s = spec(10_000, 3_000);
-        // Starts 3000, 6000, 9000 contain 12000 (12000 - 10000 < s <= 12000); 0 does not... and 12000 does.
+        // Starts s with 12000 - 10000 < s <= 12000: 3000, 6000, 9000 and 12000.
         assert_eq!(s.window_starts(12_000).collect::<Vec<_>>(), vec![3_000, 6_000, 9_000, 12_000]);
     }
 }

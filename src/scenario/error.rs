@@ -43,7 +43,7 @@ pub enum ScenarioError {
     /// The file has no settings at all (empty, blank or only comments).
     #[error(
         "{}the scenario file is empty; expected at least `name`, `seed`, `architectures`, \
-         `duration_ms`, a `[workload]` table and a `[query]` table",
+         `duration_ms`, a `[workload]` table and a `[[queries]]` table",
         Location::new(path, *line, None, None)
     )]
     Empty {

@@ -32,14 +32,20 @@ pub struct Scenario {
     pub sample_every_ms: i64,
     /// The generated events.
     pub workload: Workload,
-    /// The question every architecture answers.
-    pub query: Query,
+    /// The questions every architecture answers (`[[queries]]`, at least one).
+    pub queries: Vec<Query>,
     /// Streaming settings (lambda's speed layer and kappa's job).
     #[serde(default)]
     pub speed: Speed,
     /// Batch settings (lambda's batch layer).
     #[serde(default)]
     pub batch: Batch,
+    /// Kappa settings (reprocessing).
+    #[serde(default)]
+    pub kappa: Kappa,
+    /// Streaming-lake settings (tiering to Parquet, query-time cost).
+    #[serde(default)]
+    pub lake: Lake,
 }
 
 fn default_sample_every_ms() -> i64 {
@@ -195,14 +201,76 @@ pub enum KeyDistribution {
     Zipf,
 }
 
-/// The query every architecture answers.
+/// A query every architecture answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
-    /// Query name: `key_window_count` (count per key per tumbling window).
+    /// Query name: `key_window_count`, `campaign_window_count`, `key_sum` or `distinct_users`.
     pub name: String,
-    /// Tumbling window length in ms.
+    /// Window length in ms.
     pub window_ms: i64,
+    /// Distance between window starts in ms; absent means tumbling (`slide_ms = window_ms`).
+    #[serde(default)]
+    pub slide_ms: Option<i64>,
+    /// Let the stream side approximate (`distinct_users` only: HyperLogLog). Default false.
+    #[serde(default)]
+    pub approximate: bool,
+    /// HyperLogLog precision, 4..=16 (default 12: 4096 registers, about 1.6% error).
+    #[serde(default = "default_hll_precision")]
+    pub hll_precision: u8,
+}
+
+fn default_hll_precision() -> u8 {
+    12
+}
+
+/// What a stream job does with an event whose window already closed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatePolicy {
+    /// Leave it out of the answers; count it in the metrics.
+    #[default]
+    Drop,
+    /// Leave it out of the answers; keep it in a side output (counted, and listed in results).
+    SideOutput,
+}
+
+/// Kappa settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Kappa {
+    /// Start a reprocessing job (a new table from the retained log) at each of these times, ms.
+    pub reprocess_at_ms: Vec<i64>,
+    /// Reprocess from the first offset at or after this event time (time index), not offset 0.
+    pub reprocess_from_time_ms: Option<i64>,
+}
+
+/// Streaming-lake settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lake {
+    /// The log rolls its active segment this often (ms), so closed segments can be tiered.
+    pub segment_ms: i64,
+    /// Fixed cost of converting one closed segment to Parquet, ms (simulated).
+    pub tier_overhead_ms: f64,
+    /// Cost per event of converting, microseconds (simulated).
+    pub tier_cost_us_per_event: f64,
+    /// Fixed cost of one query (cold scan + hot tail), ms (simulated).
+    pub query_overhead_ms: f64,
+    /// Cost per event read by a query, microseconds (simulated).
+    pub query_cost_us_per_event: f64,
+}
+
+impl Default for Lake {
+    fn default() -> Self {
+        Lake {
+            segment_ms: 10_000,
+            tier_overhead_ms: 200.0,
+            tier_cost_us_per_event: 5.0,
+            query_overhead_ms: 50.0,
+            query_cost_us_per_event: 0.5,
+        }
+    }
 }
 
 /// Streaming-layer settings, shared by lambda's speed layer and kappa's job.
@@ -219,6 +287,8 @@ pub struct Speed {
     pub watermark_delay_ms: i64,
     /// Events later than the watermark by more than this are dropped (and counted as late).
     pub allowed_lateness_ms: i64,
+    /// What happens to such late events (`drop` or `side_output`); either way they are counted.
+    pub late_policy: LatePolicy,
 }
 
 impl Default for Speed {
@@ -229,6 +299,7 @@ impl Default for Speed {
             cost_us_per_event: 2.0,
             watermark_delay_ms: 0,
             allowed_lateness_ms: 0,
+            late_policy: LatePolicy::Drop,
         }
     }
 }

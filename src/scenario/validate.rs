@@ -13,7 +13,8 @@ pub const ARCHITECTURES: &[&str] =
     &["batch-lake", "lambda", "lambda-unified", "kappa", "streaming-lake"];
 
 /// The query names a scenario may use in `query.name`.
-pub const QUERY_NAMES: &[&str] = &["key_window_count"];
+pub const QUERY_NAMES: &[&str] =
+    &["key_window_count", "campaign_window_count", "key_sum", "distinct_users"];
 
 /// The largest number of partitions a workload topic may have; more only costs memory and
 /// file handles without teaching anything new.
@@ -129,14 +130,59 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
     )?;
     check_workload(&c, w, s.duration_ms)?;
 
-    let q = &s.query;
-    if !QUERY_NAMES.contains(&q.name.as_str()) {
-        return Err(c.at_key(
-            "query.name",
-            format!("unknown query `{}`; expected one of {}", q.name, quoted_list(QUERY_NAMES)),
-        ));
+    if s.queries.is_empty() {
+        return Err(c.at_key("queries", "at least one `[[queries]]` table is needed".into()));
     }
-    c.require(q.window_ms > 0, "query.window_ms", "> 0", q.window_ms)?;
+    for (i, q) in s.queries.iter().enumerate() {
+        let err = |name: &str, message: String| {
+            c.at_nth_key(&format!("queries.{name}"), i, &format!("queries[{i}].{name}"), message)
+        };
+        let require = |ok: bool, name: &str, what: &str, value: String| {
+            if ok { Ok(()) } else { Err(err(name, format!("must be {what}, got {value}"))) }
+        };
+        if !QUERY_NAMES.contains(&q.name.as_str()) {
+            let names = quoted_list(QUERY_NAMES);
+            return Err(err(
+                "name",
+                format!("unknown query `{}`; expected one of {names}", q.name),
+            ));
+        }
+        if s.queries[..i].iter().any(|other| other.name == q.name) {
+            return Err(err("name", format!("query `{}` is listed twice", q.name)));
+        }
+        require(q.window_ms > 0, "window_ms", "> 0", q.window_ms.to_string())?;
+        if let Some(slide) = q.slide_ms {
+            require(
+                slide > 0 && slide <= q.window_ms && q.window_ms % slide == 0,
+                "slide_ms",
+                "> 0, at most window_ms, and dividing window_ms",
+                slide.to_string(),
+            )?;
+        }
+        require(
+            (crate::hll::MIN_PRECISION..=crate::hll::MAX_PRECISION).contains(&q.hll_precision),
+            "hll_precision",
+            "between 4 and 16",
+            q.hll_precision.to_string(),
+        )?;
+        if q.approximate && q.name != "distinct_users" {
+            return Err(err("approximate", "only `distinct_users` can be approximate".into()));
+        }
+        if q.name == "campaign_window_count" && s.workload.kind != super::WorkloadKind::Ads {
+            let msg = "`campaign_window_count` needs ad events: set `workload.kind = \"ads\"`";
+            return Err(err("name", msg.into()));
+        }
+    }
+    let k = &s.kappa;
+    for (i, t) in k.reprocess_at_ms.iter().enumerate() {
+        c.require(*t >= 0, &format!("kappa.reprocess_at_ms[{i}]"), ">= 0", t)?;
+    }
+    let l = &s.lake;
+    c.require(l.segment_ms > 0, "lake.segment_ms", "> 0", l.segment_ms)?;
+    c.non_negative("lake.tier_overhead_ms", l.tier_overhead_ms)?;
+    c.non_negative("lake.tier_cost_us_per_event", l.tier_cost_us_per_event)?;
+    c.non_negative("lake.query_overhead_ms", l.query_overhead_ms)?;
+    c.non_negative("lake.query_cost_us_per_event", l.query_cost_us_per_event)?;
 
     let sp = &s.speed;
     c.require(sp.poll_interval_ms > 0, "speed.poll_interval_ms", "> 0", sp.poll_interval_ms)?;

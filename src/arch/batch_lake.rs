@@ -1,0 +1,56 @@
+//! `batch-lake`: the early data lake. Scheduled batch jobs recompute every table from the whole
+//! log; users get the last published table, stale by the interval plus the job's duration.
+
+use std::sync::Arc;
+
+use super::{ArchContext, ArchError, ArchStats, Architecture, Visibility};
+use crate::batch::BatchLayer;
+use crate::batch::lambda_polars::PolarsBatch;
+use crate::log::{Log, TimestampMs};
+use crate::query::{Table, present};
+
+/// Builds `batch-lake`.
+pub fn build(ctx: &ArchContext<'_>, _log: &Log) -> Result<Box<dyn Architecture>, ArchError> {
+    let compute = Arc::new(PolarsBatch::new());
+    Ok(Box::new(BatchLake {
+        batch: BatchLayer::new(ctx.topic, compute, ctx.queries.clone(), &ctx.scenario.batch, 0),
+    }))
+}
+
+/// Batch jobs and the last published table.
+#[derive(Debug)]
+pub struct BatchLake {
+    batch: BatchLayer,
+}
+
+impl Architecture for BatchLake {
+    fn id(&self) -> &'static str {
+        "batch-lake"
+    }
+
+    fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<Visibility, ArchError> {
+        let mut visibility = Visibility::default();
+        let tick = self.batch.tick(now, log)?;
+        if let (Some(at), Some(view)) = (tick.published_at, self.batch.published()) {
+            visibility.prefixes.push((at, view.cutoff.clone()));
+        }
+        Ok(visibility)
+    }
+
+    fn query(&mut self, _now: TimestampMs, _log: &Log) -> Result<Table, ArchError> {
+        Ok(self.batch.published().map(|v| present(&v.view)).unwrap_or_default())
+    }
+
+    fn quiescent(&self, log: &Log) -> Result<bool, ArchError> {
+        self.batch.caught_up(log)
+    }
+
+    fn stats(&self) -> ArchStats {
+        ArchStats {
+            batch_jobs: self.batch.jobs_run(),
+            batch_events_read: self.batch.events_read(),
+            peak_table_cells: self.batch.published().map_or(0, |v| v.view.len() as u64),
+            ..ArchStats::default()
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! `kappa`: stream processing only, with reprocessing by replaying the log into a new table.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::{ArchContext, ArchError, ArchStats, Architecture, Visibility};
+use crate::kappa::Kappa;
+use crate::log::{Log, StartPosition, TimestampMs};
+use crate::query::{Table, present};
+use crate::speed::StreamCompute;
+use crate::speed::operators::HandWritten;
+
+/// Builds `kappa`.
+pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, ArchError> {
+    let compute: Arc<dyn StreamCompute> = Arc::new(HandWritten::new(ctx.queries.clone()));
+    let mut reprocess_at: Vec<i64> = ctx.scenario.kappa.reprocess_at_ms.clone();
+    reprocess_at.sort_unstable();
+    Ok(Box::new(KappaArch {
+        kappa: Kappa::new(
+            log,
+            ctx.topic,
+            compute.clone(),
+            ctx.queries.clone(),
+            &ctx.scenario.speed,
+            0,
+        )?,
+        compute,
+        reprocess_at: reprocess_at.into(),
+        reprocess_from: ctx.scenario.kappa.reprocess_from_time_ms,
+        stats: ArchStats::default(),
+    }))
+}
+
+/// The kappa job, and when to reprocess.
+#[derive(Debug)]
+pub struct KappaArch {
+    kappa: Kappa,
+    compute: Arc<dyn StreamCompute>,
+    reprocess_at: VecDeque<TimestampMs>,
+    reprocess_from: Option<TimestampMs>,
+    stats: ArchStats,
+}
+
+impl Architecture for KappaArch {
+    fn id(&self) -> &'static str {
+        "kappa"
+    }
+
+    fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<Visibility, ArchError> {
+        while self.reprocess_at.front().is_some_and(|t| *t <= now) {
+            self.reprocess_at.pop_front();
+            let start =
+                self.reprocess_from.map_or(StartPosition::Earliest, StartPosition::Timestamp);
+            self.kappa.start_reprocessing(log, self.compute.clone(), start, now)?;
+        }
+        let tick = self.kappa.tick(now, log)?;
+        if let Some(ms) = tick.switched_after_ms {
+            self.stats.reprocessings += 1;
+            self.stats.reprocess_catch_up_ms.push(ms);
+        }
+        self.stats.peak_table_cells = self.stats.peak_table_cells.max(self.kappa.cells() as u64);
+        Ok(Visibility { events: tick.shown, prefixes: Vec::new() })
+    }
+
+    fn query(&mut self, _now: TimestampMs, _log: &Log) -> Result<Table, ArchError> {
+        Ok(present(self.kappa.view()))
+    }
+
+    fn quiescent(&self, log: &Log) -> Result<bool, ArchError> {
+        Ok(self.reprocess_at.is_empty() && self.kappa.caught_up(log)?)
+    }
+
+    fn stats(&self) -> ArchStats {
+        ArchStats {
+            late_events: self.kappa.late_events(),
+            side_output_events: self.kappa.side_output_events(),
+            stream_events_read: self.kappa.events_read(),
+            ..self.stats.clone()
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The [`Architecture`] trait every variant implements, and the registry of variants.
+//!
+//! Drivers see only this trait: they advance time, ask for the served answers, ask whether the
+//! architecture has settled. Each variant is a thin composition of the layers (`batch`,
+//! `speed`, `serving`, `kappa`, `lake`) in its own file; adding a sixth architecture means one
+//! new module here and one line in [`REGISTRY`].
+
+use std::sync::Arc;
+
+use crate::log::{Log, LogError, Offset, TimestampMs};
+use crate::query::{QuerySet, Table};
+use crate::scenario::Scenario;
+use crate::workload::DecodeError;
+
+pub mod batch_lake;
+pub mod kappa;
+pub mod lambda;
+pub mod lambda_unified;
+pub mod streaming_lake;
+
+/// What can stop an architecture.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchError {
+    /// The log failed (I/O, corruption).
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// A record in the log is not an event of the workload.
+    #[error("record at partition {partition} offset {offset} is not an event: {source}")]
+    Decode {
+        /// Partition of the record.
+        partition: u32,
+        /// Offset of the record.
+        offset: Offset,
+        /// Why it does not decode.
+        source: DecodeError,
+    },
+    /// A batch or lake computation failed (DataFrame engine, Parquet, object store).
+    #[error("{layer}: {message}")]
+    Engine {
+        /// Which layer (`batch`, `lake`).
+        layer: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// When events became visible in an architecture's served answers.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Visibility {
+    /// Individual events: (visible at, partition, offset).
+    pub events: Vec<(TimestampMs, u32, Offset)>,
+    /// Whole prefixes: (visible at, per-partition end offset) — every offset below became visible.
+    pub prefixes: Vec<(TimestampMs, Vec<Offset>)>,
+}
+
+impl Visibility {
+    /// Adds another report to this one.
+    pub fn extend(&mut self, other: Visibility) {
+        self.events.extend(other.events);
+        self.prefixes.extend(other.prefixes);
+    }
+}
+
+/// Counters an architecture reports at the end of a run (zero where a layer does not exist).
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+pub struct ArchStats {
+    /// Events the stream side found too late for a window (dropped or side-output).
+    pub late_events: u64,
+    /// Of those, events kept in a side output.
+    pub side_output_events: u64,
+    /// Batch jobs run.
+    pub batch_jobs: u64,
+    /// Events read by batch jobs, summed over jobs (the recompute cost).
+    pub batch_events_read: u64,
+    /// Events read by stream jobs, summed over jobs (reprocessing reads the log again).
+    pub stream_events_read: u64,
+    /// Merge-boundary audit: the largest number of events counted twice (batch and speed) at
+    /// any tick.
+    pub audit_max_double_counted: u64,
+    /// Merge-boundary audit: the largest number of events counted by neither side (not late,
+    /// already read by the speed layer) at any tick.
+    pub audit_max_missing: u64,
+    /// Kappa reprocessing runs completed (switched to the new table).
+    pub reprocessings: u64,
+    /// Kappa: simulated ms from the start of each reprocessing to its switch.
+    pub reprocess_catch_up_ms: Vec<i64>,
+    /// Largest number of cells held in served tables at once (two during reprocessing).
+    pub peak_table_cells: u64,
+    /// Streaming lake: Parquet files written to the cold tier.
+    pub cold_files: u64,
+    /// Streaming lake: largest head offset minus tiered offset, summed over partitions.
+    pub max_lake_lag_events: u64,
+}
+
+/// What every architecture is built from.
+#[derive(Debug, Clone)]
+pub struct ArchContext<'a> {
+    /// The scenario (layer settings).
+    pub scenario: &'a Scenario,
+    /// The queries and their static tables.
+    pub queries: Arc<QuerySet>,
+    /// The events topic.
+    pub topic: &'a str,
+    /// Where an architecture may keep files of its own (the lake's cold tier).
+    pub work_dir: &'a std::path::Path,
+}
+
+/// A data architecture on the simulated clock.
+pub trait Architecture {
+    /// Its id (`lambda`, `kappa`, ...).
+    fn id(&self) -> &'static str;
+    /// Advances to `now`: polls, computes, publishes; reports what became visible.
+    fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<Visibility, ArchError>;
+    /// The answers a user would get querying at `now` (the lake computes them here).
+    fn query(&mut self, now: TimestampMs, log: &Log) -> Result<Table, ArchError>;
+    /// Whether everything in the log is reflected in the answers and nothing is in flight.
+    fn quiescent(&self, log: &Log) -> Result<bool, ArchError>;
+    /// End-of-run counters.
+    fn stats(&self) -> ArchStats;
+}
+
+/// Builds one architecture.
+pub type Builder = fn(&ArchContext<'_>, &Log) -> Result<Box<dyn Architecture>, ArchError>;
+
+/// Every architecture the workbench knows, in the order reports list them.
+pub const REGISTRY: &[(&str, Builder)] = &[
+    ("batch-lake", batch_lake::build),
+    ("lambda", lambda::build),
+    ("lambda-unified", lambda_unified::build),
+    ("kappa", kappa::build),
+    ("streaming-lake", streaming_lake::build),
+];
+
+/// Builds the architecture `id`; `None` for an unknown id.
+pub fn build(
+    id: &str,
+    ctx: &ArchContext<'_>,
+    log: &Log,
+) -> Option<Result<Box<dyn Architecture>, ArchError>> {
+    REGISTRY.iter().find(|(name, _)| *name == id).map(|(_, builder)| builder(ctx, log))
+}
+
+/// Per partition, the log end offsets of `topic` now.
+pub fn log_end_offsets(log: &Log, topic: &str) -> Result<Vec<Offset>, LogError> {
+    let topic = log.topic(topic)?;
+    (0..topic.partition_count()).map(|p| topic.partition(p).map(|p| p.log_end_offset())).collect()
+}

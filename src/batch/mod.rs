@@ -1,0 +1,180 @@
+//! The batch layer: recompute every view from scratch over an immutable prefix of the log (a
+//! cut-off offset per partition), on a schedule, taking the time the cost model says.
+//!
+//! What a batch job computes is a [`BatchCompute`]: lambda's DataFrame code
+//! ([`lambda_polars`]) or lambda-unified's monoid runner. Jobs read the partitions in parallel
+//! (rayon), since a prefix of a log is immutable and each partition can be read on its own.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::arch::{ArchError, log_end_offsets};
+use crate::log::{Log, Offset, TimestampMs};
+use crate::query::{QuerySet, View};
+use crate::scenario::Batch;
+use crate::workload::{EventFields, decode};
+
+pub mod lambda_polars;
+
+/// A full recomputation of every query's view from a prefix of the log.
+pub trait BatchCompute: std::fmt::Debug + Send + Sync {
+    /// The views over offsets `[log start, cutoff[p])` of each partition `p`, and how many
+    /// events were read.
+    fn compute(
+        &self,
+        log: &Log,
+        topic: &str,
+        cutoff: &[Offset],
+        queries: &QuerySet,
+    ) -> Result<(View, u64), ArchError>;
+}
+
+/// Reads and decodes every event of each partition below its cut-off, partitions in parallel.
+/// Returns one vector per partition, in offset order.
+pub fn read_prefix(
+    log: &Log,
+    topic: &str,
+    cutoff: &[Offset],
+) -> Result<Vec<Vec<EventFields>>, ArchError> {
+    let topic = log.topic(topic)?;
+    cutoff
+        .par_iter()
+        .enumerate()
+        .map(|(p, &end)| {
+            let partition = topic.partition(p as u32)?;
+            let mut events =
+                Vec::with_capacity(end.saturating_sub(partition.log_start_offset()) as usize);
+            let mut offset = partition.log_start_offset();
+            while offset < end {
+                let records = partition.read(offset, ((end - offset) as usize).min(50_000))?;
+                let Some(last) = records.last() else { break };
+                offset = last.offset + 1;
+                for r in records.iter().filter(|r| r.offset < end) {
+                    let e = decode(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms)
+                        .map_err(|source| ArchError::Decode {
+                            partition: p as u32,
+                            offset: r.offset,
+                            source,
+                        })?;
+                    events.push(e);
+                }
+            }
+            Ok(events)
+        })
+        .collect()
+}
+
+/// A finished batch computation: the view and what it covered.
+#[derive(Debug, Clone)]
+pub struct BatchView {
+    /// Which batch run produced it (1, 2, ...).
+    pub generation: u64,
+    /// Per partition, the view covers offsets `[0, cutoff)`.
+    pub cutoff: Vec<Offset>,
+    /// The views.
+    pub view: View,
+    /// Events read to compute it.
+    pub events: u64,
+}
+
+/// A running batch job: computed already, visible when its simulated duration has passed.
+#[derive(Debug)]
+struct Running {
+    view: BatchView,
+    visible_at: TimestampMs,
+}
+
+/// What the batch layer did in one tick.
+#[derive(Debug, Default)]
+pub struct BatchTick {
+    /// A job started with this generation and cut-off.
+    pub started: Option<(u64, Vec<Offset>)>,
+    /// A view was published at this time (the view itself is in [`BatchLayer::published`]).
+    pub published_at: Option<TimestampMs>,
+}
+
+/// The batch layer on the simulated clock: starts a job every `interval_ms` (or when the previous
+/// one finishes, if it overran), each a full recomputation up to the log end at its start.
+#[derive(Debug)]
+pub struct BatchLayer {
+    topic: String,
+    compute: Arc<dyn BatchCompute>,
+    queries: Arc<QuerySet>,
+    cfg: Batch,
+    next_start: TimestampMs,
+    running: Option<Running>,
+    published: Option<BatchView>,
+    jobs_run: u64,
+    events_read: u64,
+}
+
+impl BatchLayer {
+    /// A batch layer over `topic`; its first job starts one interval after `now`.
+    pub fn new(
+        topic: &str,
+        compute: Arc<dyn BatchCompute>,
+        queries: Arc<QuerySet>,
+        cfg: &Batch,
+        now: TimestampMs,
+    ) -> Self {
+        BatchLayer {
+            topic: topic.to_owned(),
+            compute,
+            queries,
+            cfg: cfg.clone(),
+            next_start: now + cfg.interval_ms,
+            running: None,
+            published: None,
+            jobs_run: 0,
+            events_read: 0,
+        }
+    }
+
+    /// Advances to `now`: publishes a finished job, starts a due one.
+    pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<BatchTick, ArchError> {
+        let mut tick = BatchTick::default();
+        if self.running.as_ref().is_some_and(|r| r.visible_at <= now)
+            && let Some(done) = self.running.take()
+        {
+            tick.published_at = Some(done.visible_at);
+            self.published = Some(done.view);
+        }
+        if self.running.is_none() && now >= self.next_start {
+            let cutoff = log_end_offsets(log, &self.topic)?;
+            let (view, events) = self.compute.compute(log, &self.topic, &cutoff, &self.queries)?;
+            self.jobs_run += 1;
+            self.events_read += events;
+            let generation = self.jobs_run;
+            let cost_ms =
+                self.cfg.overhead_ms + events as f64 * self.cfg.cost_us_per_event / 1000.0;
+            let visible_at = now + cost_ms.ceil() as i64;
+            tick.started = Some((generation, cutoff.clone()));
+            self.running =
+                Some(Running { view: BatchView { generation, cutoff, view, events }, visible_at });
+            self.next_start = (now + self.cfg.interval_ms).max(visible_at);
+        }
+        Ok(tick)
+    }
+
+    /// The last published view.
+    pub fn published(&self) -> Option<&BatchView> {
+        self.published.as_ref()
+    }
+
+    /// Whether the published view covers the whole log and no job is running.
+    pub fn caught_up(&self, log: &Log) -> Result<bool, ArchError> {
+        let Some(view) = &self.published else { return Ok(false) };
+        Ok(self.running.is_none() && view.cutoff == log_end_offsets(log, &self.topic)?)
+    }
+
+    /// Batch jobs started so far.
+    pub fn jobs_run(&self) -> u64 {
+        self.jobs_run
+    }
+
+    /// Events read by all jobs so far.
+    pub fn events_read(&self) -> u64 {
+        self.events_read
+    }
+}

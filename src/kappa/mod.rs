@@ -1,0 +1,184 @@
+//! Kappa: stream processing only. One job reads the log and maintains the served table.
+//!
+//! **Reprocessing** is Kappa's answer to "the logic changed" or "the results are wrong": start a
+//! second job from the beginning of the retained log (or from a timestamp, through the time
+//! index) into a *new* table, keep serving the old table until the new job has caught up with
+//! the head of the log, then switch atomically and drop the old table. The cost is reading the
+//! log again and holding two tables for a while; both are measured.
+
+use std::sync::Arc;
+
+use crate::arch::ArchError;
+use crate::log::{Log, Offset, StartPosition, TimestampMs};
+use crate::query::{QuerySet, View};
+use crate::scenario::Speed;
+use crate::speed::{StreamCompute, StreamJob};
+
+/// A stream job and the table it maintains.
+#[derive(Debug)]
+struct Version {
+    job: StreamJob,
+    view: View,
+    started_at: TimestampMs,
+    /// Events counted but not yet served (only for a reprocessing job, until its switch).
+    unserved: Vec<(u32, Offset)>,
+}
+
+impl Version {
+    fn tick(
+        &mut self,
+        now: TimestampMs,
+        log: &Log,
+        serving: bool,
+    ) -> Result<Vec<(TimestampMs, u32, Offset)>, ArchError> {
+        let mut shown = Vec::new();
+        for processed in self.job.tick(now, log)? {
+            for (_, _, cell, agg) in processed.counted {
+                match self.view.get_mut(&cell) {
+                    Some(existing) => existing.merge(&agg),
+                    None => {
+                        self.view.insert(cell, agg);
+                    }
+                }
+            }
+            for (p, offsets) in processed.counted_events.iter().enumerate() {
+                for &offset in offsets {
+                    if serving {
+                        shown.push((processed.visible_at, p as u32, offset));
+                    } else {
+                        self.unserved.push((p as u32, offset));
+                    }
+                }
+            }
+        }
+        Ok(shown)
+    }
+}
+
+/// What happened in one tick.
+#[derive(Debug, Default)]
+pub struct KappaTick {
+    /// Events that became visible: (visible at, partition, offset).
+    pub shown: Vec<(TimestampMs, u32, Offset)>,
+    /// A reprocessing job switched in after this many ms.
+    pub switched_after_ms: Option<i64>,
+}
+
+/// The live job, and the reprocessing job while there is one.
+#[derive(Debug)]
+pub struct Kappa {
+    topic: String,
+    queries: Arc<QuerySet>,
+    cfg: Speed,
+    live: Version,
+    next: Option<Version>,
+    /// Events read by jobs that were switched out (their counters would be lost otherwise).
+    retired_events_read: u64,
+    retired_late: u64,
+}
+
+impl Kappa {
+    /// A live job reading `topic` from the beginning with `compute`.
+    pub fn new(
+        log: &Log,
+        topic: &str,
+        compute: Arc<dyn StreamCompute>,
+        queries: Arc<QuerySet>,
+        cfg: &Speed,
+        now: TimestampMs,
+    ) -> Result<Self, ArchError> {
+        let job = StreamJob::new(
+            log,
+            topic,
+            StartPosition::Earliest,
+            compute,
+            queries.clone(),
+            cfg,
+            now,
+        )?;
+        Ok(Kappa {
+            topic: topic.to_owned(),
+            queries,
+            cfg: cfg.clone(),
+            live: Version { job, view: View::new(), started_at: now, unserved: Vec::new() },
+            next: None,
+            retired_events_read: 0,
+            retired_late: 0,
+        })
+    }
+
+    /// Starts a reprocessing job with `compute` (a new logic version, or the same one) from
+    /// `start`. A reprocessing already running is abandoned: the newest request wins.
+    pub fn start_reprocessing(
+        &mut self,
+        log: &Log,
+        compute: Arc<dyn StreamCompute>,
+        start: StartPosition,
+        now: TimestampMs,
+    ) -> Result<(), ArchError> {
+        if let Some(old) = self.next.take() {
+            self.retired_events_read += old.job.events_read();
+            self.retired_late += old.job.late_events();
+        }
+        let job =
+            StreamJob::new(log, &self.topic, start, compute, self.queries.clone(), &self.cfg, now)?;
+        self.next = Some(Version { job, view: View::new(), started_at: now, unserved: Vec::new() });
+        Ok(())
+    }
+
+    /// Advances both jobs; switches to the reprocessing job once it has caught up.
+    pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<KappaTick, ArchError> {
+        let mut tick =
+            KappaTick { shown: self.live.tick(now, log, true)?, switched_after_ms: None };
+        if let Some(next) = &mut self.next {
+            next.tick(now, log, false)?;
+            if next.job.caught_up(log)? {
+                let Some(mut next) = self.next.take() else { return Ok(tick) };
+                // The switch is atomic: from now on the new table is served, the old dropped.
+                tick.shown.extend(next.unserved.drain(..).map(|(p, o)| (now, p, o)));
+                tick.switched_after_ms = Some(now - next.started_at);
+                let old = std::mem::replace(&mut self.live, next);
+                self.retired_events_read += old.job.events_read();
+                self.retired_late += old.job.late_events();
+            }
+        }
+        Ok(tick)
+    }
+
+    /// The served table's states.
+    pub fn view(&self) -> &View {
+        &self.live.view
+    }
+
+    /// Cells held now (both tables during reprocessing).
+    pub fn cells(&self) -> usize {
+        self.live.view.len() + self.next.as_ref().map_or(0, |n| n.view.len())
+    }
+
+    /// Whether a reprocessing job is running.
+    pub fn reprocessing(&self) -> bool {
+        self.next.is_some()
+    }
+
+    /// Whether the live job has read and shown everything and no reprocessing is pending.
+    pub fn caught_up(&self, log: &Log) -> Result<bool, ArchError> {
+        Ok(self.next.is_none() && self.live.job.caught_up(log)?)
+    }
+
+    /// Events read by every job so far.
+    pub fn events_read(&self) -> u64 {
+        self.retired_events_read
+            + self.live.job.events_read()
+            + self.next.as_ref().map_or(0, |n| n.job.events_read())
+    }
+
+    /// Late events found by the live job (the served table's).
+    pub fn late_events(&self) -> u64 {
+        self.live.job.late_events()
+    }
+
+    /// Side-output events of the live job.
+    pub fn side_output_events(&self) -> u64 {
+        self.live.job.side_output().len() as u64
+    }
+}

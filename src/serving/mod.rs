@@ -1,0 +1,34 @@
+//! The serving layer: what a Lambda user queries. It merges the last published batch view with
+//! the speed layer's results for everything after the batch view's cut-off, and keeps the
+//! merge-boundary audit: events counted by both sides, or by neither.
+
+use crate::query::{Table, View, merge_into, present};
+use crate::speed::Audit;
+
+/// The served answers: the batch view merged with the live speed views. States merge as
+/// monoids (sums add, user sets union, sketches merge), then become numbers.
+pub fn merge(batch: Option<&View>, speed: &View) -> Table {
+    let mut merged = batch.cloned().unwrap_or_default();
+    merge_into(&mut merged, speed);
+    present(&merged)
+}
+
+/// The merge-boundary audit over a run: the worst moment seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditLog {
+    /// Largest number of events counted twice at any check.
+    pub max_double_counted: u64,
+    /// Largest number of events counted by neither side at any check.
+    pub max_missing: u64,
+    /// Checks made.
+    pub checks: u64,
+}
+
+impl AuditLog {
+    /// Records one check.
+    pub fn record(&mut self, audit: Audit) {
+        self.max_double_counted = self.max_double_counted.max(audit.double_counted);
+        self.max_missing = self.max_missing.max(audit.missing);
+        self.checks += 1;
+    }
+}

@@ -1,0 +1,448 @@
+//! Stream processing: incremental, windowed, event-time jobs over the log tail.
+//!
+//! This is lambda's **speed layer** and the engine of kappa's jobs. A [`StreamJob`] reads the
+//! log on a poll interval, keeps a watermark (per partition, the largest event time seen minus a
+//! delay; the job's watermark is the minimum over partitions), and turns each event into
+//! contributions to cells via a [`StreamCompute`] — lambda's hand-written operators
+//! ([`operators`]) or lambda-unified's monoids. A contribution to a window that has already
+//! closed (its end plus the allowed lateness is at or behind the watermark) is not applied: the
+//! event is *late*, and it is counted (and, with `late_policy = "side_output"`, kept) — never
+//! silently lost.
+//!
+//! The batch layer answers the same queries with different code on purpose: in `lambda` that
+//! duplication is the architecture's price, and the workbench measures it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use crate::arch::ArchError;
+use crate::log::{Consumer, Log, Offset, StartPosition, TimestampMs};
+use crate::query::{Agg, Cell, QuerySet, View, merge_into};
+use crate::scenario::{LatePolicy, Speed};
+use crate::workload::{EventFields, decode};
+
+pub mod operators;
+
+/// How a stream job turns one event into contributions to cells. Implementations must be pure:
+/// the same event always gives the same contributions.
+pub trait StreamCompute: std::fmt::Debug {
+    /// Appends the event's contribution to each cell it touches (one per query and window).
+    fn contributions(&self, event: &EventFields, out: &mut Vec<(Cell, Agg)>);
+}
+
+/// Event-time progress. Each partition's watermark trails the largest event time seen in it by
+/// a fixed delay; the job's watermark is the minimum over partitions (as in Flink and Kafka
+/// Streams), because a poll reads partitions one after another and one partition racing ahead
+/// must not close windows that another partition is still filling.
+#[derive(Debug, Clone)]
+pub struct Watermark {
+    max_event_time: Vec<Option<TimestampMs>>,
+    delay_ms: i64,
+}
+
+impl Watermark {
+    /// A watermark over `partitions` partitions trailing the largest event times by `delay_ms`.
+    pub fn new(partitions: usize, delay_ms: i64) -> Self {
+        Watermark { max_event_time: vec![None; partitions.max(1)], delay_ms }
+    }
+    /// Notes an event time seen in `partition`.
+    pub fn observe(&mut self, partition: u32, event_time_ms: TimestampMs) {
+        if let Some(m) = self.max_event_time.get_mut(partition as usize) {
+            *m = Some(m.map_or(event_time_ms, |m| m.max(event_time_ms)));
+        }
+    }
+    /// The current watermark; `None` until every partition has shown an event.
+    pub fn current(&self) -> Option<TimestampMs> {
+        let mut min: Option<TimestampMs> = None;
+        for m in &self.max_event_time {
+            let m = (*m)?;
+            min = Some(min.map_or(m, |x| x.min(m)));
+        }
+        min.map(|m| m - self.delay_ms)
+    }
+}
+
+/// An event that arrived after every window it belongs to had closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LateEvent {
+    /// Partition.
+    pub partition: u32,
+    /// Offset.
+    pub offset: Offset,
+    /// Its event time.
+    pub event_time_ms: TimestampMs,
+}
+
+/// The result of one poll, computed at poll time but visible only when the simulated job
+/// finishes processing it.
+#[derive(Debug, Clone, Default)]
+pub struct Processed {
+    /// When the results become visible (poll time + simulated processing time).
+    pub visible_at: TimestampMs,
+    /// Contributions applied: partition, offset, cell, state.
+    pub counted: Vec<(u32, Offset, Cell, Agg)>,
+    /// Events with at least one contribution applied, per partition, in offset order.
+    pub counted_events: Vec<Vec<Offset>>,
+    /// Events none of whose windows were open.
+    pub late: Vec<LateEvent>,
+    /// Per partition, the consumer position after this poll (everything below was processed).
+    pub read_end: Vec<Offset>,
+}
+
+/// Records read per poll at most; bounds memory when a job starts far behind (reprocessing).
+const MAX_RECORDS_PER_POLL: usize = 200_000;
+
+/// A streaming job over one topic on the simulated clock: polls every `poll_interval_ms` when
+/// idle, runs its computation on everything new, and is busy for the modelled processing time.
+#[derive(Debug)]
+pub struct StreamJob {
+    topic: String,
+    consumer: Consumer,
+    compute: Arc<dyn StreamCompute>,
+    queries: Arc<QuerySet>,
+    watermark: Watermark,
+    cfg: Speed,
+    next_poll: TimestampMs,
+    busy_until: TimestampMs,
+    pending: VecDeque<Processed>,
+    events_read: u64,
+    late_events: u64,
+    side_output: Vec<LateEvent>,
+    scratch: Vec<(Cell, Agg)>,
+}
+
+impl StreamJob {
+    /// A job reading `topic` from `start`.
+    pub fn new(
+        log: &Log,
+        topic: &str,
+        start: StartPosition,
+        compute: Arc<dyn StreamCompute>,
+        queries: Arc<QuerySet>,
+        cfg: &Speed,
+        now: TimestampMs,
+    ) -> Result<Self, ArchError> {
+        let partitions = log.topic(topic)?.partition_count() as usize;
+        Ok(StreamJob {
+            topic: topic.to_owned(),
+            consumer: Consumer::new(log, topic, None, start)?,
+            compute,
+            queries,
+            watermark: Watermark::new(partitions, cfg.watermark_delay_ms),
+            cfg: cfg.clone(),
+            next_poll: now,
+            busy_until: now,
+            pending: VecDeque::new(),
+            events_read: 0,
+            late_events: 0,
+            side_output: Vec::new(),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Advances the job to `now`: returns the results that became visible by `now` (oldest
+    /// first), then polls the log if the job is idle and its poll is due.
+    pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<Vec<Processed>, ArchError> {
+        let mut visible = Vec::new();
+        while self.pending.front().is_some_and(|p| p.visible_at <= now) {
+            visible.extend(self.pending.pop_front());
+        }
+        if now >= self.next_poll && now >= self.busy_until {
+            self.next_poll = now + self.cfg.poll_interval_ms;
+            let records = self.consumer.poll(log, MAX_RECORDS_PER_POLL)?;
+            if !records.is_empty() {
+                let processed = self.process(now, &records)?;
+                // A zero-cost job's results are visible in the same tick.
+                if processed.visible_at <= now {
+                    visible.push(processed);
+                } else {
+                    self.pending.push_back(processed);
+                }
+            }
+        }
+        Ok(visible)
+    }
+
+    fn process(
+        &mut self,
+        now: TimestampMs,
+        records: &[(u32, crate::log::StoredRecord)],
+    ) -> Result<Processed, ArchError> {
+        let partitions = self.watermark.max_event_time.len();
+        let mut out =
+            Processed { counted_events: vec![Vec::new(); partitions], ..Processed::default() };
+        for (partition, r) in records {
+            let event =
+                decode(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms).map_err(
+                    |source| ArchError::Decode { partition: *partition, offset: r.offset, source },
+                )?;
+            // Lateness is judged against the watermark *before* this event: an event cannot
+            // make itself late.
+            let watermark = self.watermark.current();
+            self.watermark.observe(*partition, event.event_time_ms);
+            self.scratch.clear();
+            self.compute.contributions(&event, &mut self.scratch);
+            let mut applied = false;
+            for (cell, agg) in self.scratch.drain(..) {
+                let closes = self.queries.window_end(&cell) + self.cfg.allowed_lateness_ms;
+                if watermark.is_some_and(|wm| closes <= wm) {
+                    continue;
+                }
+                applied = true;
+                out.counted.push((*partition, r.offset, cell, agg));
+            }
+            if applied {
+                if let Some(list) = out.counted_events.get_mut(*partition as usize) {
+                    list.push(r.offset);
+                }
+            } else {
+                let late = LateEvent {
+                    partition: *partition,
+                    offset: r.offset,
+                    event_time_ms: event.event_time_ms,
+                };
+                self.late_events += 1;
+                if self.cfg.late_policy == LatePolicy::SideOutput {
+                    self.side_output.push(late);
+                }
+                out.late.push(late);
+            }
+        }
+        self.events_read += records.len() as u64;
+        out.read_end = (0..partitions as u32).map(|p| self.consumer.position(p)).collect();
+        let cost_ms =
+            self.cfg.overhead_ms + records.len() as f64 * self.cfg.cost_us_per_event / 1000.0;
+        out.visible_at = now + cost_ms.ceil() as i64;
+        self.busy_until = out.visible_at;
+        Ok(out)
+    }
+
+    /// Whether the job has read everything in the log and has no results in flight.
+    pub fn caught_up(&self, log: &Log) -> Result<bool, ArchError> {
+        let topic = log.topic(&self.topic)?;
+        for p in 0..topic.partition_count() {
+            if self.consumer.position(p) < topic.partition(p)?.log_end_offset() {
+                return Ok(false);
+            }
+        }
+        Ok(self.pending.is_empty())
+    }
+
+    /// Events found too late for every window they belong to.
+    pub fn late_events(&self) -> u64 {
+        self.late_events
+    }
+
+    /// The late events kept by `late_policy = "side_output"`.
+    pub fn side_output(&self) -> &[LateEvent] {
+        &self.side_output
+    }
+
+    /// Events read from the log so far.
+    pub fn events_read(&self) -> u64 {
+        self.events_read
+    }
+}
+
+/// A generation of the speed layer: the events from one batch cut-off to the next.
+#[derive(Debug, Default)]
+struct Generation {
+    /// First offset of the generation, per partition.
+    start: Vec<Offset>,
+    view: View,
+    /// Events counted into `view`, per partition, ascending.
+    counted: Vec<Vec<Offset>>,
+}
+
+/// Lambda's speed layer: a stream job whose results are kept per *generation*, one per batch
+/// run, so that when a batch view covering offsets below a cut-off is published, the speed
+/// results for those offsets can be dropped exactly — no double count, no hole. It also keeps
+/// what the merge-boundary audit needs: which offsets each generation counted, and which
+/// events were late.
+#[derive(Debug)]
+pub struct SpeedLayer {
+    job: StreamJob,
+    generations: BTreeMap<u64, Generation>,
+    /// Generations below this were superseded by a published batch view.
+    oldest_live: u64,
+    /// Per partition, everything below was processed and its results are visible.
+    applied_end: Vec<Offset>,
+    /// Late events per partition, ascending offsets.
+    late: Vec<Vec<Offset>>,
+}
+
+/// What the merge-boundary audit found at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Audit {
+    /// Events counted by both the batch view and a live speed generation.
+    pub double_counted: u64,
+    /// Events the speed layer has processed, above the batch cut-off, counted by neither side
+    /// and not late.
+    pub missing: u64,
+}
+
+impl SpeedLayer {
+    /// A speed layer reading `topic` from the beginning.
+    pub fn new(
+        log: &Log,
+        topic: &str,
+        compute: Arc<dyn StreamCompute>,
+        queries: Arc<QuerySet>,
+        cfg: &Speed,
+        now: TimestampMs,
+    ) -> Result<Self, ArchError> {
+        let partitions = log.topic(topic)?.partition_count() as usize;
+        let job = StreamJob::new(log, topic, StartPosition::Earliest, compute, queries, cfg, now)?;
+        let first = Generation {
+            start: vec![0; partitions],
+            view: View::new(),
+            counted: vec![Vec::new(); partitions],
+        };
+        Ok(SpeedLayer {
+            job,
+            generations: BTreeMap::from([(0, first)]),
+            oldest_live: 0,
+            applied_end: vec![0; partitions],
+            late: vec![Vec::new(); partitions],
+        })
+    }
+
+    /// A batch run `generation` started with `cutoff`: offsets at or above it belong to the new
+    /// generation (they are not in that batch view).
+    pub fn start_generation(&mut self, generation: u64, cutoff: Vec<Offset>) {
+        let partitions = cutoff.len();
+        self.generations.insert(
+            generation,
+            Generation { start: cutoff, view: View::new(), counted: vec![Vec::new(); partitions] },
+        );
+    }
+
+    /// The batch view of `generation` was published: drop every older generation.
+    pub fn expire_before(&mut self, generation: u64) {
+        self.oldest_live = self.oldest_live.max(generation);
+        self.generations.retain(|g, _| *g >= generation);
+    }
+
+    /// The live generation an offset belongs to; `None` when it is below every live
+    /// generation's start (a published batch view covers it).
+    fn generation_of(&self, partition: u32, offset: Offset) -> Option<u64> {
+        self.generations
+            .iter()
+            .rev()
+            .find(|(_, g)| g.start.get(partition as usize).is_some_and(|s| *s <= offset))
+            .map(|(id, _)| *id)
+    }
+
+    /// Advances to `now`; returns (visible at, partition, offset) of every event that became
+    /// visible.
+    pub fn tick(
+        &mut self,
+        now: TimestampMs,
+        log: &Log,
+    ) -> Result<Vec<(TimestampMs, u32, Offset)>, ArchError> {
+        let mut shown = Vec::new();
+        for processed in self.job.tick(now, log)? {
+            for (partition, offset, cell, agg) in processed.counted {
+                let Some(id) = self.generation_of(partition, offset) else { continue };
+                if let Some(g) = self.generations.get_mut(&id) {
+                    match g.view.get_mut(&cell) {
+                        Some(existing) => existing.merge(&agg),
+                        None => {
+                            g.view.insert(cell, agg);
+                        }
+                    }
+                }
+            }
+            for (p, offsets) in processed.counted_events.iter().enumerate() {
+                for &offset in offsets {
+                    let Some(id) = self.generation_of(p as u32, offset) else { continue };
+                    if let Some(list) =
+                        self.generations.get_mut(&id).and_then(|g| g.counted.get_mut(p))
+                    {
+                        list.push(offset);
+                    }
+                    shown.push((processed.visible_at, p as u32, offset));
+                }
+            }
+            for late in &processed.late {
+                if let Some(list) = self.late.get_mut(late.partition as usize) {
+                    list.push(late.offset);
+                }
+            }
+            for (end, read) in self.applied_end.iter_mut().zip(&processed.read_end) {
+                *end = (*end).max(*read);
+            }
+        }
+        Ok(shown)
+    }
+
+    /// The live generations' views, merged.
+    pub fn view(&self) -> View {
+        let mut merged = View::new();
+        for g in self.generations.values() {
+            merge_into(&mut merged, &g.view);
+        }
+        merged
+    }
+
+    /// Cells held in live generations.
+    pub fn cells(&self) -> usize {
+        self.generations.values().map(|g| g.view.len()).sum()
+    }
+
+    /// The merge-boundary audit against a batch view covering offsets below `batch_cutoff`
+    /// (all zeros when no batch view is published).
+    pub fn audit(&self, batch_cutoff: &[Offset]) -> Audit {
+        let mut audit = Audit::default();
+        for (p, &cut) in batch_cutoff.iter().enumerate() {
+            let end = self.applied_end.get(p).copied().unwrap_or(0);
+            let mut counted_above = 0u64;
+            for g in self.generations.values() {
+                let Some(list) = g.counted.get(p) else { continue };
+                let below = list.partition_point(|o| *o < cut) as u64;
+                audit.double_counted += below;
+                counted_above += list.len() as u64 - below;
+            }
+            let late = self.late.get(p).map_or(0, |l| {
+                (l.partition_point(|o| *o < end) - l.partition_point(|o| *o < cut)) as u64
+            });
+            let expected = end.saturating_sub(cut);
+            audit.missing += expected.saturating_sub(counted_above + late);
+        }
+        audit
+    }
+
+    /// Whether the job has read and shown everything in the log.
+    pub fn caught_up(&self, log: &Log) -> Result<bool, ArchError> {
+        self.job.caught_up(log)
+    }
+
+    /// The stream job (for its counters).
+    pub fn job(&self) -> &StreamJob {
+        &self.job
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slowest_partition_holds_the_watermark_back() {
+        let mut wm = Watermark::new(2, 0);
+        wm.observe(0, 50_000);
+        assert_eq!(wm.current(), None, "partition 1 has shown nothing yet");
+        wm.observe(1, 1_000);
+        assert_eq!(wm.current(), Some(1_000));
+        wm.observe(1, 30_000);
+        assert_eq!(wm.current(), Some(30_000));
+    }
+
+    #[test]
+    fn the_delay_holds_the_watermark_back() {
+        let mut wm = Watermark::new(1, 2_000);
+        wm.observe(0, 10_000);
+        wm.observe(0, 9_000);
+        assert_eq!(wm.current(), Some(8_000));
+    }
+}
