@@ -89,6 +89,8 @@ fn valid_file_parses_into_expected_struct() {
         }],
         speed: Speed::default(),
         batch: Batch::default(),
+        kappa: Default::default(),
+        lake: Default::default(),
     };
     assert_eq!(scenario, expected);
 }
