@@ -70,6 +70,20 @@ fn gcd(a: i64, b: i64) -> i64 {
 /// Runs `scenario` on the simulated clock, with its log in `work_dir/log` and any files an
 /// architecture keeps (the lake's cold tier) under `work_dir` (which should be empty or absent).
 pub fn simulate(scenario: &Scenario, work_dir: &Path) -> Result<RunResult, ArchError> {
+    simulate_with(scenario, work_dir, &arch::build)
+}
+
+/// How [`simulate_with`] builds an architecture from its id (`None`: unknown id, skipped).
+pub type BuildFn<'f> =
+    dyn Fn(&str, &ArchContext<'_>, &Log) -> Option<Result<Box<dyn Architecture>, ArchError>> + 'f;
+
+/// [`simulate`] with architectures built by `build` instead of the registry: how tests run
+/// deliberately faulty variants through the same driver.
+pub fn simulate_with(
+    scenario: &Scenario,
+    work_dir: &Path,
+    build: &BuildFn<'_>,
+) -> Result<RunResult, ArchError> {
     let clock = Arc::new(ManualClock::new(0));
     // Durability costs nothing on a simulated clock; skip fsync so runs are fast. Segments roll
     // by time so the streaming lake has closed segments to tier.
@@ -92,7 +106,7 @@ pub fn simulate(scenario: &Scenario, work_dir: &Path) -> Result<RunResult, ArchE
     let mut archs: Vec<Box<dyn Architecture>> = Vec::new();
     for id in &scenario.architectures {
         // Ids were checked when the scenario was loaded; an unknown one here is skipped.
-        if let Some(a) = arch::build(id, &ctx, &log) {
+        if let Some(a) = build(id, &ctx, &log) {
             archs.push(a?);
         }
     }

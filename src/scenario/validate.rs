@@ -175,7 +175,12 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
     }
     let k = &s.kappa;
     for (i, t) in k.reprocess_at_ms.iter().enumerate() {
-        c.require(*t >= 0, &format!("kappa.reprocess_at_ms[{i}]"), ">= 0", t)?;
+        c.require(
+            (0..s.duration_ms).contains(t),
+            &format!("kappa.reprocess_at_ms[{i}]"),
+            "within the run (0 <= t < duration_ms)",
+            t,
+        )?;
     }
     let l = &s.lake;
     c.require(l.segment_ms > 0, "lake.segment_ms", "> 0", l.segment_ms)?;

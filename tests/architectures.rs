@@ -1,0 +1,256 @@
+//! Architectures through the simulated driver: the merge-boundary audit, kappa reprocessing,
+//! late events, and convergence to the oracle on seeded random workloads.
+//!
+//! Lambda is built here with a small exact batch computation of the test's own, so these tests
+//! exercise the speed layer, the serving merge and the audit independently of the DataFrame
+//! batch code (which has its own tests against the oracle).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use lambda_workbench::arch::lambda::LambdaArch;
+use lambda_workbench::arch::{self, ArchContext, ArchError, Architecture};
+use lambda_workbench::batch::{BatchCompute, read_prefix};
+use lambda_workbench::driver::{self, RunResult};
+use lambda_workbench::kappa::Kappa;
+use lambda_workbench::log::{
+    Log, LogConfig, ManualClock, Offset, Producer, ProducerConfig, Record,
+};
+use lambda_workbench::query::{Agg, Cell, QuerySet, View, merge_into, present};
+use lambda_workbench::scenario::{Scenario, Speed};
+use lambda_workbench::speed::StreamCompute;
+use lambda_workbench::speed::operators::HandWritten;
+use lambda_workbench::workload::{self, EventFields};
+use proptest::prelude::*;
+
+/// An exact batch computation for tests: the speed operators' contributions over the prefix.
+#[derive(Debug)]
+struct TestBatch;
+
+impl BatchCompute for TestBatch {
+    fn compute(
+        &self,
+        log: &Log,
+        topic: &str,
+        cutoff: &[Offset],
+        queries: &QuerySet,
+    ) -> Result<(View, u64), ArchError> {
+        let ops = HandWritten::new(Arc::new(queries.clone()));
+        let mut view = View::new();
+        let mut out = Vec::new();
+        let mut events = 0;
+        for partition in read_prefix(log, topic, cutoff)? {
+            for e in partition {
+                events += 1;
+                out.clear();
+                ops.contributions(&e, &mut out);
+                for (cell, agg) in out.drain(..) {
+                    merge_into(&mut view, &View::from([(cell, agg)]));
+                }
+            }
+        }
+        Ok((view, events))
+    }
+}
+
+fn scenario(extra: &str, architectures: &str) -> Scenario {
+    let text = format!(
+        r#"
+name = "t"
+seed = 11
+architectures = {architectures}
+duration_ms = 90000
+
+[workload]
+rate_per_sec = 150
+keys = 30
+partitions = 3
+out_of_order_fraction = 0.1
+max_delay_ms = 2000
+
+[[queries]]
+name = "key_window_count"
+window_ms = 10000
+
+[[queries]]
+name = "distinct_users"
+window_ms = 10000
+slide_ms = 5000
+
+[speed]
+allowed_lateness_ms = 2000
+
+[batch]
+interval_ms = 20000
+overhead_ms = 1000.0
+{extra}
+"#
+    );
+    Scenario::parse(&text, Path::new("test.toml")).expect("test scenario parses")
+}
+
+/// Runs with lambda built from the test batch (and `skew` subtracted from its cut-offs).
+fn run(scenario: &Scenario, skew: Offset) -> RunResult {
+    let dir = tempfile::tempdir().unwrap();
+    let build = move |id: &str, ctx: &ArchContext<'_>, log: &Log| {
+        if id != "lambda" {
+            return arch::build(id, ctx, log);
+        }
+        let speed = Arc::new(HandWritten::new(ctx.queries.clone()));
+        Some(
+            LambdaArch::new("lambda", ctx, log, Arc::new(TestBatch), speed, skew)
+                .map(|a| Box::new(a) as Box<dyn Architecture>),
+        )
+    };
+    driver::simulate_with(scenario, dir.path(), &build).unwrap()
+}
+
+#[test]
+fn lambda_converges_and_its_audit_is_clean() {
+    let result = run(&scenario("", r#"["lambda"]"#), 0);
+    assert!(result.converged);
+    let lambda = &result.architectures[0];
+    assert_eq!(lambda.final_view, result.oracle_final);
+    assert!(lambda.stats.batch_jobs >= 4);
+    assert_eq!(lambda.stats.audit_max_double_counted, 0);
+    assert_eq!(lambda.stats.audit_max_missing, 0);
+    assert!(lambda.samples.iter().all(|(_, s)| s.excess == 0), "never more than the truth");
+}
+
+#[test]
+fn an_off_by_one_cutoff_is_caught_by_the_audit() {
+    let result = run(&scenario("", r#"["lambda"]"#), 1);
+    let lambda = &result.architectures[0];
+    // One event per partition sits on both sides of every handoff: 3 partitions.
+    assert_eq!(lambda.stats.audit_max_double_counted, 3);
+    assert!(lambda.samples.iter().any(|(_, s)| s.excess > 0), "and the answers over-count");
+}
+
+#[test]
+fn kappa_reprocessing_switches_tables_without_gaps_or_doubles() {
+    let s = scenario("[kappa]\nreprocess_at_ms = [45000]", r#"["kappa"]"#);
+    let result = run(&s, 0);
+    assert!(result.converged);
+    let kappa = &result.architectures[0];
+    assert_eq!(kappa.stats.reprocessings, 1);
+    assert_eq!(kappa.stats.reprocess_catch_up_ms.len(), 1);
+    assert!(kappa.stats.reprocess_catch_up_ms[0] > 0);
+    // The log was read twice for part of its length.
+    assert!(kappa.stats.stream_events_read > result.events);
+    // Two tables at once during reprocessing.
+    assert!(kappa.stats.peak_table_cells > result.oracle_final.len() as u64 / 2);
+    assert!(kappa.samples.iter().all(|(_, s)| s.excess == 0));
+    assert_eq!(kappa.final_view, result.oracle_final);
+}
+
+#[test]
+fn late_events_are_counted_and_side_output_never_silently_lost() {
+    let extra = "[kappa]\n";
+    let mut s = scenario(extra, r#"["lambda", "kappa"]"#);
+    s.workload.late_fraction = 0.05;
+    s.workload.late_delay_ms = 30_000;
+    s.speed.late_policy = lambda_workbench::scenario::LatePolicy::SideOutput;
+    let result = run(&s, 0);
+    let lambda = &result.architectures[0];
+    let kappa = &result.architectures[1];
+    assert!(kappa.stats.late_events > 100, "late: {}", kappa.stats.late_events);
+    assert_eq!(kappa.stats.side_output_events, kappa.stats.late_events);
+    // Kappa never shows a late event: the ones it never shows are exactly the late ones.
+    assert_eq!(kappa.never_visible, kappa.stats.late_events);
+    assert!(kappa.final_error.mean_rel > 0.0, "kappa's answers miss the late events");
+    // Lambda's speed layer drops them too, and the batch layer puts them back.
+    assert!(lambda.stats.late_events > 100);
+    assert_eq!(lambda.final_view, result.oracle_final);
+    assert_eq!(lambda.never_visible, 0);
+}
+
+/// A second logic version for reprocessing: counts every event twice.
+#[derive(Debug)]
+struct Doubled(HandWritten);
+
+impl StreamCompute for Doubled {
+    fn contributions(&self, event: &EventFields, out: &mut Vec<(Cell, Agg)>) {
+        let start = out.len();
+        self.0.contributions(event, out);
+        for (_, agg) in &mut out[start..] {
+            if let Agg::Sum(n) = agg {
+                *n *= 2;
+            }
+        }
+    }
+}
+
+#[test]
+fn during_reprocessing_the_old_table_is_served_then_the_new_one() {
+    let s = scenario("", r#"["kappa"]"#);
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(0));
+    let mut log = Log::open(dir.path(), LogConfig::default(), clock.clone()).unwrap();
+    log.create_topic("events", 2).unwrap();
+    let mut producer = Producer::new(ProducerConfig::default());
+    for e in workload::generate(&s.workload, 5, 20_000) {
+        let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
+        producer.send(&mut log, "events", record).unwrap();
+    }
+    producer.flush(&mut log).unwrap();
+
+    let queries = Arc::new(QuerySet::from_scenario(&s));
+    let v1 = Arc::new(HandWritten::new(queries.clone()));
+    let speed = Speed { allowed_lateness_ms: 60_000, ..Speed::default() };
+    let mut kappa = Kappa::new(&log, "events", v1.clone(), queries.clone(), &speed, 0).unwrap();
+    let mut t = 0;
+    while !kappa.caught_up(&log).unwrap() {
+        t += 100;
+        kappa.tick(t, &log).unwrap();
+    }
+    let old = present(kappa.view());
+    kappa
+        .start_reprocessing(
+            &log,
+            Arc::new(Doubled(HandWritten::new(queries.clone()))),
+            lambda_workbench::log::StartPosition::Earliest,
+            t,
+        )
+        .unwrap();
+    let mut switched = None;
+    while kappa.reprocessing() {
+        t += 1;
+        // Until the switch, users see exactly the old table.
+        assert_eq!(present(kappa.view()), old, "at t = {t}");
+        switched = kappa.tick(t, &log).unwrap().switched_after_ms.or(switched);
+    }
+    assert!(switched.is_some_and(|ms| ms > 0));
+    let new = present(kappa.view());
+    assert_eq!(new.len(), old.len(), "no window lost or added across the switch");
+    for (cell, n) in &old {
+        let expected = if cell.query == 0 { n * 2 } else { *n };
+        assert_eq!(new.get(cell), Some(&expected), "{cell:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    /// Any seed, partition count, window and out-of-orderness within the allowed lateness:
+    /// lambda and kappa end exactly equal to the oracle.
+    #[test]
+    fn every_architecture_converges_to_the_oracle(
+        seed in 0u64..1_000,
+        partitions in 1u32..5,
+        window_s in 2i64..20,
+        ooo in 0.0f64..0.5,
+    ) {
+        let mut s = scenario("", r#"["lambda", "kappa"]"#);
+        s.seed = seed;
+        s.duration_ms = 40_000;
+        s.workload.partitions = partitions;
+        s.workload.out_of_order_fraction = ooo;
+        s.queries[0].window_ms = window_s * 1000;
+        let result = run(&s, 0);
+        prop_assert!(result.converged);
+        for a in &result.architectures {
+            prop_assert_eq!(&a.final_view, &result.oracle_final, "{}", a.id);
+            prop_assert_eq!(a.stats.audit_max_double_counted, 0);
+        }
+    }
+}
