@@ -35,7 +35,10 @@ impl BatchCompute for TestBatch {
         cutoff: &[Offset],
         queries: &QuerySet,
     ) -> Result<(View, u64), ArchError> {
-        let ops = HandWritten::new(Arc::new(queries.clone()));
+        // A batch layer is exact: drop the stream side's permission to approximate.
+        let mut exact = queries.clone();
+        exact.specs.iter_mut().for_each(|s| s.approximate = false);
+        let ops = HandWritten::new(Arc::new(exact));
         let mut view = View::new();
         let mut out = Vec::new();
         let mut events = 0;
@@ -253,4 +256,27 @@ proptest! {
             prop_assert_eq!(a.stats.audit_max_double_counted, 0);
         }
     }
+}
+
+#[test]
+fn approximate_distinct_users_stay_within_the_hyperloglog_bound() {
+    let mut s = scenario("", r#"["lambda", "kappa"]"#);
+    s.workload.users = 5_000;
+    s.queries[1].approximate = true;
+    s.queries[1].hll_precision = 10;
+    let result = run(&s, 0);
+    let bound = lambda_workbench::hll::Hll::relative_error_bound(10);
+    let kappa = &result.architectures[1];
+    let mut approximated = 0;
+    for (cell, exact) in result.oracle_final.iter().filter(|(c, _)| c.query == 1) {
+        let got = kappa.final_view.get(cell).copied().unwrap_or(0);
+        let rel = (got - exact).abs() as f64 / *exact as f64;
+        // Three standard errors: a cell outside is a broken sketch, not bad luck.
+        assert!(rel <= 3.0 * bound, "{cell:?}: {got} vs {exact} ({rel:.4} > 3 × {bound:.4})");
+        approximated += 1;
+    }
+    assert!(approximated > 100);
+    // Lambda's batch layer is exact: once it covers everything, the answers are exact again.
+    let lambda = &result.architectures[0];
+    assert!(lambda.final_view == result.oracle_final, "lambda's batch view corrects the sketch");
 }
