@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::arch::ArchStats;
 use crate::driver::RunResult;
 use crate::metrics::Percentiles;
+use crate::metrics::duplication::{self, Duplication};
 use crate::query::{QuerySet, Table};
 use crate::scenario::Scenario;
 
@@ -99,6 +100,8 @@ pub struct ArchSummary {
     pub quiescent_at_ms: Option<i64>,
     /// Counters: late events, batch jobs, events read, audit, reprocessing, lake.
     pub counters: ArchStats,
+    /// Query logic written per architecture, measured from this project's source.
+    pub duplication: Duplication,
 }
 
 /// Error statistics of one architecture.
@@ -139,6 +142,7 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
                 error,
                 quiescent_at_ms: a.quiescent_at_ms,
                 counters: a.stats.clone(),
+                duplication: duplication::measure(&a.id),
             };
             (a.id.clone(), s)
         })

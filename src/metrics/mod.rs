@@ -14,6 +14,8 @@ use crate::arch::Visibility;
 use crate::log::{Offset, TimestampMs};
 use crate::query::Table;
 
+pub mod duplication;
+
 /// How far served answers are from the exact ones at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ErrorSample {
