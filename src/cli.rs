@@ -18,11 +18,18 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario through every architecture it names and write results.
     Run {
-        /// The scenario file (TOML).
+        /// The scenario file (TOML), or the name of a bundled scenario (`workbench list`).
         scenario: PathBuf,
         /// Results directory; the run writes OUT/<scenario-name>/.
         #[arg(long, default_value = "results")]
         out: PathBuf,
+    },
+    /// The bundled scenarios, one line each.
+    List,
+    /// What a scenario teaches, in plain words.
+    Explain {
+        /// A scenario file, or the name of a bundled scenario.
+        scenario: PathBuf,
     },
     /// The log on its own, like Kafka's console tools.
     Log {

@@ -48,6 +48,29 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Log { command } => log(command),
+        Command::List => {
+            for (name, text) in lambda_workbench::scenario::BUNDLED {
+                let origin = std::path::PathBuf::from(format!("scenarios/{name}.toml"));
+                let scenario = lambda_workbench::scenario::Scenario::parse(text, &origin)?;
+                println!("{name:<22} {}", scenario.description);
+            }
+            Ok(())
+        }
+        Command::Explain { scenario } => {
+            let (s, _) = lambda_workbench::run::load_scenario(&scenario)?;
+            println!("{} — {}\n", s.name, s.description);
+            println!("{}\n", s.lesson.trim());
+            println!("architectures: {}", s.architectures.join(", "));
+            let queries: Vec<&str> = s.queries.iter().map(|q| q.name.as_str()).collect();
+            println!("queries:       {}", queries.join(", "));
+            println!(
+                "workload:      {} events/s for {} s, {} partitions",
+                s.workload.rate_per_sec,
+                s.duration_ms / 1000,
+                s.workload.partitions
+            );
+            Ok(())
+        }
     }
 }
 

@@ -38,12 +38,26 @@ fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), RunError> {
     std::fs::write(path, contents).map_err(io)
 }
 
-/// Runs the scenario at `path`, writes `out/<name>/`, returns that directory.
+/// Runs the scenario at `path` — or, when no such file exists and `path` is a bare name, the
+/// bundled scenario of that name — writes `out/<name>/`, returns that directory.
 pub fn run_scenario_file(path: &Path, out: &Path) -> Result<PathBuf, RunError> {
+    let (scenario, text) = load_scenario(path)?;
+    run_scenario(&scenario, text.as_bytes(), out)
+}
+
+/// Reads a scenario file, or a bundled scenario by name; returns it with its text.
+pub fn load_scenario(path: &Path) -> Result<(Scenario, String), ScenarioError> {
+    let name = path.to_str().filter(|n| !n.contains(['/', '.']));
+    if let Some(name) = name.filter(|_| !path.exists())
+        && let Some(text) = crate::scenario::bundled(name)
+    {
+        let origin = PathBuf::from(format!("scenarios/{name}.toml"));
+        return Ok((Scenario::parse(text, &origin)?, text.to_owned()));
+    }
     let scenario = Scenario::load(path)?;
-    let text =
-        std::fs::read(path).map_err(|source| RunError::Write { path: path.to_owned(), source })?;
-    run_scenario(&scenario, &text, out)
+    // `load` succeeded, so the file is readable UTF-8 text.
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    Ok((scenario, text))
 }
 
 /// Runs a parsed scenario (`text` is its file, copied into the results) and writes the results.

@@ -66,6 +66,7 @@ fn valid_file_parses_into_expected_struct() {
     let expected = Scenario {
         name: "quickstart".into(),
         description: String::new(),
+        lesson: String::new(),
         seed: 42,
         architectures: vec!["lambda".into(), "kappa".into()],
         duration_ms: 120_000,
@@ -90,6 +91,7 @@ fn valid_file_parses_into_expected_struct() {
         speed: Speed::default(),
         batch: Batch::default(),
         kappa: Default::default(),
+        expect: Default::default(),
         lake: Default::default(),
     };
     assert_eq!(scenario, expected);

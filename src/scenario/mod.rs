@@ -6,9 +6,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+mod bundled;
 mod error;
 mod locate;
 mod validate;
+pub use bundled::{BUNDLED, bundled};
 pub use error::ScenarioError;
 pub use validate::{ARCHITECTURES, MAX_ADS, MAX_BURST_MULTIPLIER, MAX_PARTITIONS, QUERY_NAMES};
 
@@ -18,9 +20,12 @@ pub use validate::{ARCHITECTURES, MAX_ADS, MAX_BURST_MULTIPLIER, MAX_PARTITIONS,
 pub struct Scenario {
     /// Name; also the results subdirectory (`results/<name>/`).
     pub name: String,
-    /// What the scenario teaches, in plain words.
+    /// One line: what the scenario runs.
     #[serde(default)]
     pub description: String,
+    /// What the scenario teaches, in plain words (`workbench explain` prints it).
+    #[serde(default)]
+    pub lesson: String,
     /// Seed of every random choice in the run.
     pub seed: u64,
     /// Architecture ids to run, e.g. `["lambda", "kappa"]`.
@@ -46,6 +51,19 @@ pub struct Scenario {
     /// Streaming-lake settings (tiering to Parquet, query-time cost).
     #[serde(default)]
     pub lake: Lake,
+    /// What the run must show; checked by the test that runs every bundled scenario.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// Expected outcomes of a scenario, stated in the file so the lesson is checked, not hoped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Expect {
+    /// Architectures whose final answers must equal the oracle exactly.
+    pub exact: Vec<String>,
+    /// Architectures whose final answers must differ from the oracle (the scenario's point).
+    pub inexact: Vec<String>,
 }
 
 fn default_sample_every_ms() -> i64 {

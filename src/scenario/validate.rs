@@ -173,6 +173,16 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             return Err(err("name", msg.into()));
         }
     }
+    for (list, name) in [(&s.expect.exact, "exact"), (&s.expect.inexact, "inexact")] {
+        for (i, id) in list.iter().enumerate() {
+            if !s.architectures.contains(id) {
+                return Err(c.at_key(
+                    &format!("expect.{name}"),
+                    format!("expect.{name}[{i}] = `{id}` is not in `architectures`"),
+                ));
+            }
+        }
+    }
     let k = &s.kappa;
     for (i, t) in k.reprocess_at_ms.iter().enumerate() {
         c.require(

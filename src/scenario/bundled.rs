@@ -1,0 +1,16 @@
+//! The scenarios shipped with the workbench, embedded at build time so `workbench list`,
+//! `workbench explain NAME` and `workbench run NAME` work from any directory.
+
+/// (name, file text) of every bundled scenario, in the order `workbench list` shows them.
+pub const BUNDLED: &[(&str, &str)] = &[
+    ("quickstart", include_str!("../../scenarios/quickstart.toml")),
+    ("ysb", include_str!("../../scenarios/ysb.toml")),
+    ("late-data", include_str!("../../scenarios/late-data.toml")),
+    ("approximate-distinct", include_str!("../../scenarios/approximate-distinct.toml")),
+    ("reprocess-cost", include_str!("../../scenarios/reprocess-cost.toml")),
+];
+
+/// The text of the bundled scenario `name`.
+pub fn bundled(name: &str) -> Option<&'static str> {
+    BUNDLED.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+}

@@ -1,0 +1,94 @@
+//! Every bundled scenario, run in simulated mode: it loads, converges, and shows what its
+//! `[expect]` table says it teaches (these files are test inputs as much as examples).
+
+use std::path::{Path, PathBuf};
+
+use lambda_workbench::driver;
+use lambda_workbench::scenario::Scenario;
+
+fn bundled() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("scenarios")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn check(path: &Path) {
+    let scenario = Scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !scenario.lesson.trim().is_empty(),
+        "{}: every bundled scenario teaches",
+        path.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let run = driver::simulate(&scenario, dir.path())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(run.converged, "{}: every architecture settles", path.display());
+    for a in &run.architectures {
+        let exact = a.final_view == run.oracle_final;
+        if scenario.expect.exact.contains(&a.id) {
+            assert!(
+                exact,
+                "{}: {} must end exactly right (final error {:?})",
+                path.display(),
+                a.id,
+                a.final_error
+            );
+        }
+        if scenario.expect.inexact.contains(&a.id) {
+            assert!(!exact, "{}: {} must end wrong here", path.display(), a.id);
+        }
+        assert_eq!(a.stats.audit_max_double_counted, 0, "{}: {}", path.display(), a.id);
+    }
+}
+
+#[test]
+fn there_are_bundled_scenarios() {
+    let names: Vec<String> = bundled()
+        .iter()
+        .filter_map(|p| p.file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect();
+    for expected in ["quickstart", "ysb", "late-data", "approximate-distinct", "reprocess-cost"] {
+        assert!(names.iter().any(|n| n == expected), "scenarios/{expected}.toml is missing");
+    }
+}
+
+#[test]
+fn every_file_is_bundled_and_every_bundled_file_parses() {
+    let embedded: Vec<&str> = lambda_workbench::scenario::BUNDLED.iter().map(|(n, _)| *n).collect();
+    for path in bundled() {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        assert!(embedded.contains(&name.as_str()), "{name} is not in scenario::BUNDLED");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(lambda_workbench::scenario::bundled(&name), Some(text.as_str()));
+    }
+}
+
+#[test]
+fn quickstart() {
+    check(Path::new("scenarios/quickstart.toml"));
+}
+
+#[test]
+fn ysb() {
+    check(Path::new("scenarios/ysb.toml"));
+}
+
+#[test]
+fn late_data() {
+    check(Path::new("scenarios/late-data.toml"));
+}
+
+#[test]
+fn approximate_distinct() {
+    check(Path::new("scenarios/approximate-distinct.toml"));
+}
+
+#[test]
+fn reprocess_cost() {
+    check(Path::new("scenarios/reprocess-cost.toml"));
+}
