@@ -12,7 +12,7 @@ use crate::arch::{self, ArchContext, ArchError, ArchStats, Architecture};
 use crate::log::{
     FsyncPolicy, Log, LogConfig, ManualClock, Producer, ProducerConfig, Record, TimestampMs,
 };
-use crate::metrics::{self, ErrorSample, FreshnessTracker, Percentiles};
+use crate::metrics::{self, CorrectnessTracker, ErrorSample, FreshnessTracker, Percentiles};
 use crate::oracle::Oracle;
 use crate::query::{QuerySet, Table};
 use crate::scenario::Scenario;
@@ -40,6 +40,15 @@ pub struct ArchRun {
     pub stats: ArchStats,
     /// The served answers at the end.
     pub final_view: Table,
+    /// Per window: from its end until the served answer is right and stays right, ms.
+    pub time_to_correct: Percentiles,
+    /// Windows still wrong at the end.
+    pub windows_never_correct: u64,
+    /// Staleness at each sample time (`None` before the first event).
+    pub staleness: Vec<(TimestampMs, Option<i64>)>,
+    /// Wall-clock ms spent in this architecture's code (measured, not simulated: differs
+    /// between runs, so it goes to `timing.json`, never to `summary.json`).
+    pub wall_ms: f64,
 }
 
 /// Everything a simulated run produced.
@@ -59,6 +68,10 @@ pub struct RunResult {
     pub oracle_final: Table,
     /// The queries that ran.
     pub queries: Arc<QuerySet>,
+    /// Bytes of the log (hot storage) at each sample time.
+    pub log_bytes: Vec<(TimestampMs, u64)>,
+    /// Wall-clock ms of the whole simulation (measured).
+    pub wall_ms: f64,
     /// Per architecture, in scenario order.
     pub architectures: Vec<ArchRun>,
 }
@@ -114,6 +127,11 @@ pub fn simulate_with(
         archs.iter().map(|_| FreshnessTracker::new(partitions)).collect();
     let mut samples: Vec<Vec<(TimestampMs, ErrorSample)>> = vec![Vec::new(); archs.len()];
     let mut quiescent_at: Vec<Option<TimestampMs>> = vec![None; archs.len()];
+    let mut correctness: Vec<CorrectnessTracker> =
+        archs.iter().map(|_| CorrectnessTracker::default()).collect();
+    let mut wall: Vec<std::time::Duration> = vec![std::time::Duration::ZERO; archs.len()];
+    let mut log_bytes = Vec::new();
+    let started = std::time::Instant::now();
     let mut oracle = Oracle::new(&log, EVENTS_TOPIC, &queries)?;
     // The producer flushes every tick, so linger never holds a record past its tick.
     let mut producer = Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 64 * 1024 });
@@ -136,8 +154,10 @@ pub fn simulate_with(
             next_event += 1;
         }
         producer.flush(&mut log)?;
-        for (a, tracker) in archs.iter_mut().zip(&mut trackers) {
+        for ((a, tracker), spent) in archs.iter_mut().zip(&mut trackers).zip(&mut wall) {
+            let clock = std::time::Instant::now();
             tracker.record(&a.tick(t, &log)?);
+            *spent += clock.elapsed();
         }
         let produced_all = next_event == events.len() && t >= scenario.duration_ms;
         let mut all_quiet = produced_all;
@@ -154,9 +174,15 @@ pub fn simulate_with(
         if t % scenario.sample_every_ms == 0 || stop {
             oracle.catch_up(&log)?;
             let exact = oracle.table();
-            for (a, s) in archs.iter_mut().zip(&mut samples) {
-                s.push((t, metrics::compare(&a.query(t, &log)?, &exact)));
+            for (i, a) in archs.iter_mut().enumerate() {
+                let clock = std::time::Instant::now();
+                let served = a.query(t, &log)?;
+                wall[i] += clock.elapsed();
+                samples[i].push((t, metrics::compare(&served, &exact)));
+                correctness[i].record(t, &served, &exact);
             }
+            let topic = log.topic(EVENTS_TOPIC)?;
+            log_bytes.push((t, topic.partitions().iter().map(|p| p.size_bytes()).sum()));
         }
         if stop {
             break all_quiet;
@@ -170,6 +196,11 @@ pub fn simulate_with(
     for (i, a) in archs.iter_mut().enumerate() {
         let (values, never_visible) = trackers[i].freshness(oracle.event_times());
         let final_view = a.query(t, &log)?;
+        let (ttc, windows_never_correct) =
+            correctness[i].time_to_correct(&final_view, &exact, &queries);
+        let sample_times: Vec<TimestampMs> = samples[i].iter().map(|(t, _)| *t).collect();
+        let staleness =
+            trackers[i].staleness(&sample_times, oracle.event_times(), oracle.append_times());
         architectures.push(ArchRun {
             id: a.id().to_owned(),
             samples: std::mem::take(&mut samples[i]),
@@ -179,6 +210,10 @@ pub fn simulate_with(
             quiescent_at_ms: quiescent_at[i],
             stats: a.stats(),
             final_view,
+            time_to_correct: metrics::percentiles(ttc),
+            windows_never_correct,
+            staleness: sample_times.into_iter().zip(staleness).collect(),
+            wall_ms: wall[i].as_secs_f64() * 1000.0,
         });
     }
     Ok(RunResult {
@@ -189,6 +224,8 @@ pub fn simulate_with(
         converged,
         oracle_final: exact,
         queries,
+        log_bytes,
+        wall_ms: started.elapsed().as_secs_f64() * 1000.0,
         architectures,
     })
 }

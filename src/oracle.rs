@@ -21,6 +21,8 @@ pub struct Oracle {
     positions: Vec<Offset>,
     /// Event time of every record read, per partition, indexed by offset.
     event_times: Vec<Vec<TimestampMs>>,
+    /// Append time of every record read, per partition, indexed by offset.
+    append_times: Vec<Vec<TimestampMs>>,
     view: View,
 }
 
@@ -33,6 +35,7 @@ impl Oracle {
             queries: queries.clone(),
             positions: vec![0; partitions],
             event_times: vec![Vec::new(); partitions],
+            append_times: vec![Vec::new(); partitions],
             view: View::new(),
         })
     }
@@ -54,6 +57,7 @@ impl Oracle {
                             source,
                         })?;
                     self.event_times[p].push(e.event_time_ms);
+                    self.append_times[p].push(r.append_time_ms);
                     for spec in &self.queries.specs {
                         let group = match spec.kind {
                             QueryKind::KeyWindowCount | QueryKind::KeySum => e.key.as_str(),
@@ -104,6 +108,11 @@ impl Oracle {
     /// Event times per partition, indexed by offset (for freshness).
     pub fn event_times(&self) -> &[Vec<TimestampMs>] {
         &self.event_times
+    }
+
+    /// Append times per partition, indexed by offset (for staleness).
+    pub fn append_times(&self) -> &[Vec<TimestampMs>] {
+        &self.append_times
     }
 
     /// Records read so far.

@@ -5,6 +5,7 @@
 //!   scenario.toml            copy of what ran
 //!   summary.json             per architecture: freshness, error, counters
 //!   timeseries.csv           t_ms,architecture,metric,value (long format)
+//!   timing.json              wall-clock measurements (not reproducible; kept apart)
 //!   final_views/<arch>.csv   served answers at the end (and oracle.csv, the exact ones)
 //!   plots/error_over_time.png, .svg
 //!   work/log/                the run's log; inspect with `workbench log describe --dir`
@@ -43,6 +44,10 @@ impl ResultsLayout {
     /// The summary.
     pub fn summary(&self) -> PathBuf {
         self.root.join("summary.json")
+    }
+    /// Wall-clock measurements.
+    pub fn timing(&self) -> PathBuf {
+        self.root.join("timing.json")
     }
     /// The long-format time series.
     pub fn timeseries(&self) -> PathBuf {
@@ -94,6 +99,12 @@ pub struct ArchSummary {
     pub freshness_ms: Percentiles,
     /// Events never reflected in the served answers.
     pub never_visible_events: u64,
+    /// Sample time minus the newest event time fully reflected, over samples, ms.
+    pub staleness_ms: Percentiles,
+    /// Per window, from its end until its served answer is right for good, ms.
+    pub time_to_correct_ms: Percentiles,
+    /// Windows whose served answer was still wrong at the end.
+    pub windows_never_correct: u64,
     /// Consistency against the oracle.
     pub error: ErrorSummary,
     /// When it first reflected the whole log after the workload stopped, ms.
@@ -139,6 +150,11 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
             let s = ArchSummary {
                 freshness_ms: a.freshness,
                 never_visible_events: a.never_visible,
+                staleness_ms: crate::metrics::percentiles(
+                    a.staleness.iter().filter_map(|(_, s)| *s).collect(),
+                ),
+                time_to_correct_ms: a.time_to_correct,
+                windows_never_correct: a.windows_never_correct,
                 error,
                 quiescent_at_ms: a.quiescent_at_ms,
                 counters: a.stats.clone(),
@@ -171,8 +187,35 @@ pub fn timeseries_csv(run: &RunResult) -> String {
             let _ = writeln!(out, "{t},{},events_excess,{}", a.id, s.excess);
             let _ = writeln!(out, "{t},{},events_missing,{}", a.id, s.missing);
         }
+        for (t, staleness) in &a.staleness {
+            if let Some(ms) = staleness {
+                let _ = writeln!(out, "{t},{},staleness_ms,{ms}", a.id);
+            }
+        }
+    }
+    for (t, bytes) in &run.log_bytes {
+        let _ = writeln!(out, "{t},log,log_bytes,{bytes}");
     }
     out
+}
+
+/// `timing.json`: wall-clock measurements of this run. They differ between runs and machines,
+/// which is why they are kept out of `summary.json` (which is byte-for-byte reproducible).
+pub fn timing_json(run: &RunResult) -> serde_json::Value {
+    let per_arch: BTreeMap<&str, f64> = run
+        .architectures
+        .iter()
+        .map(|a| (a.id.as_str(), (a.wall_ms * 10.0).round() / 10.0))
+        .collect();
+    let secs = run.wall_ms / 1000.0;
+    serde_json::json!({
+        "note": "wall-clock, measured on this machine; not reproducible byte for byte",
+        "simulation_wall_ms": (run.wall_ms * 10.0).round() / 10.0,
+        "simulated_ms": run.end_ms,
+        "speedup_vs_realtime": if secs > 0.0 { (run.end_ms as f64 / 1000.0 / secs * 10.0).round() / 10.0 } else { 0.0 },
+        "events_per_wall_second": if secs > 0.0 { (run.events as f64 / secs).round() } else { 0.0 },
+        "architecture_wall_ms": per_arch,
+    })
 }
 
 /// A final view as CSV: `query,key,window_start_ms,window_end_ms,value`.

@@ -49,6 +49,7 @@ impl Architecture for BatchLake {
         ArchStats {
             batch_jobs: self.batch.jobs_run(),
             batch_events_read: self.batch.events_read(),
+            batch_busy_ms: self.batch.busy_ms(),
             peak_table_cells: self.batch.published().map_or(0, |v| v.view.len() as u64),
             ..ArchStats::default()
         }

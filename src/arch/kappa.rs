@@ -75,6 +75,7 @@ impl Architecture for KappaArch {
             late_events: self.kappa.late_events(),
             side_output_events: self.kappa.side_output_events(),
             stream_events_read: self.kappa.events_read(),
+            stream_busy_ms: self.kappa.busy_ms(),
             ..self.stats.clone()
         }
     }

@@ -106,6 +106,8 @@ impl Architecture for LambdaArch {
             batch_jobs: self.batch.jobs_run(),
             batch_events_read: self.batch.events_read(),
             stream_events_read: job.events_read(),
+            batch_busy_ms: self.batch.busy_ms(),
+            stream_busy_ms: job.busy_ms(),
             audit_max_double_counted: self.audit.max_double_counted,
             audit_max_missing: self.audit.max_missing,
             peak_table_cells: self.peak_cells,

@@ -74,6 +74,12 @@ pub struct ArchStats {
     pub batch_events_read: u64,
     /// Events read by stream jobs, summed over jobs (reprocessing reads the log again).
     pub stream_events_read: u64,
+    /// Simulated CPU time of batch jobs, ms (the cost model; deterministic).
+    pub batch_busy_ms: i64,
+    /// Simulated CPU time of stream jobs, ms.
+    pub stream_busy_ms: i64,
+    /// Simulated CPU time of tiering and query-time scans (streaming lake), ms.
+    pub lake_busy_ms: i64,
     /// Merge-boundary audit: the largest number of events counted twice (batch and speed) at
     /// any tick.
     pub audit_max_double_counted: u64,

@@ -107,6 +107,7 @@ pub struct BatchLayer {
     published: Option<BatchView>,
     jobs_run: u64,
     events_read: u64,
+    busy_ms: i64,
 }
 
 impl BatchLayer {
@@ -128,6 +129,7 @@ impl BatchLayer {
             published: None,
             jobs_run: 0,
             events_read: 0,
+            busy_ms: 0,
         }
     }
 
@@ -149,6 +151,7 @@ impl BatchLayer {
             let cost_ms =
                 self.cfg.overhead_ms + events as f64 * self.cfg.cost_us_per_event / 1000.0;
             let visible_at = now + cost_ms.ceil() as i64;
+            self.busy_ms += visible_at - now;
             tick.started = Some((generation, cutoff.clone()));
             self.running =
                 Some(Running { view: BatchView { generation, cutoff, view, events }, visible_at });
@@ -171,6 +174,11 @@ impl BatchLayer {
     /// Batch jobs started so far.
     pub fn jobs_run(&self) -> u64 {
         self.jobs_run
+    }
+
+    /// Simulated ms spent in batch jobs so far.
+    pub fn busy_ms(&self) -> i64 {
+        self.busy_ms
     }
 
     /// Events read by all jobs so far.

@@ -74,6 +74,7 @@ pub struct Kappa {
     next: Option<Version>,
     /// Events read by jobs that were switched out (their counters would be lost otherwise).
     retired_events_read: u64,
+    retired_busy_ms: i64,
     retired_late: u64,
 }
 
@@ -103,6 +104,7 @@ impl Kappa {
             live: Version { job, view: View::new(), started_at: now, unserved: Vec::new() },
             next: None,
             retired_events_read: 0,
+            retired_busy_ms: 0,
             retired_late: 0,
         })
     }
@@ -118,6 +120,7 @@ impl Kappa {
     ) -> Result<(), ArchError> {
         if let Some(old) = self.next.take() {
             self.retired_events_read += old.job.events_read();
+            self.retired_busy_ms += old.job.busy_ms();
             self.retired_late += old.job.late_events();
         }
         let job =
@@ -139,6 +142,7 @@ impl Kappa {
                 tick.switched_after_ms = Some(now - next.started_at);
                 let old = std::mem::replace(&mut self.live, next);
                 self.retired_events_read += old.job.events_read();
+                self.retired_busy_ms += old.job.busy_ms();
                 self.retired_late += old.job.late_events();
             }
         }
@@ -170,6 +174,13 @@ impl Kappa {
         self.retired_events_read
             + self.live.job.events_read()
             + self.next.as_ref().map_or(0, |n| n.job.events_read())
+    }
+
+    /// Simulated ms every job spent processing so far.
+    pub fn busy_ms(&self) -> i64 {
+        self.retired_busy_ms
+            + self.live.job.busy_ms()
+            + self.next.as_ref().map_or(0, |n| n.job.busy_ms())
     }
 
     /// Late events found by the live job (the served table's).

@@ -34,23 +34,9 @@ pub struct ErrorSample {
 /// Compares served answers with the exact ones.
 pub fn compare(served: &Table, exact: &Table) -> ErrorSample {
     let mut sum_rel = 0.0;
-    let mut exact_cells = 0usize;
-    let mut cells = 0usize;
+    let (mut cells, mut exact_cells) = (0usize, 0usize);
     let (mut excess, mut missing) = (0i64, 0i64);
-    let mut s = served.iter().peekable();
-    let mut e = exact.iter().peekable();
-    loop {
-        // Walk both ordered tables at once: each cell is in one of them or both.
-        let (got, want) = match (s.peek(), e.peek()) {
-            (None, None) => break,
-            (Some(_), None) => (s.next().map_or(0, |x| *x.1), 0),
-            (None, Some(_)) => (0, e.next().map_or(0, |x| *x.1)),
-            (Some(a), Some(b)) => match a.0.cmp(b.0) {
-                Ordering::Less => (s.next().map_or(0, |x| *x.1), 0),
-                Ordering::Greater => (0, e.next().map_or(0, |x| *x.1)),
-                Ordering::Equal => (s.next().map_or(0, |x| *x.1), e.next().map_or(0, |x| *x.1)),
-            },
-        };
+    for_each_cell(served, exact, |_, got, want| {
         cells += 1;
         excess += (got - want).max(0);
         missing += (want - got).max(0);
@@ -59,7 +45,7 @@ pub fn compare(served: &Table, exact: &Table) -> ErrorSample {
         } else {
             sum_rel += (got - want).abs() as f64 / want.max(1) as f64;
         }
-    }
+    });
     if cells == 0 {
         return ErrorSample { mean_rel: 0.0, fraction_exact: 1.0, cells: 0, excess, missing };
     }
@@ -137,6 +123,147 @@ impl FreshnessTracker {
     }
 }
 
+impl FreshnessTracker {
+    /// Staleness at each sample time: `t` minus the newest event time *fully* reflected at `t`
+    /// (every event appended by `t` with an event time at or before it is visible). `None`
+    /// before the first event. An event never shown (dropped as late) holds staleness back for
+    /// good: the view never reflects that moment completely, and the metric says so.
+    pub fn staleness(
+        &self,
+        samples: &[TimestampMs],
+        event_times: &[Vec<TimestampMs>],
+        append_times: &[Vec<TimestampMs>],
+    ) -> Vec<Option<i64>> {
+        // Sweep: an event is unreflected from its append time until it becomes visible.
+        let mut changes: Vec<(TimestampMs, bool, TimestampMs)> = Vec::new();
+        for (p, times) in event_times.iter().enumerate() {
+            for (offset, &ts) in times.iter().enumerate() {
+                let appended =
+                    append_times.get(p).and_then(|a| a.get(offset)).copied().unwrap_or(0);
+                let visible =
+                    self.first_visible.get(p).and_then(|v| v.get(offset)).copied().unwrap_or(NEVER);
+                changes.push((appended, true, ts));
+                if visible != NEVER {
+                    changes.push((visible.max(appended), false, ts));
+                }
+            }
+        }
+        changes.sort_unstable();
+        let mut unreflected: std::collections::BTreeMap<TimestampMs, u64> = Default::default();
+        let mut newest_appended: Option<TimestampMs> = None;
+        let mut next = 0;
+        let mut out = Vec::with_capacity(samples.len());
+        for &t in samples {
+            while let Some(&(at, add, ts)) = changes.get(next).filter(|c| c.0 <= t) {
+                let _ = at;
+                if add {
+                    *unreflected.entry(ts).or_insert(0) += 1;
+                    newest_appended = Some(newest_appended.map_or(ts, |n| n.max(ts)));
+                } else if let Some(n) = unreflected.get_mut(&ts) {
+                    *n -= 1;
+                    if *n == 0 {
+                        unreflected.remove(&ts);
+                    }
+                }
+                next += 1;
+            }
+            let reflected = match unreflected.keys().next() {
+                Some(&oldest_missing) => Some(oldest_missing - 1),
+                None => newest_appended,
+            };
+            out.push(reflected.map(|r| t - r));
+        }
+        out
+    }
+}
+
+/// Time-to-correct: per window, from its end until the served answer is right and stays right.
+#[derive(Debug, Default)]
+pub struct CorrectnessTracker {
+    /// The last sample time at which each cell was wrong.
+    last_wrong: std::collections::HashMap<crate::query::Cell, TimestampMs>,
+    samples: Vec<TimestampMs>,
+}
+
+impl CorrectnessTracker {
+    /// Notes which cells are wrong at sample time `t`.
+    pub fn record(&mut self, t: TimestampMs, served: &Table, exact: &Table) {
+        self.samples.push(t);
+        for_each_cell(served, exact, |cell, got, want| {
+            if got != want {
+                self.last_wrong.insert(cell.clone(), t);
+            }
+        });
+    }
+
+    /// Time-to-correct of every window of the final exact answer (ms), and how many windows
+    /// were still wrong at the end.
+    pub fn time_to_correct(
+        &self,
+        final_served: &Table,
+        exact: &Table,
+        queries: &crate::query::QuerySet,
+    ) -> (Vec<i64>, u64) {
+        let mut values = Vec::new();
+        let mut never = 0;
+        for (cell, want) in exact {
+            if final_served.get(cell) != Some(want) {
+                never += 1;
+                continue;
+            }
+            let end = queries.window_end(cell);
+            let from = self.last_wrong.get(cell).map_or(end, |w| end.max(w + 1));
+            let i = self.samples.partition_point(|s| *s < from);
+            if let Some(at) = self.samples.get(i) {
+                values.push(at - end);
+            }
+        }
+        (values, never)
+    }
+}
+
+/// Calls `f(cell, served, exact)` for every cell in either table (0 where absent).
+pub fn for_each_cell(
+    served: &Table,
+    exact: &Table,
+    mut f: impl FnMut(&crate::query::Cell, i64, i64),
+) {
+    let mut s = served.iter().peekable();
+    let mut e = exact.iter().peekable();
+    loop {
+        match (s.peek(), e.peek()) {
+            (None, None) => break,
+            (Some(_), None) => {
+                if let Some((c, n)) = s.next() {
+                    f(c, *n, 0)
+                }
+            }
+            (None, Some(_)) => {
+                if let Some((c, n)) = e.next() {
+                    f(c, 0, *n)
+                }
+            }
+            (Some(a), Some(b)) => match a.0.cmp(b.0) {
+                Ordering::Less => {
+                    if let Some((c, n)) = s.next() {
+                        f(c, *n, 0)
+                    }
+                }
+                Ordering::Greater => {
+                    if let Some((c, n)) = e.next() {
+                        f(c, 0, *n)
+                    }
+                }
+                Ordering::Equal => {
+                    if let (Some((c, got)), Some((_, want))) = (s.next(), e.next()) {
+                        f(c, *got, *want)
+                    }
+                }
+            },
+        }
+    }
+}
+
 /// p50, p99 and max of a distribution, in ms.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Percentiles {
@@ -192,6 +319,51 @@ mod tests {
         let same =
             ErrorSample { mean_rel: 0.0, fraction_exact: 1.0, cells: 2, excess: 0, missing: 0 };
         assert_eq!(compare(&exact, &exact), same);
+    }
+
+    #[test]
+    fn staleness_is_held_back_by_the_oldest_unreflected_event() {
+        let mut t = FreshnessTracker::new(1);
+        // Three events (event times 100, 200, 300) appended at 1000, visible at 1500, 3000, 1500.
+        t.record(&Visibility {
+            events: vec![(1500, 0, 0), (3000, 0, 1), (1500, 0, 2)],
+            prefixes: vec![],
+        });
+        let s = t.staleness(
+            &[500, 1000, 2000, 4000],
+            &[vec![100, 200, 300]],
+            &[vec![1000, 1000, 1000]],
+        );
+        // 500: nothing appended. 1000: nothing visible, oldest missing 100 → reflected 99.
+        // 2000: 200 still missing → reflected 199. 4000: all visible → reflected 300.
+        assert_eq!(s, vec![None, Some(901), Some(1801), Some(3700)]);
+    }
+
+    #[test]
+    fn time_to_correct_counts_from_window_end_to_right_and_staying_right() {
+        use crate::query::{QueryKind, QuerySet, QuerySpec};
+        let queries = QuerySet {
+            specs: vec![QuerySpec {
+                id: 0,
+                kind: QueryKind::KeyWindowCount,
+                window_ms: 1000,
+                slide_ms: 1000,
+                approximate: false,
+                hll_precision: 12,
+            }],
+            campaigns: std::sync::Arc::new(crate::workload::Campaigns::new(&Default::default(), 0)),
+        };
+        let exact: Table = [(cell("a", 0), 5)].into_iter().collect();
+        let wrong: Table = [(cell("a", 0), 4)].into_iter().collect();
+        let mut c = CorrectnessTracker::default();
+        c.record(1000, &wrong, &exact);
+        c.record(2000, &exact, &exact);
+        c.record(3000, &wrong, &exact);
+        c.record(4000, &exact, &exact);
+        c.record(5000, &exact, &exact);
+        // Window [0, 1000) ends at 1000; right for good from 4000.
+        assert_eq!(c.time_to_correct(&exact, &exact, &queries), (vec![3000], 0));
+        assert_eq!(c.time_to_correct(&wrong, &exact, &queries), (vec![], 1));
     }
 
     #[test]

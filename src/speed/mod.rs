@@ -106,6 +106,7 @@ pub struct StreamJob {
     busy_until: TimestampMs,
     pending: VecDeque<Processed>,
     events_read: u64,
+    busy_ms: i64,
     late_events: u64,
     side_output: Vec<LateEvent>,
     scratch: Vec<(Cell, Agg)>,
@@ -134,6 +135,7 @@ impl StreamJob {
             busy_until: now,
             pending: VecDeque::new(),
             events_read: 0,
+            busy_ms: 0,
             late_events: 0,
             side_output: Vec::new(),
             scratch: Vec::new(),
@@ -214,6 +216,7 @@ impl StreamJob {
             self.cfg.overhead_ms + records.len() as f64 * self.cfg.cost_us_per_event / 1000.0;
         out.visible_at = now + cost_ms.ceil() as i64;
         self.busy_until = out.visible_at;
+        self.busy_ms += out.visible_at - now;
         Ok(out)
     }
 
@@ -241,6 +244,11 @@ impl StreamJob {
     /// Events read from the log so far.
     pub fn events_read(&self) -> u64 {
         self.events_read
+    }
+
+    /// Simulated ms spent processing so far (the cost model's CPU time).
+    pub fn busy_ms(&self) -> i64 {
+        self.busy_ms
     }
 }
 
