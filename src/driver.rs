@@ -15,7 +15,7 @@ use crate::log::{
 use crate::metrics::{self, CorrectnessTracker, ErrorSample, FreshnessTracker, Percentiles};
 use crate::oracle::Oracle;
 use crate::query::{QuerySet, Table};
-use crate::scenario::Scenario;
+use crate::scenario::{Fault, Scenario};
 use crate::workload;
 
 /// The topic every architecture reads.
@@ -146,9 +146,22 @@ pub fn simulate_with(
         scenario.duration_ms + 10 * (scenario.batch.interval_ms + scenario.speed.poll_interval_ms);
     let mut next_event = 0;
     let mut t: TimestampMs = 0;
+    let mut faults: Vec<&Fault> = scenario.faults.iter().collect();
+    faults.sort_by_key(|f| f.at_ms());
+    let mut next_fault = 0;
     let converged = loop {
         clock.set(t);
-        while let Some(e) = events.get(next_event).filter(|e| e.arrival_ms <= t) {
+        while let Some(fault) = faults.get(next_fault).filter(|f| f.at_ms() <= t) {
+            for a in archs.iter_mut() {
+                a.fault(fault, t, &log)?;
+            }
+            next_fault += 1;
+        }
+        // A producer stall holds every event until it ends; they then arrive in a burst.
+        let stalled = scenario.faults.iter().any(|f| {
+            matches!(f, Fault::ProducerStall { at_ms, duration_ms } if (*at_ms..at_ms + duration_ms).contains(&t))
+        });
+        while let Some(e) = events.get(next_event).filter(|e| e.arrival_ms <= t && !stalled) {
             let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
             producer.send(&mut log, EVENTS_TOPIC, record)?;
             next_event += 1;

@@ -23,7 +23,7 @@ use crate::driver::RunResult;
 use crate::metrics::Percentiles;
 use crate::metrics::duplication::{self, Duplication};
 use crate::query::{QuerySet, Table};
-use crate::scenario::Scenario;
+use crate::scenario::{Fault, Scenario};
 
 /// Paths of a results directory.
 #[derive(Debug, Clone)]
@@ -88,6 +88,8 @@ pub struct Summary {
     pub out_of_order_events: u64,
     /// Cells (key × window) in the exact answer.
     pub oracle_cells: usize,
+    /// The faults injected, in time order (the markers on the charts).
+    pub faults: Vec<Fault>,
     /// Per architecture id.
     pub architectures: BTreeMap<String, ArchSummary>,
 }
@@ -173,6 +175,11 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
         events: run.events,
         out_of_order_events: run.out_of_order_events,
         oracle_cells: run.oracle_final.len(),
+        faults: {
+            let mut f = scenario.faults.clone();
+            f.sort_by_key(|f| f.at_ms());
+            f
+        },
         architectures,
     }
 }

@@ -280,3 +280,77 @@ fn approximate_distinct_users_stay_within_the_hyperloglog_bound() {
     let lambda = &result.architectures[0];
     assert!(lambda.final_view == result.oracle_final, "lambda's batch view corrects the sketch");
 }
+
+// ---- faults ---------------------------------------------------------------------------------
+
+/// A scenario whose stream jobs have results in flight at every tick (300 ms per poll), so a
+/// crash always loses some.
+fn slow_stream(faults: &str, architectures: &str) -> Scenario {
+    let mut s = scenario(faults, architectures);
+    s.speed.overhead_ms = 300.0;
+    s
+}
+
+#[test]
+fn a_speed_crash_with_state_restored_loses_nothing() {
+    let s = slow_stream(
+        "[[faults]]\nkind = \"speed_crash\"\nat_ms = 30050\ndown_ms = 8000",
+        r#"["lambda", "kappa"]"#,
+    );
+    let result = run(&s, 0);
+    assert!(result.converged);
+    for a in &result.architectures {
+        assert_eq!(a.stats.stream_crashes, 1, "{}", a.id);
+        assert!(
+            a.stats.events_reprocessed_after_crash > 0,
+            "{}: in-flight results are re-read",
+            a.id
+        );
+        assert!(a.final_view == result.oracle_final, "{} ends exact", a.id);
+        assert!(a.samples.iter().all(|(_, s)| s.excess == 0), "{}: nothing counted twice", a.id);
+        // While down, nothing new is shown: the newest event seen lags by the downtime.
+        assert!(a.freshness.max >= 8_000, "{}: freshness max {}", a.id, a.freshness.max);
+    }
+}
+
+#[test]
+fn a_speed_crash_without_state_is_repaired_by_lambdas_batch_but_not_by_kappa() {
+    let s = slow_stream(
+        "[[faults]]\nkind = \"speed_crash\"\nat_ms = 50050\ndown_ms = 2000\nrestore_state = false",
+        r#"["lambda", "kappa"]"#,
+    );
+    let result = run(&s, 0);
+    let (lambda, kappa) = (&result.architectures[0], &result.architectures[1]);
+    assert!(lambda.final_view == result.oracle_final, "the next batch view covers what was lost");
+    assert!(lambda.stats.audit_max_missing > 0, "the audit sees the hole until then");
+    assert!(kappa.final_view != result.oracle_final, "kappa's table lost its state for good");
+    assert!(kappa.windows_never_correct > 0);
+}
+
+#[test]
+fn a_failed_batch_job_is_retried_and_lambda_still_ends_exact() {
+    let s = scenario(
+        "[[faults]]\nkind = \"batch_failure\"\nat_ms = 40000\nretry_ms = 5000",
+        r#"["lambda"]"#,
+    );
+    let result = run(&s, 0);
+    let lambda = &result.architectures[0];
+    assert_eq!(lambda.stats.batch_failures, 1);
+    assert!(lambda.final_view == result.oracle_final);
+    assert_eq!(lambda.stats.audit_max_double_counted, 0);
+    assert_eq!(lambda.stats.audit_max_missing, 0, "the speed layer covers the failed cycle");
+}
+
+#[test]
+fn a_producer_stall_delays_events_and_everyone_recovers() {
+    let s = scenario(
+        "[[faults]]\nkind = \"producer_stall\"\nat_ms = 20000\nduration_ms = 15000",
+        r#"["lambda", "kappa"]"#,
+    );
+    let result = run(&s, 0);
+    assert_eq!(result.events, 90 * 150, "nothing is lost, only delayed");
+    for a in &result.architectures {
+        assert!(a.final_view == result.oracle_final, "{}", a.id);
+        assert!(a.freshness.max >= 15_000, "{}: held events are at least the stall late", a.id);
+    }
+}

@@ -92,6 +92,7 @@ fn valid_file_parses_into_expected_struct() {
         batch: Batch::default(),
         kappa: Default::default(),
         expect: Default::default(),
+        faults: Vec::new(),
         lake: Default::default(),
     };
     assert_eq!(scenario, expected);

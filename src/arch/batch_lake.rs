@@ -8,6 +8,7 @@ use crate::batch::BatchLayer;
 use crate::batch::lambda_polars::PolarsBatch;
 use crate::log::{Log, TimestampMs};
 use crate::query::{Table, present};
+use crate::scenario::Fault;
 
 /// Builds `batch-lake`.
 pub fn build(ctx: &ArchContext<'_>, _log: &Log) -> Result<Box<dyn Architecture>, ArchError> {
@@ -45,11 +46,19 @@ impl Architecture for BatchLake {
         self.batch.caught_up(log)
     }
 
+    fn fault(&mut self, fault: &Fault, _now: TimestampMs, _log: &Log) -> Result<(), ArchError> {
+        if let Fault::BatchFailure { retry_ms, .. } = fault {
+            self.batch.fail_next(*retry_ms);
+        }
+        Ok(())
+    }
+
     fn stats(&self) -> ArchStats {
         ArchStats {
             batch_jobs: self.batch.jobs_run(),
             batch_events_read: self.batch.events_read(),
             batch_busy_ms: self.batch.busy_ms(),
+            batch_failures: self.batch.failures(),
             peak_table_cells: self.batch.published().map_or(0, |v| v.view.len() as u64),
             ..ArchStats::default()
         }

@@ -7,6 +7,7 @@ use super::{ArchContext, ArchError, ArchStats, Architecture, Visibility};
 use crate::kappa::Kappa;
 use crate::log::{Log, StartPosition, TimestampMs};
 use crate::query::{Table, present};
+use crate::scenario::Fault;
 use crate::speed::StreamCompute;
 use crate::speed::operators::HandWritten;
 
@@ -70,12 +71,21 @@ impl Architecture for KappaArch {
         Ok(self.reprocess_at.is_empty() && self.kappa.caught_up(log)?)
     }
 
+    fn fault(&mut self, fault: &Fault, now: TimestampMs, _log: &Log) -> Result<(), ArchError> {
+        if let Fault::SpeedCrash { down_ms, restore_state, .. } = fault {
+            self.kappa.crash(now, *down_ms, *restore_state);
+        }
+        Ok(())
+    }
+
     fn stats(&self) -> ArchStats {
         ArchStats {
             late_events: self.kappa.late_events(),
             side_output_events: self.kappa.side_output_events(),
             stream_events_read: self.kappa.events_read(),
             stream_busy_ms: self.kappa.busy_ms(),
+            stream_crashes: self.kappa.crashes(),
+            events_reprocessed_after_crash: self.kappa.events_reprocessed(),
             ..self.stats.clone()
         }
     }

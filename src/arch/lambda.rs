@@ -9,6 +9,7 @@ use crate::batch::lambda_polars::PolarsBatch;
 use crate::batch::{BatchCompute, BatchLayer};
 use crate::log::{Log, Offset, TimestampMs};
 use crate::query::Table;
+use crate::scenario::Fault;
 use crate::serving::{self, AuditLog};
 use crate::speed::operators::HandWritten;
 use crate::speed::{SpeedLayer, StreamCompute};
@@ -52,6 +53,7 @@ impl LambdaArch {
             speed: SpeedLayer::new(
                 log,
                 ctx.topic,
+                &format!("{id}.speed"),
                 speed,
                 ctx.queries.clone(),
                 &ctx.scenario.speed,
@@ -98,6 +100,17 @@ impl Architecture for LambdaArch {
         Ok(self.batch.caught_up(log)? && self.speed.caught_up(log)?)
     }
 
+    fn fault(&mut self, fault: &Fault, now: TimestampMs, _log: &Log) -> Result<(), ArchError> {
+        match fault {
+            Fault::SpeedCrash { down_ms, restore_state, .. } => {
+                self.speed.crash(now, *down_ms, *restore_state)
+            }
+            Fault::BatchFailure { retry_ms, .. } => self.batch.fail_next(*retry_ms),
+            Fault::ProducerStall { .. } => {}
+        }
+        Ok(())
+    }
+
     fn stats(&self) -> ArchStats {
         let job = self.speed.job();
         ArchStats {
@@ -106,6 +119,9 @@ impl Architecture for LambdaArch {
             batch_jobs: self.batch.jobs_run(),
             batch_events_read: self.batch.events_read(),
             stream_events_read: job.events_read(),
+            stream_crashes: job.crashes(),
+            events_reprocessed_after_crash: job.events_reprocessed(),
+            batch_failures: self.batch.failures(),
             batch_busy_ms: self.batch.busy_ms(),
             stream_busy_ms: job.busy_ms(),
             audit_max_double_counted: self.audit.max_double_counted,

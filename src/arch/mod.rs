@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::log::{Log, LogError, Offset, TimestampMs};
 use crate::query::{QuerySet, Table};
-use crate::scenario::Scenario;
+use crate::scenario::{Fault, Scenario};
 use crate::workload::DecodeError;
 
 pub mod batch_lake;
@@ -74,6 +74,12 @@ pub struct ArchStats {
     pub batch_events_read: u64,
     /// Events read by stream jobs, summed over jobs (reprocessing reads the log again).
     pub stream_events_read: u64,
+    /// Stream-job crashes (faults).
+    pub stream_crashes: u64,
+    /// Events read again because their results were in flight at a crash.
+    pub events_reprocessed_after_crash: u64,
+    /// Batch jobs that failed (faults) and were retried.
+    pub batch_failures: u64,
     /// Simulated CPU time of batch jobs, ms (the cost model; deterministic).
     pub batch_busy_ms: i64,
     /// Simulated CPU time of stream jobs, ms.
@@ -121,6 +127,12 @@ pub trait Architecture {
     fn query(&mut self, now: TimestampMs, log: &Log) -> Result<Table, ArchError>;
     /// Whether everything in the log is reflected in the answers and nothing is in flight.
     fn quiescent(&self, log: &Log) -> Result<bool, ArchError>;
+    /// A fault happens at `now`; each architecture applies what concerns its layers (a batch
+    /// failure means nothing to kappa). The default ignores every fault.
+    fn fault(&mut self, fault: &Fault, now: TimestampMs, log: &Log) -> Result<(), ArchError> {
+        let _ = (fault, now, log);
+        Ok(())
+    }
     /// End-of-run counters.
     fn stats(&self) -> ArchStats;
 }

@@ -108,6 +108,9 @@ pub struct BatchLayer {
     jobs_run: u64,
     events_read: u64,
     busy_ms: i64,
+    /// A fault: the running (or next) job fails, retried after this many ms.
+    fail_next: Option<i64>,
+    failures: u64,
 }
 
 impl BatchLayer {
@@ -130,6 +133,8 @@ impl BatchLayer {
             jobs_run: 0,
             events_read: 0,
             busy_ms: 0,
+            fail_next: None,
+            failures: 0,
         }
     }
 
@@ -139,8 +144,14 @@ impl BatchLayer {
         if self.running.as_ref().is_some_and(|r| r.visible_at <= now)
             && let Some(done) = self.running.take()
         {
-            tick.published_at = Some(done.visible_at);
-            self.published = Some(done.view);
+            if let Some(retry_ms) = self.fail_next.take() {
+                // The job failed at its end: nothing is published; retry after the delay.
+                self.failures += 1;
+                self.next_start = done.visible_at + retry_ms;
+            } else {
+                tick.published_at = Some(done.visible_at);
+                self.published = Some(done.view);
+            }
         }
         if self.running.is_none() && now >= self.next_start {
             let cutoff = log_end_offsets(log, &self.topic)?;
@@ -168,12 +179,24 @@ impl BatchLayer {
     /// Whether the published view covers the whole log and no job is running.
     pub fn caught_up(&self, log: &Log) -> Result<bool, ArchError> {
         let Some(view) = &self.published else { return Ok(false) };
-        Ok(self.running.is_none() && view.cutoff == log_end_offsets(log, &self.topic)?)
+        Ok(self.running.is_none()
+            && self.fail_next.is_none()
+            && view.cutoff == log_end_offsets(log, &self.topic)?)
     }
 
     /// Batch jobs started so far.
     pub fn jobs_run(&self) -> u64 {
         self.jobs_run
+    }
+
+    /// The job running now, or the next to start, will fail; it is retried `retry_ms` later.
+    pub fn fail_next(&mut self, retry_ms: i64) {
+        self.fail_next = Some(retry_ms);
+    }
+
+    /// Batch jobs that failed.
+    pub fn failures(&self) -> u64 {
+        self.failures
     }
 
     /// Simulated ms spent in batch jobs so far.

@@ -76,6 +76,10 @@ pub struct Kappa {
     retired_events_read: u64,
     retired_busy_ms: i64,
     retired_late: u64,
+    retired_crashes: u64,
+    retired_reprocessed: u64,
+    /// Job versions started so far (names their consumer groups).
+    versions: u64,
 }
 
 impl Kappa {
@@ -91,6 +95,7 @@ impl Kappa {
         let job = StreamJob::new(
             log,
             topic,
+            "kappa.v1",
             StartPosition::Earliest,
             compute,
             queries.clone(),
@@ -106,6 +111,9 @@ impl Kappa {
             retired_events_read: 0,
             retired_busy_ms: 0,
             retired_late: 0,
+            retired_crashes: 0,
+            retired_reprocessed: 0,
+            versions: 1,
         })
     }
 
@@ -118,13 +126,25 @@ impl Kappa {
         start: StartPosition,
         now: TimestampMs,
     ) -> Result<(), ArchError> {
+        // Each job version has its own consumer group, as a redeployed Kafka Streams app
+        // would have a new application id.
+        self.versions += 1;
+        let group = format!("kappa.v{}", self.versions);
         if let Some(old) = self.next.take() {
             self.retired_events_read += old.job.events_read();
             self.retired_busy_ms += old.job.busy_ms();
             self.retired_late += old.job.late_events();
         }
-        let job =
-            StreamJob::new(log, &self.topic, start, compute, self.queries.clone(), &self.cfg, now)?;
+        let job = StreamJob::new(
+            log,
+            &self.topic,
+            &group,
+            start,
+            compute,
+            self.queries.clone(),
+            &self.cfg,
+            now,
+        )?;
         self.next = Some(Version { job, view: View::new(), started_at: now, unserved: Vec::new() });
         Ok(())
     }
@@ -144,6 +164,8 @@ impl Kappa {
                 self.retired_events_read += old.job.events_read();
                 self.retired_busy_ms += old.job.busy_ms();
                 self.retired_late += old.job.late_events();
+                self.retired_crashes += old.job.crashes();
+                self.retired_reprocessed += old.job.events_reprocessed();
             }
         }
         Ok(tick)
@@ -174,6 +196,31 @@ impl Kappa {
         self.retired_events_read
             + self.live.job.events_read()
             + self.next.as_ref().map_or(0, |n| n.job.events_read())
+    }
+
+    /// Every job crashes at `now` and restarts `down_ms` later from its committed offsets; with
+    /// `restore_state` false its table restarts empty (no state store to restore from).
+    pub fn crash(&mut self, now: TimestampMs, down_ms: i64, restore_state: bool) {
+        for version in std::iter::once(&mut self.live).chain(self.next.as_mut()) {
+            version.job.crash(now, down_ms);
+            if !restore_state {
+                version.view.clear();
+            }
+        }
+    }
+
+    /// Crashes of every job so far.
+    pub fn crashes(&self) -> u64 {
+        self.retired_crashes
+            + self.live.job.crashes()
+            + self.next.as_ref().map_or(0, |n| n.job.crashes())
+    }
+
+    /// Events read again after crashes.
+    pub fn events_reprocessed(&self) -> u64 {
+        self.retired_reprocessed
+            + self.live.job.events_reprocessed()
+            + self.next.as_ref().map_or(0, |n| n.job.events_reprocessed())
     }
 
     /// Simulated ms every job spent processing so far.

@@ -103,7 +103,7 @@ impl Consumer {
         }
     }
     /// Commits every position to the consumer's group (one atomic write).
-    pub fn commit(&self, log: &mut Log) -> Result<()> {
+    pub fn commit(&self, log: &Log) -> Result<()> {
         let Some(group) = &self.group else {
             return Err(LogError::NoGroup(self.topic.clone()));
         };

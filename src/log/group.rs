@@ -23,11 +23,13 @@ type GroupOffsets = BTreeMap<String, BTreeMap<u32, Offset>>;
 pub(crate) struct GroupStore {
     dir: PathBuf,
     groups: BTreeMap<String, GroupOffsets>,
+    /// Whether commits are fsynced (not with `FsyncPolicy::Never`, like the segments).
+    sync: bool,
 }
 
 impl GroupStore {
     /// Loads every group file under `log_dir/__consumer_offsets`.
-    pub fn open(log_dir: &Path) -> Result<Self> {
+    pub fn open(log_dir: &Path, sync: bool) -> Result<Self> {
         let dir = log_dir.join(OFFSETS_DIR);
         let mut groups = BTreeMap::new();
         if dir.is_dir() {
@@ -47,7 +49,7 @@ impl GroupStore {
                 groups.insert(group.to_owned(), offsets);
             }
         }
-        Ok(GroupStore { dir, groups })
+        Ok(GroupStore { dir, groups, sync })
     }
 
     /// Stores `offsets` (partition, offset) of `topic` for `group`, durably.
@@ -69,7 +71,15 @@ impl GroupStore {
             path: self.dir.clone(),
             source: std::io::Error::other(e),
         })?;
-        write_atomic(&self.dir.join(format!("{group}.json")), &json)?;
+        let path = self.dir.join(format!("{group}.json"));
+        if self.sync {
+            write_atomic(&path, &json)?;
+        } else {
+            // Still atomic against a process crash (rename), just not fsynced.
+            let tmp = self.dir.join(format!("{group}.json.tmp"));
+            std::fs::write(&tmp, &json).map_err(io_err("write", &tmp))?;
+            std::fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
+        }
         // Only what is on disk is visible.
         self.groups.insert(group.to_owned(), updated);
         Ok(())

@@ -172,7 +172,9 @@ pub struct Log {
     config: LogConfig,
     clock: Arc<dyn Clock>,
     topics: BTreeMap<String, Topic>,
-    groups: GroupStore,
+    /// Behind a mutex so consumers holding `&Log` can commit (group offsets are the only
+    /// state a reader writes).
+    groups: std::sync::Mutex<GroupStore>,
     events: Vec<super::RecoveryEvent>,
 }
 
@@ -197,8 +199,8 @@ impl Log {
             }
             topics.insert(name, topic);
         }
-        let groups = GroupStore::open(&dir)?;
-        Ok(Log { dir, config, clock, topics, groups, events })
+        let groups = GroupStore::open(&dir, config.fsync != super::FsyncPolicy::Never)?;
+        Ok(Log { dir, config, clock, topics, groups: std::sync::Mutex::new(groups), events })
     }
     /// The directory.
     pub fn dir(&self) -> &Path {
@@ -275,7 +277,7 @@ impl Log {
     }
     /// Persists a consumer group's committed offset for a partition (atomically, durably).
     pub fn commit_offset(
-        &mut self,
+        &self,
         group: &str,
         topic: &str,
         partition: u32,
@@ -285,7 +287,7 @@ impl Log {
     }
     /// Persists several partitions' committed offsets of one topic in one atomic write.
     pub fn commit_offsets(
-        &mut self,
+        &self,
         group: &str,
         topic: &str,
         offsets: &[(u32, Offset)],
@@ -294,7 +296,7 @@ impl Log {
         for &(p, _) in offsets {
             t.partition(p)?;
         }
-        self.groups.commit(group, topic, offsets)
+        self.groups.lock().unwrap_or_else(|e| e.into_inner()).commit(group, topic, offsets)
     }
     /// A consumer group's committed offset for a partition, if any.
     pub fn committed_offset(
@@ -303,7 +305,7 @@ impl Log {
         topic: &str,
         partition: u32,
     ) -> Result<Option<Offset>> {
-        self.groups.get(group, topic, partition)
+        self.groups.lock().unwrap_or_else(|e| e.into_inner()).get(group, topic, partition)
     }
 }
 

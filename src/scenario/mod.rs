@@ -54,6 +54,69 @@ pub struct Scenario {
     /// What the run must show; checked by the test that runs every bundled scenario.
     #[serde(default)]
     pub expect: Expect,
+    /// Faults injected during the run (`[[faults]]`, each with a `kind`).
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A fault on the run's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// Every stream job (lambda's speed layers, kappa's jobs) crashes at `at_ms` and restarts
+    /// `down_ms` later from its consumer group's committed offsets. Results in flight are lost
+    /// and their events read again. With `restore_state = true` (default) the job's state is
+    /// restored from the checkpoint taken with each commit; with `false` it restarts empty, as
+    /// a job without a state store would.
+    SpeedCrash {
+        /// When, ms.
+        at_ms: i64,
+        /// How long the jobs stay down, ms.
+        down_ms: i64,
+        /// Restore the windows' state from the last checkpoint.
+        #[serde(default = "yes")]
+        restore_state: bool,
+    },
+    /// The batch job running at `at_ms` (or the next one to start) fails instead of publishing;
+    /// it is retried `retry_ms` after it failed.
+    BatchFailure {
+        /// When, ms.
+        at_ms: i64,
+        /// Delay before the retry, ms.
+        retry_ms: i64,
+    },
+    /// Nothing reaches the log during `[at_ms, at_ms + duration_ms)`; the held events are
+    /// appended in a burst when the stall ends.
+    ProducerStall {
+        /// When, ms.
+        at_ms: i64,
+        /// How long, ms.
+        duration_ms: i64,
+    },
+}
+
+impl Fault {
+    /// When the fault happens, ms.
+    pub fn at_ms(&self) -> i64 {
+        match self {
+            Fault::SpeedCrash { at_ms, .. }
+            | Fault::BatchFailure { at_ms, .. }
+            | Fault::ProducerStall { at_ms, .. } => *at_ms,
+        }
+    }
+
+    /// Its kind, as written in scenario files.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::SpeedCrash { .. } => "speed_crash",
+            Fault::BatchFailure { .. } => "batch_failure",
+            Fault::ProducerStall { .. } => "producer_stall",
+        }
+    }
 }
 
 /// Expected outcomes of a scenario, stated in the file so the lesson is checked, not hoped.

@@ -183,6 +183,26 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             }
         }
     }
+    for (i, fault) in s.faults.iter().enumerate() {
+        let err = |name: &str, message: String| {
+            c.at_nth_key(&format!("faults.{name}"), i, &format!("faults[{i}].{name}"), message)
+        };
+        let at = fault.at_ms();
+        if !(0..s.duration_ms).contains(&at) {
+            return Err(err(
+                "at_ms",
+                format!("must be within the run (0 <= at_ms < duration_ms), got {at}"),
+            ));
+        }
+        let (name, length) = match fault {
+            super::Fault::SpeedCrash { down_ms, .. } => ("down_ms", *down_ms),
+            super::Fault::BatchFailure { retry_ms, .. } => ("retry_ms", *retry_ms),
+            super::Fault::ProducerStall { duration_ms, .. } => ("duration_ms", *duration_ms),
+        };
+        if length <= 0 {
+            return Err(err(name, format!("must be > 0, got {length}")));
+        }
+    }
     let k = &s.kappa;
     for (i, t) in k.reprocess_at_ms.iter().enumerate() {
         c.require(

@@ -87,6 +87,8 @@ pub struct Processed {
     pub late: Vec<LateEvent>,
     /// Per partition, the consumer position after this poll (everything below was processed).
     pub read_end: Vec<Offset>,
+    /// The watermark after this poll: checkpointed with the offsets when the results commit.
+    pub watermark_after: Option<Watermark>,
 }
 
 /// Records read per poll at most; bounds memory when a job starts far behind (reprocessing).
@@ -97,6 +99,7 @@ const MAX_RECORDS_PER_POLL: usize = 200_000;
 #[derive(Debug)]
 pub struct StreamJob {
     topic: String,
+    group: String,
     consumer: Consumer,
     compute: Arc<dyn StreamCompute>,
     queries: Arc<QuerySet>,
@@ -110,13 +113,23 @@ pub struct StreamJob {
     late_events: u64,
     side_output: Vec<LateEvent>,
     scratch: Vec<(Cell, Agg)>,
+    /// Offsets whose results are visible, committed to the consumer group.
+    committed: Vec<Offset>,
+    /// The watermark as of `committed` (the checkpoint a restart resumes from).
+    committed_watermark: Watermark,
+    crashes: u64,
+    events_reprocessed: u64,
 }
 
 impl StreamJob {
-    /// A job reading `topic` from `start`.
+    /// A job in consumer group `group` reading `topic` from `start`. The job commits its
+    /// offsets to the group whenever results become visible (at-least-once: a crash loses at
+    /// most the results in flight, which are read again).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         log: &Log,
         topic: &str,
+        group: &str,
         start: StartPosition,
         compute: Arc<dyn StreamCompute>,
         queries: Arc<QuerySet>,
@@ -124,9 +137,12 @@ impl StreamJob {
         now: TimestampMs,
     ) -> Result<Self, ArchError> {
         let partitions = log.topic(topic)?.partition_count() as usize;
+        let consumer = Consumer::new(log, topic, Some(group), start)?;
+        let committed = (0..partitions as u32).map(|p| consumer.position(p)).collect();
         Ok(StreamJob {
             topic: topic.to_owned(),
-            consumer: Consumer::new(log, topic, None, start)?,
+            group: group.to_owned(),
+            consumer,
             compute,
             queries,
             watermark: Watermark::new(partitions, cfg.watermark_delay_ms),
@@ -139,7 +155,49 @@ impl StreamJob {
             late_events: 0,
             side_output: Vec::new(),
             scratch: Vec::new(),
+            committed,
+            committed_watermark: Watermark::new(partitions, cfg.watermark_delay_ms),
+            crashes: 0,
+            events_reprocessed: 0,
         })
+    }
+
+    /// Results became visible: commit their offsets and checkpoint the watermark with them.
+    fn commit(&mut self, log: &Log, processed: &Processed) -> Result<(), ArchError> {
+        self.committed.clone_from(&processed.read_end);
+        if let Some(wm) = &processed.watermark_after {
+            self.committed_watermark = wm.clone();
+        }
+        let offsets: Vec<(u32, Offset)> =
+            self.committed.iter().enumerate().map(|(p, o)| (p as u32, *o)).collect();
+        log.commit_offsets(&self.group, &self.topic, &offsets)?;
+        Ok(())
+    }
+
+    /// The job crashes at `now` and restarts `down_ms` later from its committed offsets and
+    /// checkpointed watermark. Results in flight are lost; their events will be read again.
+    /// (Whether the *state* survives is the owner's business: it holds the state.)
+    pub fn crash(&mut self, now: TimestampMs, down_ms: i64) {
+        self.pending.clear();
+        for (p, &committed) in self.committed.iter().enumerate() {
+            let position = self.consumer.position(p as u32);
+            self.events_reprocessed += position.saturating_sub(committed);
+            self.consumer.seek(p as u32, committed);
+        }
+        self.watermark = self.committed_watermark.clone();
+        self.next_poll = now + down_ms;
+        self.busy_until = now + down_ms;
+        self.crashes += 1;
+    }
+
+    /// Crashes so far.
+    pub fn crashes(&self) -> u64 {
+        self.crashes
+    }
+
+    /// Events read again after crashes (their results were in flight).
+    pub fn events_reprocessed(&self) -> u64 {
+        self.events_reprocessed
     }
 
     /// Advances the job to `now`: returns the results that became visible by `now` (oldest
@@ -149,6 +207,9 @@ impl StreamJob {
         while self.pending.front().is_some_and(|p| p.visible_at <= now) {
             visible.extend(self.pending.pop_front());
         }
+        for processed in &visible {
+            self.commit(log, processed)?;
+        }
         if now >= self.next_poll && now >= self.busy_until {
             self.next_poll = now + self.cfg.poll_interval_ms;
             let records = self.consumer.poll(log, MAX_RECORDS_PER_POLL)?;
@@ -156,6 +217,7 @@ impl StreamJob {
                 let processed = self.process(now, &records)?;
                 // A zero-cost job's results are visible in the same tick.
                 if processed.visible_at <= now {
+                    self.commit(log, &processed)?;
                     visible.push(processed);
                 } else {
                     self.pending.push_back(processed);
@@ -212,6 +274,7 @@ impl StreamJob {
         }
         self.events_read += records.len() as u64;
         out.read_end = (0..partitions as u32).map(|p| self.consumer.position(p)).collect();
+        out.watermark_after = Some(self.watermark.clone());
         let cost_ms =
             self.cfg.overhead_ms + records.len() as f64 * self.cfg.cost_us_per_event / 1000.0;
         out.visible_at = now + cost_ms.ceil() as i64;
@@ -290,17 +353,19 @@ pub struct Audit {
 }
 
 impl SpeedLayer {
-    /// A speed layer reading `topic` from the beginning.
+    /// A speed layer in consumer group `group` reading `topic` from the beginning.
     pub fn new(
         log: &Log,
         topic: &str,
+        group: &str,
         compute: Arc<dyn StreamCompute>,
         queries: Arc<QuerySet>,
         cfg: &Speed,
         now: TimestampMs,
     ) -> Result<Self, ArchError> {
         let partitions = log.topic(topic)?.partition_count() as usize;
-        let job = StreamJob::new(log, topic, StartPosition::Earliest, compute, queries, cfg, now)?;
+        let job =
+            StreamJob::new(log, topic, group, StartPosition::Earliest, compute, queries, cfg, now)?;
         let first = Generation {
             start: vec![0; partitions],
             view: View::new(),
@@ -423,6 +488,20 @@ impl SpeedLayer {
     /// Whether the job has read and shown everything in the log.
     pub fn caught_up(&self, log: &Log) -> Result<bool, ArchError> {
         self.job.caught_up(log)
+    }
+
+    /// The speed job crashes at `now` and restarts `down_ms` later from its committed offsets.
+    /// With `restore_state` its generations come back from the checkpoint (they hold exactly
+    /// the results of the committed offsets); without, it restarts empty — everything it had
+    /// counted is gone until a batch view covers it again.
+    pub fn crash(&mut self, now: TimestampMs, down_ms: i64, restore_state: bool) {
+        self.job.crash(now, down_ms);
+        if !restore_state {
+            for g in self.generations.values_mut() {
+                g.view.clear();
+                g.counted.iter_mut().for_each(Vec::clear);
+            }
+        }
     }
 
     /// The stream job (for its counters).
