@@ -266,7 +266,7 @@ fn log_reopen_after_torn_write_keeps_acknowledged_records_and_group_offsets() {
     assert_eq!(prod.pending_records(), 0);
     let mut c = Consumer::new(&log, "events", Some("g"), StartPosition::Earliest).unwrap();
     let first = c.poll(&log, 5).unwrap();
-    c.commit(&mut log).unwrap();
+    c.commit(&log).unwrap();
     let p1 = log.topic("events").unwrap().partition(1).unwrap().segments()[0].path.clone();
     drop(log);
     // A torn write: half a batch at the end of partition 1.

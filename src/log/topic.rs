@@ -400,7 +400,7 @@ mod log_tests {
         let mut c = Consumer::new(&log, "t", Some("g"), StartPosition::Committed).unwrap();
         let got = c.poll(&log, 3).unwrap();
         assert_eq!(got.len(), 3);
-        c.commit(&mut log).unwrap();
+        c.commit(&log).unwrap();
         let (p0, p1) = (c.position(0), c.position(1));
         assert_eq!(p0 + p1, 3);
         assert!(matches!(log.committed_offset("a/b", "t", 0), Err(LogError::InvalidName(_))));
@@ -417,7 +417,7 @@ mod log_tests {
         assert_eq!((c.position(0), c.position(1)), (5, 5));
         let c = Consumer::new(&log, "t", None, StartPosition::Timestamp(4)).unwrap();
         assert_eq!((c.position(0), c.position(1)), (2, 2));
-        assert!(matches!(c.commit(&mut open_again(&log)), Err(LogError::NoGroup(_))));
+        assert!(matches!(c.commit(&open_again(&log)), Err(LogError::NoGroup(_))));
     }
 
     fn open_again(log: &Log) -> Log {
