@@ -52,7 +52,18 @@ fn there_are_bundled_scenarios() {
         .filter_map(|p| p.file_stem())
         .map(|s| s.to_string_lossy().into_owned())
         .collect();
-    for expected in ["quickstart", "ysb", "late-data", "approximate-distinct", "reprocess-cost"] {
+    for expected in [
+        "quickstart",
+        "ysb",
+        "late-data",
+        "approximate-distinct",
+        "reprocess-cost",
+        "speed-crash",
+        "batch-failure",
+        "logic-drift",
+        "burst",
+        "skew",
+    ] {
         assert!(names.iter().any(|n| n == expected), "scenarios/{expected}.toml is missing");
     }
 }
@@ -91,4 +102,29 @@ fn approximate_distinct() {
 #[test]
 fn reprocess_cost() {
     check(Path::new("scenarios/reprocess-cost.toml"));
+}
+
+#[test]
+fn speed_crash() {
+    check(Path::new("scenarios/speed-crash.toml"));
+}
+
+#[test]
+fn batch_failure() {
+    check(Path::new("scenarios/batch-failure.toml"));
+}
+
+#[test]
+fn logic_drift() {
+    check(Path::new("scenarios/logic-drift.toml"));
+}
+
+#[test]
+fn burst() {
+    check(Path::new("scenarios/burst.toml"));
+}
+
+#[test]
+fn skew() {
+    check(Path::new("scenarios/skew.toml"));
 }

@@ -17,7 +17,8 @@ use crate::speed::{SpeedLayer, StreamCompute};
 /// Builds `lambda`.
 pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, ArchError> {
     let batch = Arc::new(PolarsBatch::new());
-    let speed = Arc::new(HandWritten::new(ctx.queries.clone()));
+    // Only lambda has two code paths, so only lambda's speed path can drift from its batch path.
+    let speed = Arc::new(HandWritten::with_drift(ctx.queries.clone(), ctx.scenario.speed.drift));
     Ok(Box::new(LambdaArch::new("lambda", ctx, log, batch, speed, 0)?))
 }
 

@@ -8,6 +8,11 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("late-data", include_str!("../../scenarios/late-data.toml")),
     ("approximate-distinct", include_str!("../../scenarios/approximate-distinct.toml")),
     ("reprocess-cost", include_str!("../../scenarios/reprocess-cost.toml")),
+    ("speed-crash", include_str!("../../scenarios/speed-crash.toml")),
+    ("batch-failure", include_str!("../../scenarios/batch-failure.toml")),
+    ("logic-drift", include_str!("../../scenarios/logic-drift.toml")),
+    ("burst", include_str!("../../scenarios/burst.toml")),
+    ("skew", include_str!("../../scenarios/skew.toml")),
 ];
 
 /// The text of the bundled scenario `name`.

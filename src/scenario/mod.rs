@@ -370,6 +370,24 @@ pub struct Speed {
     pub allowed_lateness_ms: i64,
     /// What happens to such late events (`drop` or `side_output`); either way they are counted.
     pub late_policy: LatePolicy,
+    /// A deliberate difference between lambda's hand-written speed code and its batch code
+    /// (`logic-drift` scenario): `none` (default), `boundary` (events exactly on a window
+    /// boundary go to the earlier window: a `<` written as `<=`), or `no_view_filter` (the
+    /// speed path of `campaign_window_count` forgot to keep only `view` events).
+    pub drift: Drift,
+}
+
+/// How lambda's speed code deviates from its batch code (only lambda has two code paths).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Drift {
+    /// The two paths agree.
+    #[default]
+    None,
+    /// Events exactly on a window boundary are put in the earlier window.
+    Boundary,
+    /// `campaign_window_count` counts every event type, not only views.
+    NoViewFilter,
 }
 
 impl Default for Speed {
@@ -381,6 +399,7 @@ impl Default for Speed {
             watermark_delay_ms: 0,
             allowed_lateness_ms: 0,
             late_policy: LatePolicy::Drop,
+            drift: Drift::None,
         }
     }
 }

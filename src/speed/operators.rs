@@ -12,25 +12,34 @@ use std::sync::Arc;
 use super::StreamCompute;
 use crate::hll::Hll;
 use crate::query::{Agg, Cell, QueryKind, QuerySet, QuerySpec};
+use crate::scenario::Drift;
 use crate::workload::{EventFields, EventType};
 
 /// Every query of a run as a hand-written incremental operator.
 #[derive(Debug, Clone)]
 pub struct HandWritten {
     queries: Arc<QuerySet>,
+    drift: Drift,
 }
 
 impl HandWritten {
     /// Operators for `queries`.
     pub fn new(queries: Arc<QuerySet>) -> Self {
-        HandWritten { queries }
+        HandWritten { queries, drift: Drift::None }
+    }
+
+    /// Operators that deviate from the batch code as `drift` says (the `logic-drift` lesson).
+    pub fn with_drift(queries: Arc<QuerySet>, drift: Drift) -> Self {
+        HandWritten { queries, drift }
     }
 }
 
 /// Window starts containing `t`, written out for the speed path: the newest window starts at
 /// the last slide boundary at or before `t`; step back one slide while the window still covers
 /// `t`.
-fn windows(spec: &QuerySpec, t: i64, mut emit: impl FnMut(i64)) {
+fn windows(spec: &QuerySpec, t: i64, drift: Drift, mut emit: impl FnMut(i64)) {
+    // The drifted version treats a boundary as the end of the earlier window.
+    let t = if drift == Drift::Boundary && t.rem_euclid(spec.slide_ms) == 0 { t - 1 } else { t };
     let mut start = t - t.rem_euclid(spec.slide_ms);
     while start > t - spec.window_ms {
         emit(start);
@@ -42,7 +51,7 @@ impl StreamCompute for HandWritten {
     fn contributions(&self, e: &EventFields, out: &mut Vec<(Cell, Agg)>) {
         for spec in &self.queries.specs {
             let mut emit = |key: &str, agg: Agg| {
-                windows(spec, e.event_time_ms, |start| {
+                windows(spec, e.event_time_ms, self.drift, |start| {
                     out.push((
                         Cell { query: spec.id, key: key.to_owned(), window_start_ms: start },
                         agg.clone(),
@@ -54,7 +63,7 @@ impl StreamCompute for HandWritten {
                 QueryKind::KeySum => emit(&e.key, Agg::Sum(e.value)),
                 QueryKind::CampaignWindowCount => {
                     // YSB: filter views, join ad → campaign, count.
-                    if e.event_type != EventType::View {
+                    if e.event_type != EventType::View && self.drift != Drift::NoViewFilter {
                         continue;
                     }
                     if let Some(campaign) = self.queries.campaigns.campaign_of(&e.key) {
