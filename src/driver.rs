@@ -83,7 +83,7 @@ fn gcd(a: i64, b: i64) -> i64 {
 /// Runs `scenario` on the simulated clock, with its log in `work_dir/log` and any files an
 /// architecture keeps (the lake's cold tier) under `work_dir` (which should be empty or absent).
 pub fn simulate(scenario: &Scenario, work_dir: &Path) -> Result<RunResult, ArchError> {
-    simulate_with(scenario, work_dir, &arch::build)
+    simulate_with(scenario, work_dir, &arch::build, &mut |_, _| {})
 }
 
 /// How [`simulate_with`] builds an architecture from its id (`None`: unknown id, skipped).
@@ -92,10 +92,12 @@ pub type BuildFn<'f> =
 
 /// [`simulate`] with architectures built by `build` instead of the registry: how tests run
 /// deliberately faulty variants through the same driver.
+/// `progress(t, horizon)` is called as simulated time advances (for a progress bar).
 pub fn simulate_with(
     scenario: &Scenario,
     work_dir: &Path,
     build: &BuildFn<'_>,
+    progress: &mut dyn FnMut(TimestampMs, TimestampMs),
 ) -> Result<RunResult, ArchError> {
     let clock = Arc::new(ManualClock::new(0));
     // Durability costs nothing on a simulated clock; skip fsync so runs are fast. Segments roll
@@ -199,6 +201,9 @@ pub fn simulate_with(
         }
         if stop {
             break all_quiet;
+        }
+        if t % 1000 == 0 {
+            progress(t, horizon);
         }
         t += tick_ms;
     };

@@ -60,6 +60,27 @@ pub fn load_scenario(path: &Path) -> Result<(Scenario, String), ScenarioError> {
     Ok((scenario, text))
 }
 
+/// Runs `f` with a progress bar on stderr when it is a terminal (quiet otherwise, so logs and
+/// CI output stay clean).
+fn with_progress<T>(name: &str, f: impl FnOnce(&mut dyn FnMut(i64, i64)) -> T) -> T {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return f(&mut |_, _| {});
+    }
+    let bar = indicatif::ProgressBar::new(1);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} simulated s")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(name.to_owned());
+    let result = f(&mut |t, horizon| {
+        bar.set_length((horizon / 1000).max(1) as u64);
+        bar.set_position((t / 1000).max(0) as u64);
+    });
+    bar.finish_and_clear();
+    result
+}
+
 /// Runs a parsed scenario (`text` is its file, copied into the results) and writes the results.
 pub fn run_scenario(scenario: &Scenario, text: &[u8], out: &Path) -> Result<PathBuf, RunError> {
     let layout = ResultsLayout::new(out, &scenario.name);
@@ -68,7 +89,9 @@ pub fn run_scenario(scenario: &Scenario, text: &[u8], out: &Path) -> Result<Path
         std::fs::remove_dir_all(&layout.root)
             .map_err(|source| RunError::Write { path: layout.root.clone(), source })?;
     }
-    let run = driver::simulate(scenario, &layout.work_dir())?;
+    let run = with_progress(&scenario.name, |progress| {
+        driver::simulate_with(scenario, &layout.work_dir(), &crate::arch::build, progress)
+    })?;
 
     write(&layout.scenario(), text)?;
     let summary = report::summary(scenario, &run);

@@ -105,7 +105,7 @@ fn run(scenario: &Scenario, skew: Offset) -> RunResult {
                 .map(|a| Box::new(a) as Box<dyn Architecture>),
         )
     };
-    driver::simulate_with(scenario, dir.path(), &build).unwrap()
+    driver::simulate_with(scenario, dir.path(), &build, &mut |_, _| {}).unwrap()
 }
 
 #[test]
