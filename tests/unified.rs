@@ -620,3 +620,49 @@ fn lambda_by_contrast_writes_each_query_again_in_its_speed_layer() {
         assert!(operators.contains(&format!("QueryKind::{}", variant(kind))), "{kind:?}");
     }
 }
+
+// ---- throughput (informational) -----------------------------------------------------------
+
+/// Prints events/s of both runners; `cargo test --release --test unified -- --ignored
+/// --nocapture throughput`. Shows the cost of lifting one user into a whole sketch per event on
+/// the stream path, which the batch fold avoids by absorbing in place.
+#[test]
+#[ignore = "timing, run by hand in release"]
+fn throughput_of_the_runners() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = Workload { rate_per_sec: 20_000, ..workload(WorkloadKind::Ads, 4) };
+    let (log, events) = build_log(dir.path(), &w, 1, 50_000);
+    for approximate in [false, true] {
+        let mut qs = queries(&w, 1, 10_000, 10_000, approximate);
+        qs.specs.iter_mut().for_each(|s| s.hll_precision = 12);
+        let qs = Arc::new(qs);
+        let n = events.len() as f64;
+        let started = std::time::Instant::now();
+        let (view, _) = MonoidBatch::new().compute(&log, TOPIC, &log_end(&log), &qs).unwrap();
+        let batch = started.elapsed().as_secs_f64();
+        let decoded = read_from(&log, &[0; 4]);
+        let stream = MonoidStream::new(qs.clone());
+        let started = std::time::Instant::now();
+        let mut streamed = View::new();
+        let mut out = Vec::new();
+        for e in &decoded {
+            stream.contributions(e, &mut out);
+            for (cell, agg) in out.drain(..) {
+                match streamed.get_mut(&cell) {
+                    Some(existing) => existing.merge(&agg),
+                    None => {
+                        streamed.insert(cell, agg);
+                    }
+                }
+            }
+        }
+        let streaming = started.elapsed().as_secs_f64();
+        assert_eq!(streamed, view);
+        println!(
+            "approximate={approximate}: {n} events; batch (read + fold) {:.0} ev/s, \
+             stream (contributions + merge) {:.0} ev/s",
+            n / batch,
+            n / streaming
+        );
+    }
+}
