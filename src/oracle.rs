@@ -90,7 +90,7 @@ impl Oracle {
                                 Agg::Users(users) => {
                                     users.insert(e.user_id);
                                 }
-                                Agg::Sketch(_) => {}
+                                Agg::Sketch(_) | Agg::User { .. } => {}
                             }
                         }
                     }

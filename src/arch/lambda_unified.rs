@@ -1,5 +1,5 @@
 //! `lambda-unified`: Summingbird's answer to Lambda's duplicated logic. Each query is written
-//! once, as a monoid aggregation (`query/unified.rs`); a rayon batch runner and a streaming
+//! once, as a monoid aggregation (`query/unified/definitions.rs`); a rayon batch runner and a streaming
 //! runner execute that one definition, and the same serving layer merges their views.
 
 use std::sync::Arc;

@@ -6,11 +6,9 @@
 //! code bases for one set of questions is what Lambda costs; keeping them apart (and, in the
 //! `logic-drift` scenario, letting them disagree) is what this workbench measures.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::StreamCompute;
-use crate::hll::Hll;
 use crate::query::{Agg, Cell, QueryKind, QuerySet, QuerySpec};
 use crate::scenario::Drift;
 use crate::workload::{EventFields, EventType};
@@ -72,14 +70,8 @@ impl StreamCompute for HandWritten {
                 }
                 QueryKind::DistinctUsers => {
                     let group = self.queries.campaigns.campaign_of(&e.key).unwrap_or(&e.key);
-                    let state = if spec.approximate {
-                        let mut sketch = Hll::new(spec.hll_precision);
-                        sketch.insert(e.user_id);
-                        Agg::Sketch(sketch)
-                    } else {
-                        Agg::Users(BTreeSet::from([e.user_id]))
-                    };
-                    emit(group, state);
+                    let precision = spec.approximate.then_some(spec.hll_precision);
+                    emit(group, Agg::User { id: e.user_id, precision });
                 }
             }
         }

@@ -104,6 +104,18 @@ impl Monoid for AggMonoid {
 }
 
 impl AggMonoid {
+    /// One item as a single-event state: like [`AggMonoid::lift`], but an id becomes the cheap
+    /// [`Agg::User`] singleton (it merges into sets and sketches alike).
+    pub fn lift_one(&self, item: Item) -> Agg {
+        match (self, item) {
+            (AggMonoid::Users, Item::Id(id)) => Agg::User { id, precision: None },
+            (AggMonoid::Sketch { precision }, Item::Id(id)) => {
+                Agg::User { id, precision: Some(*precision) }
+            }
+            _ => self.lift(item),
+        }
+    }
+
     /// The state of a single item (Algebird's `create`): `absorb(zero, item)`.
     pub fn lift(&self, item: Item) -> Agg {
         let mut state = self.zero();

@@ -27,16 +27,14 @@ impl MonoidStream {
 impl StreamCompute for MonoidStream {
     /// One `(cell, lift(item))` per query and window the event contributes to.
     ///
-    /// An approximate `distinct_users` lifts each user into its own 2^p-byte sketch here: the
-    /// `(Cell, Agg)` contract has no "one id" state. A singleton state that merges into a set or
-    /// a sketch would remove that allocation (see the branch notes); the batch runner avoids it
-    /// already by absorbing items in place.
+    /// A user id is lifted into `Agg::User`, a singleton that becomes a set or sketch when it
+    /// meets the window's state — no 2^p-byte sketch per event.
     fn contributions(&self, event: &EventFields, out: &mut Vec<(Cell, Agg)>) {
         for plan in &self.plans {
             plan.map(&self.queries.campaigns, event, |group, start, item| {
                 let cell =
                     Cell { query: plan.spec.id, key: group.to_owned(), window_start_ms: start };
-                out.push((cell, plan.monoid.lift(item)));
+                out.push((cell, plan.monoid.lift_one(item)));
             });
         }
     }
