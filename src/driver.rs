@@ -116,7 +116,7 @@ pub fn simulate_with(
     let out_of_order_events =
         events.iter().filter(|e| e.event_time_ms < e.arrival_ms).count() as u64;
 
-    let queries = Arc::new(QuerySet::from_scenario(scenario));
+    let mut queries = Arc::new(QuerySet::from_scenario(scenario));
     let ctx = ArchContext { scenario, queries: queries.clone(), topic: EVENTS_TOPIC, work_dir };
     let mut archs: Vec<Box<dyn Architecture>> = Vec::new();
     for id in &scenario.architectures {
@@ -154,6 +154,21 @@ pub fn simulate_with(
     let converged = loop {
         clock.set(t);
         while let Some(fault) = faults.get(next_fault).filter(|f| f.at_ms() <= t) {
+            if let Fault::LogicChange { query, exclude_bots, .. } = fault {
+                let mut next = (*queries).clone();
+                for (spec, q) in next.specs.iter_mut().zip(&scenario.queries) {
+                    if &q.name == query {
+                        spec.exclude_bots = *exclude_bots;
+                    }
+                }
+                queries = Arc::new(next);
+                // The truth changes with the logic: every window, old ones too, is now judged
+                // by the new version.
+                oracle.set_queries(&queries);
+                for a in archs.iter_mut() {
+                    a.logic_change(queries.clone(), t, &log)?;
+                }
+            }
             for a in archs.iter_mut() {
                 a.fault(fault, t, &log)?;
             }

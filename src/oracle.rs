@@ -40,6 +40,16 @@ impl Oracle {
         })
     }
 
+    /// Switches to a new version of the queries: the answers are recomputed from the whole log
+    /// with it at the next [`Oracle::catch_up`].
+    pub fn set_queries(&mut self, queries: &QuerySet) {
+        self.queries = queries.clone();
+        self.positions.iter_mut().for_each(|p| *p = 0);
+        self.event_times.iter_mut().for_each(Vec::clear);
+        self.append_times.iter_mut().for_each(Vec::clear);
+        self.view.clear();
+    }
+
     /// Reads every record appended since the last call.
     pub fn catch_up(&mut self, log: &Log) -> Result<(), ArchError> {
         let topic = log.topic(&self.topic)?;
@@ -59,6 +69,9 @@ impl Oracle {
                     self.event_times[p].push(e.event_time_ms);
                     self.append_times[p].push(r.append_time_ms);
                     for spec in &self.queries.specs {
+                        if spec.exclude_bots && crate::query::is_bot(e.user_id) {
+                            continue;
+                        }
                         let group = match spec.kind {
                             QueryKind::KeyWindowCount | QueryKind::KeySum => e.key.as_str(),
                             QueryKind::CampaignWindowCount => {

@@ -354,3 +354,39 @@ fn a_producer_stall_delays_events_and_everyone_recovers() {
         assert!(a.freshness.max >= 15_000, "{}: held events are at least the stall late", a.id);
     }
 }
+
+#[test]
+fn a_logic_change_is_redeployed_by_lambda_and_reprocessed_by_kappa() {
+    let s = scenario(
+        "[[faults]]\nkind = \"logic_change\"\nat_ms = 45000\nquery = \"key_window_count\"\nexclude_bots = true",
+        r#"["lambda", "kappa"]"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let build = |id: &str, ctx: &ArchContext<'_>, log: &Log| {
+        if id != "lambda" {
+            return arch::build(id, ctx, log);
+        }
+        Some(
+            LambdaArch::with_factories(
+                "lambda",
+                ctx,
+                log,
+                Arc::new(|_| Arc::new(TestBatch) as Arc<dyn BatchCompute>),
+                Arc::new(|q| Arc::new(HandWritten::new(q)) as Arc<dyn StreamCompute>),
+            )
+            .map(|a| Box::new(a) as Box<dyn Architecture>),
+        )
+    };
+    let result = driver::simulate_with(&s, dir.path(), &build, &mut |_, _| {}).unwrap();
+    assert!(result.converged);
+    // The oracle judges by the new logic: bots are gone from every window of query 0.
+    assert!(result.queries.specs[0].exclude_bots);
+    for a in &result.architectures {
+        assert!(a.final_view == result.oracle_final, "{} ends on the new logic", a.id);
+        // Right after the change, the served answers still hold the old logic's counts.
+        let after = a.samples.iter().find(|(t, _)| *t >= 46_000).map(|(_, s)| *s).unwrap();
+        assert!(after.excess > 0, "{}: the old version over-counts bots", a.id);
+    }
+    let kappa = &result.architectures[1];
+    assert_eq!(kappa.stats.reprocessings, 1, "kappa reprocessed the log with the new version");
+}

@@ -87,6 +87,7 @@ fn valid_file_parses_into_expected_struct() {
             slide_ms: None,
             approximate: false,
             hll_precision: 12,
+            exclude_bots: false,
         }],
         speed: Speed::default(),
         batch: Batch::default(),

@@ -61,6 +61,7 @@ fn there_are_bundled_scenarios() {
         "speed-crash",
         "batch-failure",
         "logic-drift",
+        "logic-change",
         "burst",
         "skew",
     ] {
@@ -127,4 +128,9 @@ fn burst() {
 #[test]
 fn skew() {
     check(Path::new("scenarios/skew.toml"));
+}
+
+#[test]
+fn logic_change() {
+    check(Path::new("scenarios/logic-change.toml"));
 }

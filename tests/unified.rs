@@ -67,6 +67,7 @@ fn queries(w: &Workload, seed: u64, window_ms: i64, slide_ms: i64, approximate: 
             slide_ms,
             approximate,
             hll_precision: 8,
+            exclude_bots: false,
         })
         .collect();
     QuerySet { specs, campaigns: Arc::new(Campaigns::new(w, seed)) }

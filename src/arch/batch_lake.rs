@@ -7,7 +7,7 @@ use super::{ArchContext, ArchError, ArchStats, Architecture, Visibility};
 use crate::batch::BatchLayer;
 use crate::batch::lambda_polars::PolarsBatch;
 use crate::log::{Log, TimestampMs};
-use crate::query::{Table, present};
+use crate::query::{QuerySet, Table, present};
 use crate::scenario::Fault;
 
 /// Builds `batch-lake`.
@@ -50,6 +50,17 @@ impl Architecture for BatchLake {
         if let Fault::BatchFailure { retry_ms, .. } = fault {
             self.batch.fail_next(*retry_ms);
         }
+        Ok(())
+    }
+
+    fn logic_change(
+        &mut self,
+        queries: Arc<QuerySet>,
+        _now: TimestampMs,
+        _log: &Log,
+    ) -> Result<(), ArchError> {
+        // The next batch job recomputes everything with the new logic.
+        self.batch.set_compute(Arc::new(PolarsBatch::new()), queries);
         Ok(())
     }
 

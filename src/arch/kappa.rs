@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{ArchContext, ArchError, ArchStats, Architecture, Visibility};
 use crate::kappa::Kappa;
 use crate::log::{Log, StartPosition, TimestampMs};
-use crate::query::{Table, present};
+use crate::query::{QuerySet, Table, present};
 use crate::scenario::Fault;
 use crate::speed::StreamCompute;
 use crate::speed::operators::HandWritten;
@@ -76,6 +76,20 @@ impl Architecture for KappaArch {
             self.kappa.crash(now, *down_ms, *restore_state);
         }
         Ok(())
+    }
+
+    fn logic_change(
+        &mut self,
+        queries: Arc<QuerySet>,
+        now: TimestampMs,
+        log: &Log,
+    ) -> Result<(), ArchError> {
+        // Kappa's way: a new job version replays the retained log into a new table; the old
+        // table is served until the new one catches up.
+        self.compute = Arc::new(HandWritten::new(queries.clone()));
+        self.kappa.set_queries(queries);
+        let start = self.reprocess_from.map_or(StartPosition::Earliest, StartPosition::Timestamp);
+        self.kappa.start_reprocessing(log, self.compute.clone(), start, now)
     }
 
     fn stats(&self) -> ArchStats {

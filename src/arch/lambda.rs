@@ -8,7 +8,7 @@ use super::{ArchContext, ArchError, ArchStats, Architecture, Visibility};
 use crate::batch::lambda_polars::PolarsBatch;
 use crate::batch::{BatchCompute, BatchLayer};
 use crate::log::{Log, Offset, TimestampMs};
-use crate::query::Table;
+use crate::query::{QuerySet, Table};
 use crate::scenario::Fault;
 use crate::serving::{self, AuditLog};
 use crate::speed::operators::HandWritten;
@@ -16,15 +16,25 @@ use crate::speed::{SpeedLayer, StreamCompute};
 
 /// Builds `lambda`.
 pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, ArchError> {
-    let batch = Arc::new(PolarsBatch::new());
-    // Only lambda has two code paths, so only lambda's speed path can drift from its batch path.
-    let speed = Arc::new(HandWritten::with_drift(ctx.queries.clone(), ctx.scenario.speed.drift));
-    Ok(Box::new(LambdaArch::new("lambda", ctx, log, batch, speed, 0)?))
+    let drift = ctx.scenario.speed.drift;
+    let arch = LambdaArch::with_factories(
+        "lambda",
+        ctx,
+        log,
+        Arc::new(|_| Arc::new(PolarsBatch::new()) as Arc<dyn BatchCompute>),
+        // Only lambda has two code paths, so only its speed path can drift from its batch path.
+        Arc::new(move |q| Arc::new(HandWritten::with_drift(q, drift)) as Arc<dyn StreamCompute>),
+    )?;
+    Ok(Box::new(arch))
 }
+
+/// Builds the batch computation for a version of the queries.
+pub type BatchFactory = Arc<dyn Fn(Arc<QuerySet>) -> Arc<dyn BatchCompute>>;
+/// Builds the stream computation for a version of the queries.
+pub type StreamFactory = Arc<dyn Fn(Arc<QuerySet>) -> Arc<dyn StreamCompute>>;
 
 /// A Lambda architecture from any batch and stream computation. `lambda` and `lambda-unified`
 /// differ only in what they plug in here.
-#[derive(Debug)]
 pub struct LambdaArch {
     id: &'static str,
     topic: String,
@@ -35,9 +45,38 @@ pub struct LambdaArch {
     /// Tests set 1 to build the classic off-by-one handoff bug and check the audit sees it.
     cutoff_skew: Offset,
     peak_cells: u64,
+    batch_factory: BatchFactory,
+    speed_factory: StreamFactory,
+}
+
+impl std::fmt::Debug for LambdaArch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LambdaArch")
+            .field("id", &self.id)
+            .field("batch", &self.batch)
+            .field("speed", &self.speed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LambdaArch {
+    /// A Lambda architecture whose code is built by factories, one call per logic version
+    /// (the initial one, then one per [`crate::scenario::Fault::LogicChange`]).
+    pub fn with_factories(
+        id: &'static str,
+        ctx: &ArchContext<'_>,
+        log: &Log,
+        batch_factory: BatchFactory,
+        speed_factory: StreamFactory,
+    ) -> Result<Self, ArchError> {
+        let batch = batch_factory(ctx.queries.clone());
+        let speed = speed_factory(ctx.queries.clone());
+        let mut arch = LambdaArch::new(id, ctx, log, batch, speed, 0)?;
+        arch.batch_factory = batch_factory;
+        arch.speed_factory = speed_factory;
+        Ok(arch)
+    }
+
     /// A Lambda architecture computing batch views with `batch` and speed views with `speed`.
     pub fn new(
         id: &'static str,
@@ -47,6 +86,7 @@ impl LambdaArch {
         speed: Arc<dyn StreamCompute>,
         cutoff_skew: Offset,
     ) -> Result<Self, ArchError> {
+        let (batch_keep, speed_keep) = (batch.clone(), speed.clone());
         Ok(LambdaArch {
             id,
             topic: ctx.topic.to_owned(),
@@ -63,6 +103,9 @@ impl LambdaArch {
             audit: AuditLog::default(),
             cutoff_skew,
             peak_cells: 0,
+            // Without factories a logic change keeps the given code (tests' fixed variants).
+            batch_factory: Arc::new(move |_| batch_keep.clone()),
+            speed_factory: Arc::new(move |_| speed_keep.clone()),
         })
     }
 }
@@ -107,8 +150,22 @@ impl Architecture for LambdaArch {
                 self.speed.crash(now, *down_ms, *restore_state)
             }
             Fault::BatchFailure { retry_ms, .. } => self.batch.fail_next(*retry_ms),
-            Fault::ProducerStall { .. } => {}
+            Fault::ProducerStall { .. } | Fault::LogicChange { .. } => {}
         }
+        Ok(())
+    }
+
+    fn logic_change(
+        &mut self,
+        queries: Arc<QuerySet>,
+        _now: TimestampMs,
+        _log: &Log,
+    ) -> Result<(), ArchError> {
+        // Redeploy both code paths: the batch layer recomputes history with the new logic at
+        // its next job; the speed layer applies it to new events. Until a batch job that
+        // started after the change publishes, old windows still hold the old logic's answers.
+        self.batch.set_compute((self.batch_factory)(queries.clone()), queries.clone());
+        self.speed.set_compute((self.speed_factory)(queries.clone()), queries);
         Ok(())
     }
 

@@ -133,6 +133,14 @@ pub trait Architecture {
         let _ = (fault, now, log);
         Ok(())
     }
+    /// The queries' logic changed at `now` (a [`Fault::LogicChange`]): `queries` is the new
+    /// version. Each architecture redeploys the way it would in production.
+    fn logic_change(
+        &mut self,
+        queries: Arc<QuerySet>,
+        now: TimestampMs,
+        log: &Log,
+    ) -> Result<(), ArchError>;
     /// End-of-run counters.
     fn stats(&self) -> ArchStats;
 }

@@ -189,6 +189,13 @@ impl BatchLayer {
         self.jobs_run
     }
 
+    /// Deploys a new version of the batch code: jobs started from now on use it (a job already
+    /// running finishes with the old one, as a running Spark job would).
+    pub fn set_compute(&mut self, compute: Arc<dyn BatchCompute>, queries: Arc<QuerySet>) {
+        self.compute = compute;
+        self.queries = queries;
+    }
+
     /// The job running now, or the next to start, will fail; it is retried `retry_ms` later.
     pub fn fail_next(&mut self, retry_ms: i64) {
         self.fail_next = Some(retry_ms);

@@ -149,6 +149,11 @@ impl Kappa {
         Ok(())
     }
 
+    /// The queries new job versions run (a logic change sets them before reprocessing).
+    pub fn set_queries(&mut self, queries: Arc<QuerySet>) {
+        self.queries = queries;
+    }
+
     /// Advances both jobs; switches to the reprocessing job once it has caught up.
     pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<KappaTick, ArchError> {
         let mut tick =

@@ -350,6 +350,7 @@ mod tests {
                 slide_ms: 1000,
                 approximate: false,
                 hll_precision: 12,
+                exclude_bots: false,
             }],
             campaigns: std::sync::Arc::new(crate::workload::Campaigns::new(&Default::default(), 0)),
         };

@@ -80,9 +80,24 @@ pub struct QuerySpec {
     pub approximate: bool,
     /// HyperLogLog precision (registers = 2^p) when approximating.
     pub hll_precision: u8,
+    /// Logic version 2: leave out bot traffic (see [`is_bot`]). A logic change switches it on.
+    pub exclude_bots: bool,
+}
+
+/// The "bot farm" of logic version 2: users whose id is a multiple of this.
+pub const BOT_MODULUS: u64 = 10;
+
+/// Whether `user_id` belongs to the bot farm that logic version 2 excludes.
+pub fn is_bot(user_id: u64) -> bool {
+    user_id % BOT_MODULUS == 0
 }
 
 impl QuerySpec {
+    /// Whether this version of the query counts an event of `user_id` at all.
+    pub fn keeps(&self, user_id: u64) -> bool {
+        !(self.exclude_bots && is_bot(user_id))
+    }
+
     /// The starts of every window containing `event_time_ms`, oldest first. One window when
     /// tumbling; `window_ms / slide_ms` of them when sliding.
     pub fn window_starts(&self, event_time_ms: i64) -> impl Iterator<Item = i64> + use<> {
@@ -119,6 +134,7 @@ impl QuerySet {
                 slide_ms: q.slide_ms.unwrap_or(q.window_ms),
                 approximate: q.approximate,
                 hll_precision: q.hll_precision,
+                exclude_bots: q.exclude_bots,
             })
             .collect();
         QuerySet { specs, campaigns: Arc::new(Campaigns::new(&scenario.workload, scenario.seed)) }
@@ -188,6 +204,7 @@ mod tests {
             slide_ms,
             approximate: false,
             hll_precision: 12,
+            exclude_bots: false,
         }
     }
 

@@ -11,6 +11,7 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("speed-crash", include_str!("../../scenarios/speed-crash.toml")),
     ("batch-failure", include_str!("../../scenarios/batch-failure.toml")),
     ("logic-drift", include_str!("../../scenarios/logic-drift.toml")),
+    ("logic-change", include_str!("../../scenarios/logic-change.toml")),
     ("burst", include_str!("../../scenarios/burst.toml")),
     ("skew", include_str!("../../scenarios/skew.toml")),
 ];

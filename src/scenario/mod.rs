@@ -89,6 +89,20 @@ pub enum Fault {
         /// Delay before the retry, ms.
         retry_ms: i64,
     },
+    /// The logic of `query` changes at `at_ms` (a new version is deployed): from then on the
+    /// right answer — for every window, old ones included — is the new logic's. Each
+    /// architecture reacts as it would in production: lambda redeploys both code paths (the
+    /// next batch recomputes history; the speed layer applies it to new events), kappa
+    /// reprocesses the log with the new version into a new table, the batch lake's next job
+    /// uses it, the streaming lake computes with it from the next query on.
+    LogicChange {
+        /// When, ms.
+        at_ms: i64,
+        /// Which query (its name in `[[queries]]`).
+        query: String,
+        /// The new version excludes bot traffic (or, `false`, counts it again).
+        exclude_bots: bool,
+    },
     /// Nothing reaches the log during `[at_ms, at_ms + duration_ms)`; the held events are
     /// appended in a burst when the stall ends.
     ProducerStall {
@@ -105,6 +119,7 @@ impl Fault {
         match self {
             Fault::SpeedCrash { at_ms, .. }
             | Fault::BatchFailure { at_ms, .. }
+            | Fault::LogicChange { at_ms, .. }
             | Fault::ProducerStall { at_ms, .. } => *at_ms,
         }
     }
@@ -114,6 +129,7 @@ impl Fault {
         match self {
             Fault::SpeedCrash { .. } => "speed_crash",
             Fault::BatchFailure { .. } => "batch_failure",
+            Fault::LogicChange { .. } => "logic_change",
             Fault::ProducerStall { .. } => "producer_stall",
         }
     }
@@ -299,6 +315,9 @@ pub struct Query {
     /// HyperLogLog precision, 4..=16 (default 12: 4096 registers, about 1.6% error).
     #[serde(default = "default_hll_precision")]
     pub hll_precision: u8,
+    /// Logic version 2 from the start: leave out bot traffic (user ids that are multiples of 10).
+    #[serde(default)]
+    pub exclude_bots: bool,
 }
 
 fn default_hll_precision() -> u8 {

@@ -195,6 +195,15 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             ));
         }
         let (name, length) = match fault {
+            super::Fault::LogicChange { query, .. } => {
+                if !s.queries.iter().any(|q| &q.name == query) {
+                    return Err(err(
+                        "query",
+                        format!("`{query}` is not one of the scenario's `[[queries]]`"),
+                    ));
+                }
+                continue;
+            }
             super::Fault::SpeedCrash { down_ms, .. } => ("down_ms", *down_ms),
             super::Fault::BatchFailure { retry_ms, .. } => ("retry_ms", *retry_ms),
             super::Fault::ProducerStall { duration_ms, .. } => ("duration_ms", *duration_ms),

@@ -190,6 +190,13 @@ impl StreamJob {
         self.crashes += 1;
     }
 
+    /// Deploys a new version of the stream code: events processed from now on use it; the
+    /// state built by the old version stays as it is.
+    pub fn set_compute(&mut self, compute: Arc<dyn StreamCompute>, queries: Arc<QuerySet>) {
+        self.compute = compute;
+        self.queries = queries;
+    }
+
     /// Crashes so far.
     pub fn crashes(&self) -> u64 {
         self.crashes
@@ -502,6 +509,11 @@ impl SpeedLayer {
                 g.counted.iter_mut().for_each(Vec::clear);
             }
         }
+    }
+
+    /// Deploys a new version of the speed code (see [`StreamJob::set_compute`]).
+    pub fn set_compute(&mut self, compute: Arc<dyn StreamCompute>, queries: Arc<QuerySet>) {
+        self.job.set_compute(compute, queries);
     }
 
     /// The stream job (for its counters).

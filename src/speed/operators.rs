@@ -48,6 +48,9 @@ fn windows(spec: &QuerySpec, t: i64, drift: Drift, mut emit: impl FnMut(i64)) {
 impl StreamCompute for HandWritten {
     fn contributions(&self, e: &EventFields, out: &mut Vec<(Cell, Agg)>) {
         for spec in &self.queries.specs {
+            if !spec.keeps(e.user_id) {
+                continue;
+            }
             let mut emit = |key: &str, agg: Agg| {
                 windows(spec, e.event_time_ms, self.drift, |start| {
                     out.push((

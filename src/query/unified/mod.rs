@@ -202,6 +202,10 @@ impl Definition {
         event: &'e EventFields,
         mut emit: impl FnMut(&'e str, i64, Item),
     ) {
+        // The version filter is the spec's, like its windows: every query obeys it alike.
+        if !spec.keeps(event.user_id) {
+            return;
+        }
         let Some(group) = (self.group)(event, campaigns) else { return };
         let item = self.aggregate.item(event);
         for start in spec.window_starts(event.event_time_ms) {
