@@ -29,9 +29,9 @@ pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, 
 }
 
 /// Builds the batch computation for a version of the queries.
-pub type BatchFactory = Arc<dyn Fn(Arc<QuerySet>) -> Arc<dyn BatchCompute>>;
+pub type BatchFactory = Arc<dyn Fn(Arc<QuerySet>) -> Arc<dyn BatchCompute> + Send + Sync>;
 /// Builds the stream computation for a version of the queries.
-pub type StreamFactory = Arc<dyn Fn(Arc<QuerySet>) -> Arc<dyn StreamCompute>>;
+pub type StreamFactory = Arc<dyn Fn(Arc<QuerySet>) -> Arc<dyn StreamCompute> + Send + Sync>;
 
 /// A Lambda architecture from any batch and stream computation. `lambda` and `lambda-unified`
 /// differ only in what they plug in here.

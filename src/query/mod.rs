@@ -89,7 +89,7 @@ pub const BOT_MODULUS: u64 = 10;
 
 /// Whether `user_id` belongs to the bot farm that logic version 2 excludes.
 pub fn is_bot(user_id: u64) -> bool {
-    user_id % BOT_MODULUS == 0
+    user_id.is_multiple_of(BOT_MODULUS)
 }
 
 impl QuerySpec {

@@ -25,7 +25,7 @@ pub mod operators;
 
 /// How a stream job turns one event into contributions to cells. Implementations must be pure:
 /// the same event always gives the same contributions.
-pub trait StreamCompute: std::fmt::Debug {
+pub trait StreamCompute: std::fmt::Debug + Send + Sync {
     /// Appends the event's contribution to each cell it touches (one per query and window).
     fn contributions(&self, event: &EventFields, out: &mut Vec<(Cell, Agg)>);
 }
