@@ -48,6 +48,26 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Log { command } => log(command),
+        Command::Plot { dir } => {
+            let charts = lambda_workbench::html::plot_dir(&dir)?;
+            for c in &charts {
+                for f in &c.files {
+                    println!("{}", f.display());
+                }
+            }
+            Ok(())
+        }
+        Command::Report { dir } => {
+            let path = lambda_workbench::html::plot_and_report(&dir)?;
+            println!("report written to {}", path.display());
+            Ok(())
+        }
+        Command::Compare { dirs, out } => {
+            let c = lambda_workbench::compare::compare(&dirs, &out)?;
+            print!("{}", c.markdown);
+            println!("\ncharts and compare.html written to {}", out.display());
+            Ok(())
+        }
         Command::List => {
             for (name, text) in lambda_workbench::scenario::BUNDLED {
                 let origin = std::path::PathBuf::from(format!("scenarios/{name}.toml"));
