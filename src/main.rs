@@ -50,11 +50,12 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Log { command } => log(command),
         Command::Plot { dir } => {
             let charts = lambda_workbench::html::plot_dir(&dir)?;
-            for c in &charts {
-                for f in &c.files {
-                    println!("{}", f.display());
-                }
+            // Written, not `println!`: a closed pipe (`| head`) is an error, not a panic.
+            let mut out = BufWriter::new(io::stdout().lock());
+            for f in charts.iter().flat_map(|c| &c.files) {
+                writeln!(out, "{}", f.display()).context("writing stdout")?;
             }
+            out.flush().context("writing stdout")?;
             Ok(())
         }
         Command::Report { dir } => {
@@ -64,8 +65,11 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Compare { dirs, out } => {
             let c = lambda_workbench::compare::compare(&dirs, &out)?;
-            print!("{}", c.markdown);
-            println!("\ncharts and compare.html written to {}", out.display());
+            let mut stdout = BufWriter::new(io::stdout().lock());
+            write!(stdout, "{}", c.markdown).context("writing stdout")?;
+            writeln!(stdout, "\ncharts and compare.html written to {}", out.display())
+                .context("writing stdout")?;
+            stdout.flush().context("writing stdout")?;
             Ok(())
         }
         Command::List => {

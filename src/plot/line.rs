@@ -3,6 +3,7 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor;
 
 use super::font::FONT_FAMILY;
 use super::range::{bounds, usable};
@@ -97,7 +98,13 @@ fn draw_lines<DB: DrawingBackend>(
                 grey.stroke_width(2),
             )))
             .map_err(err)?;
-        let label = Text::new(m.label.clone(), (5, 4), (FONT_FAMILY, 14).into_font().color(&grey));
+        // Labels in the right quarter go left of their line, clear of the legend's corner.
+        let left = m.x > b.x.start + 0.75 * (b.x.end - b.x.start);
+        let anchor = if left { text_anchor::HPos::Right } else { text_anchor::HPos::Left };
+        let style = TextStyle::from((FONT_FAMILY, 14).into_font())
+            .color(&grey)
+            .pos(text_anchor::Pos::new(anchor, text_anchor::VPos::Top));
+        let label = Text::new(m.label.clone(), (if left { -5 } else { 5 }, 4), style);
         chart
             .draw_series(std::iter::once(EmptyElement::at((m.x, b.y.end)) + label))
             .map_err(err)?;
