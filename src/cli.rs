@@ -24,6 +24,25 @@ pub enum Command {
         #[arg(long, default_value = "results")]
         out: PathBuf,
     },
+    /// Redraw every chart of a results directory into DIR/plots/ (PNG and SVG).
+    Plot {
+        /// A results directory (written by `workbench run`).
+        dir: PathBuf,
+    },
+    /// Redraw the charts and write DIR/report.html (self-contained; open it in a browser).
+    Report {
+        /// A results directory (written by `workbench run`).
+        dir: PathBuf,
+    },
+    /// Put the key figures of several runs on one chart each and one table.
+    Compare {
+        /// Results directories to compare (two or more make sense).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the charts, compare.md and compare.html go.
+        #[arg(long, default_value = "results/compare")]
+        out: PathBuf,
+    },
     /// The bundled scenarios, one line each.
     List,
     /// What a scenario teaches, in plain words.

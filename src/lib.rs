@@ -24,13 +24,20 @@
 //! - [`metrics`] — freshness, consistency error, and their summaries.
 //! - [`report`] — the results directory: `summary.json`, `timeseries.csv`, final views.
 //! - [`plot`] — charts (PNG and SVG) drawn with plotters and an embedded font.
+//! - [`results`] — reading a results directory back, forgivingly (older runs, missing layers).
+//! - [`charts`] — which charts a run gets and what their captions say (`workbench plot`).
+//! - [`html`] — the self-contained `report.html` (`workbench report`).
+//! - [`compare`] — several runs on one chart and one table (`workbench compare`).
 //! - [`run`] — `workbench run`: scenario file in, results directory out.
 #![deny(missing_docs)]
 
 pub mod arch;
 pub mod batch;
+pub mod charts;
+pub mod compare;
 pub mod driver;
 pub mod hll;
+pub mod html;
 pub mod kappa;
 pub mod log;
 pub mod metrics;
@@ -38,6 +45,7 @@ pub mod oracle;
 pub mod plot;
 pub mod query;
 pub mod report;
+pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod serving;

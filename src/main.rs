@@ -48,6 +48,30 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Log { command } => log(command),
+        Command::Plot { dir } => {
+            let charts = lambda_workbench::html::plot_dir(&dir)?;
+            // Written, not `println!`: a closed pipe (`| head`) is an error, not a panic.
+            let mut out = BufWriter::new(io::stdout().lock());
+            for f in charts.iter().flat_map(|c| &c.files) {
+                writeln!(out, "{}", f.display()).context("writing stdout")?;
+            }
+            out.flush().context("writing stdout")?;
+            Ok(())
+        }
+        Command::Report { dir } => {
+            let path = lambda_workbench::html::plot_and_report(&dir)?;
+            println!("report written to {}", path.display());
+            Ok(())
+        }
+        Command::Compare { dirs, out } => {
+            let c = lambda_workbench::compare::compare(&dirs, &out)?;
+            let mut stdout = BufWriter::new(io::stdout().lock());
+            write!(stdout, "{}", c.markdown).context("writing stdout")?;
+            writeln!(stdout, "\ncharts and compare.html written to {}", out.display())
+                .context("writing stdout")?;
+            stdout.flush().context("writing stdout")?;
+            Ok(())
+        }
         Command::List => {
             for (name, text) in lambda_workbench::scenario::BUNDLED {
                 let origin = std::path::PathBuf::from(format!("scenarios/{name}.toml"));

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::arch::ArchError;
 use crate::driver;
-use crate::plot::{LineChart, PlotError, Series, draw_line_chart};
+use crate::plot::PlotError;
 use crate::report::{self, ResultsLayout};
 use crate::scenario::{Scenario, ScenarioError};
 
@@ -28,6 +28,9 @@ pub enum RunError {
     /// A plot could not be drawn.
     #[error(transparent)]
     Plot(#[from] PlotError),
+    /// The charts or the HTML report could not be made from the results.
+    #[error(transparent)]
+    Report(#[from] crate::results::ResultsError),
 }
 
 fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), RunError> {
@@ -107,19 +110,6 @@ pub fn run_scenario(scenario: &Scenario, text: &[u8], out: &Path) -> Result<Path
     for a in &run.architectures {
         write(&layout.final_view(&a.id), report::view_csv(&a.final_view, &run.queries))?;
     }
-    let chart = LineChart {
-        title: format!("{}: consistency error against the oracle", scenario.name),
-        x_label: "simulated time (s)".into(),
-        y_label: "mean relative error".into(),
-        series: run
-            .architectures
-            .iter()
-            .map(|a| Series {
-                label: a.id.clone(),
-                points: a.samples.iter().map(|(t, s)| (*t as f64 / 1000.0, s.mean_rel)).collect(),
-            })
-            .collect(),
-    };
-    draw_line_chart(&chart, &layout.plot_stem("error_over_time"))?;
+    crate::html::plot_and_report(&layout.root)?;
     Ok(layout.root)
 }

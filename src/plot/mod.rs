@@ -3,6 +3,10 @@
 //! Each chart kind lives in its own file and implements [`Chart`]; [`draw_chart`] renders any
 //! of them to `<stem>.png` and `<stem>.svg` side by side (PNG to look at, SVG to zoom into
 //! or embed in a report).
+//!
+//! Chart kinds: [`LineChart`] (series over time), [`MarkedLineChart`] (the same with moments
+//! marked by vertical lines), [`BarChart`] (grouped bars) and [`PanelChart`] (bar charts side by
+//! side). Every architecture has one colour and marker on all of them ([`ARCH_STYLES`]).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -10,12 +14,16 @@ use std::path::{Path, PathBuf};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+mod bar;
 mod font;
 mod line;
 mod range;
+mod style;
 
+pub use bar::{BarChart, BarSeries, PanelChart};
 pub use font::FONT_FAMILY;
-pub use line::LineChart;
+pub use line::{LineChart, MarkedLineChart, VerticalMarker};
+pub use style::{ARCH_STYLES, ArchStyle, MarkerShape, arch_rank, arch_style, hex};
 
 /// Size of every chart, in pixels (PNG) or user units (SVG).
 pub const CHART_SIZE: (u32, u32) = (1024, 600);
