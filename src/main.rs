@@ -40,6 +40,28 @@ fn error_chain(err: &anyhow::Error) -> String {
     text
 }
 
+/// Writes to stdout; a closed pipe (`workbench list | head`) ends quietly, not with a panic.
+fn emit(text: &str) -> anyhow::Result<()> {
+    match io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// The files a student should read for each architecture.
+fn code_of(id: &str) -> &'static str {
+    match id {
+        "batch-lake" => "src/arch/batch_lake.rs, src/batch/mod.rs, src/batch/lambda_polars.rs",
+        "lambda" => {
+            "src/arch/lambda.rs, src/batch/lambda_polars.rs, src/speed/operators.rs, src/serving/mod.rs"
+        }
+        "lambda-unified" => "src/arch/lambda_unified.rs, src/query/unified/definitions.rs",
+        "kappa" => "src/arch/kappa.rs, src/kappa/mod.rs, src/speed/mod.rs",
+        "streaming-lake" => "src/arch/streaming_lake.rs, src/lake/",
+        _ => "src/arch/",
+    }
+}
+
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run { scenario, out } => {
@@ -73,27 +95,41 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::List => {
-            for (name, text) in lambda_workbench::scenario::BUNDLED {
+            let mut text = String::new();
+            for (name, source) in lambda_workbench::scenario::BUNDLED {
                 let origin = std::path::PathBuf::from(format!("scenarios/{name}.toml"));
-                let scenario = lambda_workbench::scenario::Scenario::parse(text, &origin)?;
-                println!("{name:<22} {}", scenario.description);
+                let scenario = lambda_workbench::scenario::Scenario::parse(source, &origin)?;
+                text.push_str(&format!("{name:<22} {}\n", scenario.description));
             }
-            Ok(())
+            emit(&text)
         }
         Command::Explain { scenario } => {
             let (s, _) = lambda_workbench::run::load_scenario(&scenario)?;
-            println!("{} — {}\n", s.name, s.description);
-            println!("{}\n", s.lesson.trim());
-            println!("architectures: {}", s.architectures.join(", "));
+            let mut text = format!("{} — {}\n\n{}\n\n", s.name, s.description, s.lesson.trim());
             let queries: Vec<&str> = s.queries.iter().map(|q| q.name.as_str()).collect();
-            println!("queries:       {}", queries.join(", "));
-            println!(
-                "workload:      {} events/s for {} s, {} partitions",
+            text.push_str(&format!("queries:  {}\n", queries.join(", ")));
+            text.push_str(&format!(
+                "workload: {:?} events, {} events/s for {} s, {} partitions\n",
+                s.workload.kind,
                 s.workload.rate_per_sec,
                 s.duration_ms / 1000,
                 s.workload.partitions
-            );
-            Ok(())
+            ));
+            for f in &s.faults {
+                text.push_str(&format!("fault:    {} at {} s\n", f.kind(), f.at_ms() / 1000));
+            }
+            text.push_str("\nper architecture (what to expect; where to read the code):\n");
+            for id in &s.architectures {
+                let expect = if s.expect.exact.contains(id) {
+                    "ends exactly equal to the oracle"
+                } else if s.expect.inexact.contains(id) {
+                    "ends WRONG: that is the lesson"
+                } else {
+                    "see the lesson"
+                };
+                text.push_str(&format!("  {id:<15} {expect}\n                  {}\n", code_of(id)));
+            }
+            emit(&text)
         }
     }
 }
