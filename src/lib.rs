@@ -18,6 +18,8 @@
 //! - [`batch`] — lambda's batch layer: recomputes views from the whole log up to a cut-off.
 //! - [`serving`] — merges a batch view with the speed views after its cut-off.
 //! - [`kappa`] — kappa's live job, its table, and reprocessing into a new table.
+//! - [`lake`] — the streaming lake: closed segments tiered to cold Parquet files (object
+//!   store), queries computed at query time from cold files + the hot log tail.
 //! - [`arch`] — the [`arch::Architecture`] trait, the registry, and one file per architecture
 //!   composing the layers.
 //! - [`driver`] — the simulated clock driver: decides *when* results become visible.
@@ -39,6 +41,7 @@ pub mod driver;
 pub mod hll;
 pub mod html;
 pub mod kappa;
+pub mod lake;
 pub mod log;
 pub mod metrics;
 pub mod oracle;

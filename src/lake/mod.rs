@@ -1,0 +1,387 @@
+//! The streaming lake: Kappa without a serving layer. The log keeps the hot tail; closed
+//! segments are tiered to cold Parquet files in an object store; queries are computed at query
+//! time from cold + hot, with the same DataFrame code as Lambda's batch layer
+//! ([`crate::batch::lambda_polars::run_queries`]), so there is one implementation of each query
+//! and the answer is exact whenever it is asked.
+//!
+//! # Tiering on the simulated clock
+//!
+//! Each tick the [`Tierer`] looks for closed segments it has not scheduled yet (oldest first,
+//! per partition) and queues them. One conversion runs at a time: it reads the segment's
+//! records, writes `cold/<topic>/<partition>/<base_offset:020>.parquet`, and takes
+//! `tier_overhead_ms + events × tier_cost_us_per_event` of simulated time. Only when that time
+//! has passed does the file count as tiered: from then on queries read those offsets from the
+//! file instead of the log. Per partition, cold covers offsets below the *tiered end*; the hot
+//! tail is everything from there to the log end.
+//!
+//! # Query cost and the partial-aggregate cache
+//!
+//! Every architecture is queried at every sample, so a lake query must stay cheap in wall-clock
+//! time even though, in the model, it scans everything. Cold files never change, so when a file
+//! becomes tiered its partial aggregates (the mergeable [`View`] states of every query over that
+//! file, computed by reading the file back) are merged once into a cached cold view. A query then
+//! runs the DataFrame queries over the hot tail only and merges: exact, because view states are
+//! commutative monoids. The *simulated* cost still charges a scan of cold + hot events
+//! ([`Lake::query_cost_ms`]): the cache speeds up the simulator, it is not part of the modelled
+//! architecture. [`Lake::query_full_scan`] is the uncached path (polars lazy scan of every file
+//! plus the hot tail), kept to check that both give the same answer.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use polars::prelude::*;
+
+use crate::arch::{ArchError, log_end_offsets};
+use crate::batch::lambda_polars::{self, columns, engine_error};
+use crate::log::{Log, Offset, TimestampMs};
+use crate::query::{QuerySet, Table, View, present};
+use crate::scenario::Lake as LakeConfig;
+
+pub mod cold;
+
+pub use cold::ColdStore;
+
+/// The layer name in errors.
+const LAYER: &str = "lake";
+
+/// A Parquet file of the cold tier: the events of one closed segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColdFile {
+    /// Partition of the segment.
+    pub partition: u32,
+    /// First offset in the file (the segment's base offset).
+    pub base_offset: Offset,
+    /// One past the last offset in the file.
+    pub next_offset: Offset,
+    /// Events in the file.
+    pub events: u64,
+    /// Object name in the store (`<topic>/<partition>/<base:020>.parquet`).
+    pub object: String,
+    /// The file on the local file system.
+    pub path: PathBuf,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+}
+
+/// A closed segment waiting for conversion, and when the tierer first saw it closed.
+#[derive(Debug, Clone)]
+struct Pending {
+    partition: u32,
+    base_offset: Offset,
+    next_offset: Offset,
+    seen_at: TimestampMs,
+}
+
+/// The conversion in flight: its file is written; it counts once `done_at` has passed.
+#[derive(Debug)]
+struct Running {
+    file: ColdFile,
+    done_at: TimestampMs,
+}
+
+/// Moves closed segments of one topic to the cold tier, one conversion at a time, on the
+/// simulated clock.
+#[derive(Debug)]
+pub struct Tierer {
+    topic: String,
+    cfg: LakeConfig,
+    store: ColdStore,
+    /// Per partition, offsets below this are in tiered (visible) cold files.
+    tiered_end: Vec<Offset>,
+    /// Per partition, offsets below this are tiered, converting or queued.
+    scheduled_end: Vec<Offset>,
+    queue: VecDeque<Pending>,
+    running: Option<Running>,
+    /// When the last conversion finished (the next cannot start earlier).
+    free_at: TimestampMs,
+    files: Vec<ColdFile>,
+    max_lag: u64,
+}
+
+/// What the tierer finished in one tick.
+#[derive(Debug, Default)]
+pub struct TierTick {
+    /// Files that became tiered, in order.
+    pub tiered: Vec<ColdFile>,
+}
+
+impl Tierer {
+    /// A tierer for `topic`, writing into `store`.
+    pub fn new(
+        log: &Log,
+        topic: &str,
+        cfg: &LakeConfig,
+        store: ColdStore,
+    ) -> Result<Self, ArchError> {
+        let t = log.topic(topic)?;
+        // Nothing is cold yet: cold starts where the log starts.
+        let starts: Vec<Offset> = t.partitions().iter().map(|p| p.log_start_offset()).collect();
+        Ok(Tierer {
+            topic: topic.to_owned(),
+            cfg: cfg.clone(),
+            store,
+            tiered_end: starts.clone(),
+            scheduled_end: starts,
+            queue: VecDeque::new(),
+            running: None,
+            free_at: TimestampMs::MIN,
+            files: Vec::new(),
+            max_lag: 0,
+        })
+    }
+
+    /// Queues closed segments not seen before (partition order, then offset order).
+    fn discover(&mut self, now: TimestampMs, log: &Log) -> Result<(), ArchError> {
+        let t = log.topic(&self.topic)?;
+        for (p, partition) in t.partitions().iter().enumerate() {
+            for seg in partition.segments() {
+                if seg.active || seg.next_offset <= self.scheduled_end[p] {
+                    continue;
+                }
+                // A segment is tiered whole; retention may have removed part of the range
+                // already, in which case only what is left can be converted.
+                let base = seg.base_offset.max(self.scheduled_end[p]);
+                self.queue.push_back(Pending {
+                    partition: p as u32,
+                    base_offset: base,
+                    next_offset: seg.next_offset,
+                    seen_at: now,
+                });
+                self.scheduled_end[p] = seg.next_offset;
+            }
+        }
+        Ok(())
+    }
+
+    /// Converts one segment: reads its records and writes the Parquet file.
+    fn convert(&self, log: &Log, job: &Pending) -> Result<ColdFile, ArchError> {
+        let partitions = log.topic(&self.topic)?.partition_count() as usize;
+        let mut ranges = vec![(0, 0); partitions];
+        ranges[job.partition as usize] = (job.base_offset, job.next_offset);
+        let mut df = lambda_polars::read_events(log, &self.topic, &ranges, LAYER)?;
+        let events = df.height() as u64;
+        let bytes = cold::encode_parquet(&mut df).map_err(engine_error(LAYER))?;
+        let object = ColdStore::object_name(&self.topic, job.partition, job.base_offset);
+        let size = bytes.len() as u64;
+        self.store.put(&object, bytes)?;
+        Ok(ColdFile {
+            partition: job.partition,
+            base_offset: job.base_offset,
+            next_offset: job.next_offset,
+            events,
+            path: self.store.local_path(&object),
+            object,
+            bytes: size,
+        })
+    }
+
+    /// Advances to `now`: finishes due conversions (their files become tiered), starts the next
+    /// ones, and records the lag.
+    pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<TierTick, ArchError> {
+        self.discover(now, log)?;
+        let mut tick = TierTick::default();
+        loop {
+            if let Some(running) = &self.running {
+                if running.done_at > now {
+                    break;
+                }
+                if let Some(done) = self.running.take() {
+                    self.free_at = done.done_at;
+                    let p = done.file.partition as usize;
+                    self.tiered_end[p] = self.tiered_end[p].max(done.file.next_offset);
+                    self.files.push(done.file.clone());
+                    tick.tiered.push(done.file);
+                }
+            }
+            let Some(next) = self.queue.pop_front() else { break };
+            // The job starts when the tierer is free and the segment was known to be closed.
+            let start = self.free_at.max(next.seen_at);
+            let file = self.convert(log, &next)?;
+            let cost_ms = self.cfg.tier_overhead_ms
+                + file.events as f64 * self.cfg.tier_cost_us_per_event / 1000.0;
+            self.running = Some(Running { file, done_at: start + cost_ms.ceil() as i64 });
+        }
+        self.max_lag = self.max_lag.max(self.lag(log)?);
+        Ok(tick)
+    }
+
+    /// Events in the log not yet in a tiered file, summed over partitions.
+    pub fn lag(&self, log: &Log) -> Result<u64, ArchError> {
+        let ends = log_end_offsets(log, &self.topic)?;
+        Ok(ends.iter().zip(&self.tiered_end).map(|(e, t)| e.saturating_sub(*t)).sum())
+    }
+
+    /// The largest [`Tierer::lag`] seen at the end of a tick.
+    pub fn max_lag(&self) -> u64 {
+        self.max_lag
+    }
+
+    /// Per partition, the offset below which cold files hold the events.
+    pub fn tiered_end(&self) -> &[Offset] {
+        &self.tiered_end
+    }
+
+    /// Tiered files (visible to queries), in the order they became tiered.
+    pub fn files(&self) -> &[ColdFile] {
+        &self.files
+    }
+
+    /// Files written so far, including one still converting.
+    pub fn files_written(&self) -> u64 {
+        self.files.len() as u64 + u64::from(self.running.is_some())
+    }
+
+    /// Whether every closed segment is tiered and nothing is converting or queued.
+    pub fn idle(&self, log: &Log) -> Result<bool, ArchError> {
+        if self.running.is_some() || !self.queue.is_empty() {
+            return Ok(false);
+        }
+        let t = log.topic(&self.topic)?;
+        for (p, partition) in t.partitions().iter().enumerate() {
+            // Only the active segment may remain: the last segment's base is where it starts.
+            let active_base =
+                partition.segments().last().map_or(partition.log_end_offset(), |s| s.base_offset);
+            if self.tiered_end[p] < active_base {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The object store of the cold tier.
+    pub fn store(&self) -> &ColdStore {
+        &self.store
+    }
+}
+
+/// The streaming lake: a tierer plus query-time computation over cold files and the hot tail.
+#[derive(Debug)]
+pub struct Lake {
+    topic: String,
+    queries: Arc<QuerySet>,
+    cfg: LakeConfig,
+    tierer: Tierer,
+    /// Merged partial aggregates of every tiered file (files are immutable, so this only grows).
+    cold_view: View,
+    /// Events in tiered files.
+    cold_events: u64,
+}
+
+impl Lake {
+    /// A lake over `topic` with its cold tier in `cold_dir`.
+    pub fn new(
+        log: &Log,
+        topic: &str,
+        queries: Arc<QuerySet>,
+        cfg: &LakeConfig,
+        cold_dir: &Path,
+    ) -> Result<Self, ArchError> {
+        let store = ColdStore::open(cold_dir)?;
+        Ok(Lake {
+            topic: topic.to_owned(),
+            queries,
+            cfg: cfg.clone(),
+            tierer: Tierer::new(log, topic, cfg, store)?,
+            cold_view: View::new(),
+            cold_events: 0,
+        })
+    }
+
+    /// Advances the tierer to `now`; caches the partial aggregates of newly tiered files, read
+    /// back from the object store (so what queries use is what the file holds).
+    pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<TierTick, ArchError> {
+        let tick = self.tierer.tick(now, log)?;
+        for file in &tick.tiered {
+            let df = self.tierer.store().read_frame(&file.object)?;
+            let view = lambda_polars::run_queries(df.lazy(), &self.queries)
+                .map_err(engine_error(LAYER))?;
+            crate::query::merge_into(&mut self.cold_view, &view);
+            self.cold_events += file.events;
+        }
+        Ok(tick)
+    }
+
+    /// Per partition, the hot tail: from the tiered end to the log end.
+    fn hot_ranges(&self, log: &Log) -> Result<Vec<(Offset, Offset)>, ArchError> {
+        let ends = log_end_offsets(log, &self.topic)?;
+        Ok(self.tierer.tiered_end().iter().zip(ends).map(|(&t, e)| (t, e.max(t))).collect())
+    }
+
+    /// The hot tail as a DataFrame.
+    fn hot_frame(&self, log: &Log) -> Result<DataFrame, ArchError> {
+        lambda_polars::read_events(log, &self.topic, &self.hot_ranges(log)?, LAYER)
+    }
+
+    /// Events a query reads in the model: every cold file and the hot tail.
+    pub fn events_scanned(&self, log: &Log) -> Result<u64, ArchError> {
+        let hot: u64 = self.hot_ranges(log)?.iter().map(|(f, e)| e - f).sum();
+        Ok(self.cold_events + hot)
+    }
+
+    /// Simulated duration of a query now: overhead + events scanned × per-event cost.
+    pub fn query_cost_ms(&self, log: &Log) -> Result<i64, ArchError> {
+        let events = self.events_scanned(log)? as f64;
+        Ok((self.cfg.query_overhead_ms + events * self.cfg.query_cost_us_per_event / 1000.0).ceil()
+            as i64)
+    }
+
+    /// The answers now: cached cold partial aggregates merged with the DataFrame queries over
+    /// the hot tail. Exact whenever asked.
+    pub fn query(&self, log: &Log) -> Result<Table, ArchError> {
+        let hot = self.hot_frame(log)?;
+        let hot_view =
+            lambda_polars::run_queries(hot.lazy(), &self.queries).map_err(engine_error(LAYER))?;
+        let mut table = present(&self.cold_view);
+        for (cell, agg) in hot_view {
+            let merged = match self.cold_view.get(&cell) {
+                Some(cold) => {
+                    let mut state = cold.clone();
+                    state.merge(&agg);
+                    state
+                }
+                None => agg,
+            };
+            table.insert(cell, merged.present());
+        }
+        Ok(table)
+    }
+
+    /// The answers now without the cache: a polars lazy scan of every tiered file (only the
+    /// columns the queries read) concatenated with the hot tail, then the DataFrame queries.
+    pub fn query_full_scan(&self, log: &Log) -> Result<Table, ArchError> {
+        let inputs: Vec<Expr> = columns::QUERY_INPUT.iter().map(|c| col(*c)).collect();
+        let mut frames = vec![self.hot_frame(log)?.lazy().select(inputs.clone())];
+        let paths = self
+            .tierer
+            .files()
+            .iter()
+            .map(|f| PlRefPath::try_from_path(&f.path))
+            .collect::<PolarsResult<Vec<_>>>()
+            .map_err(engine_error(LAYER))?;
+        if !paths.is_empty() {
+            let args = ScanArgsParquet { glob: false, ..ScanArgsParquet::default() };
+            let cold = LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)
+                .map_err(engine_error(LAYER))?;
+            frames.insert(0, cold.select(inputs));
+        }
+        let all = concat(frames, UnionArgs::default()).map_err(engine_error(LAYER))?;
+        let view = lambda_polars::run_queries(all, &self.queries).map_err(engine_error(LAYER))?;
+        Ok(present(&view))
+    }
+
+    /// Whether the tierer has nothing left to do but the active segments.
+    pub fn idle(&self, log: &Log) -> Result<bool, ArchError> {
+        self.tierer.idle(log)
+    }
+
+    /// The tierer (files, lag, tiered ends).
+    pub fn tierer(&self) -> &Tierer {
+        &self.tierer
+    }
+
+    /// Cells held in the cached cold view.
+    pub fn cold_cells(&self) -> usize {
+        self.cold_view.len()
+    }
+}

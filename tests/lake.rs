@@ -1,0 +1,322 @@
+//! The streaming lake: closed segments tiered to Parquet on a simulated clock, queries over cold
+//! files + the hot tail equal to the oracle at every moment, files that round-trip, and a whole
+//! scenario run that ends exactly right.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use lambda_workbench::driver;
+use lambda_workbench::lake::{ColdStore, Lake};
+use lambda_workbench::log::{
+    FsyncPolicy, Log, LogConfig, ManualClock, Producer, ProducerConfig, Record,
+};
+use lambda_workbench::oracle::Oracle;
+use lambda_workbench::query::{QueryKind, QuerySet, QuerySpec};
+use lambda_workbench::scenario::{Lake as LakeConfig, Scenario, Workload, WorkloadKind};
+use lambda_workbench::workload::{Campaigns, Event, generate};
+use polars::prelude::*;
+
+const TOPIC: &str = "events";
+
+fn workload() -> Workload {
+    Workload {
+        kind: WorkloadKind::Ads,
+        rate_per_sec: 400,
+        partitions: 3,
+        out_of_order_fraction: 0.2,
+        max_delay_ms: 3_000,
+        users: 300,
+        campaigns: 8,
+        ads_per_campaign: 4,
+        ..Workload::default()
+    }
+}
+
+fn queries(w: &Workload, seed: u64) -> Arc<QuerySet> {
+    let windows = [(10_000, 10_000), (10_000, 10_000), (6_000, 2_000), (10_000, 5_000)];
+    let specs = QueryKind::ALL
+        .iter()
+        .zip(windows)
+        .enumerate()
+        .map(|(id, (&kind, (window_ms, slide_ms)))| QuerySpec {
+            id: id as u8,
+            kind,
+            window_ms,
+            slide_ms,
+            approximate: false,
+            hll_precision: 12,
+        })
+        .collect();
+    Arc::new(QuerySet { specs, campaigns: Arc::new(Campaigns::new(w, seed)) })
+}
+
+/// A log that rolls segments every `segment_ms` of its manual clock, and the workload's events.
+struct Run {
+    clock: Arc<ManualClock>,
+    log: Log,
+    producer: Producer,
+    events: Vec<Event>,
+    next: usize,
+}
+
+impl Run {
+    fn new(dir: &Path, segment_ms: i64, duration_ms: i64, seed: u64) -> Run {
+        let clock = Arc::new(ManualClock::new(0));
+        let config = LogConfig {
+            fsync: FsyncPolicy::Never,
+            segment_ms: Some(segment_ms),
+            ..LogConfig::default()
+        };
+        let mut log = Log::open(dir, config, clock.clone()).unwrap();
+        log.create_topic(TOPIC, workload().partitions).unwrap();
+        let producer = Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 16 * 1024 });
+        Run { clock, log, producer, events: generate(&workload(), seed, duration_ms), next: 0 }
+    }
+
+    /// Sets the clock to `t` and appends every event that arrived by then.
+    fn advance(&mut self, t: i64) {
+        self.clock.set(t);
+        while let Some(e) = self.events.get(self.next).filter(|e| e.arrival_ms <= t) {
+            let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
+            self.producer.send(&mut self.log, TOPIC, record).unwrap();
+            self.next += 1;
+        }
+        self.producer.flush(&mut self.log).unwrap();
+    }
+}
+
+fn lake_config() -> LakeConfig {
+    LakeConfig {
+        segment_ms: 2_000,
+        tier_overhead_ms: 300.0,
+        tier_cost_us_per_event: 100.0,
+        ..LakeConfig::default()
+    }
+}
+
+#[test]
+fn answers_equal_the_oracle_at_every_step_while_segments_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Run::new(&dir.path().join("log"), 2_000, 20_000, 1);
+    let q = queries(&workload(), 1);
+    let mut lake =
+        Lake::new(&run.log, TOPIC, q.clone(), &lake_config(), &dir.path().join("cold")).unwrap();
+    let mut oracle = Oracle::new(&run.log, TOPIC, &q).unwrap();
+    let mut lags = Vec::new();
+    for (step, t) in (0..=26_000).step_by(250).enumerate() {
+        run.advance(t);
+        lake.tick(t, &run.log).unwrap();
+        oracle.catch_up(&run.log).unwrap();
+        let exact = oracle.table();
+        assert_eq!(lake.query(&run.log).unwrap(), exact, "cached path at {t} ms");
+        if step % 10 == 0 {
+            assert_eq!(lake.query_full_scan(&run.log).unwrap(), exact, "full scan at {t} ms");
+        }
+        lags.push(lake.tierer().lag(&run.log).unwrap());
+    }
+    assert!(!oracle.table().is_empty());
+    let files = lake.tierer().files();
+    assert!(files.len() >= 15, "about one segment per partition per 2 s: {}", files.len());
+    // Lag rises while events arrive between tierings and falls when a file becomes tiered.
+    assert!(lags.windows(2).any(|w| w[1] > w[0]), "lag goes up");
+    assert!(lags.windows(2).any(|w| w[1] < w[0]), "lag goes down");
+    assert_eq!(lake.tierer().max_lag(), *lags.iter().max().unwrap());
+    // After the workload stops only the active segments stay hot.
+    assert!(lake.idle(&run.log).unwrap());
+    for (p, partition) in run.log.topic(TOPIC).unwrap().partitions().iter().enumerate() {
+        let active = partition.segments().last().unwrap().base_offset;
+        assert_eq!(lake.tierer().tiered_end()[p], active);
+    }
+}
+
+#[test]
+fn parquet_files_exist_and_round_trip_their_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Run::new(&dir.path().join("log"), 2_000, 10_000, 2);
+    let q = queries(&workload(), 2);
+    let cold = dir.path().join("cold");
+    let mut lake = Lake::new(&run.log, TOPIC, q, &lake_config(), &cold).unwrap();
+    for t in (0..=14_000).step_by(500) {
+        run.advance(t);
+        lake.tick(t, &run.log).unwrap();
+    }
+    let topic = run.log.topic(TOPIC).unwrap();
+    assert!(!lake.tierer().files().is_empty());
+    for f in lake.tierer().files() {
+        let expected_path = cold
+            .join(TOPIC)
+            .join(f.partition.to_string())
+            .join(format!("{:020}.parquet", f.base_offset));
+        assert_eq!(
+            std::fs::canonicalize(&f.path).unwrap(),
+            std::fs::canonicalize(&expected_path).unwrap()
+        );
+        assert_eq!(std::fs::metadata(&expected_path).unwrap().len(), f.bytes);
+        // The file covers exactly one closed segment.
+        let partition = topic.partition(f.partition).unwrap();
+        let segment =
+            partition.segments().into_iter().find(|s| s.base_offset == f.base_offset).unwrap();
+        assert!(!segment.active);
+        assert_eq!(segment.next_offset, f.next_offset);
+        // Read it back with polars, independently of the lake.
+        let df = ParquetReader::new(std::fs::File::open(&expected_path).unwrap()).finish().unwrap();
+        assert_eq!(df.height() as u64, f.next_offset - f.base_offset);
+        assert_eq!(df.height() as u64, f.events);
+        let offsets: Vec<u64> =
+            df.column("offset").unwrap().u64().unwrap().iter().flatten().collect();
+        assert_eq!(offsets, (f.base_offset..f.next_offset).collect::<Vec<_>>());
+        let partitions = df.column("partition").unwrap().u32().unwrap();
+        assert!(partitions.iter().all(|p| p == Some(f.partition)));
+        // Timestamps and append times are the log's.
+        let records = partition.read(f.base_offset, df.height()).unwrap();
+        let times: Vec<i64> =
+            df.column("event_time_ms").unwrap().i64().unwrap().iter().flatten().collect();
+        let appended: Vec<i64> =
+            df.column("append_time_ms").unwrap().i64().unwrap().iter().flatten().collect();
+        assert_eq!(times, records.iter().map(|r| r.record.timestamp_ms).collect::<Vec<_>>());
+        assert_eq!(appended, records.iter().map(|r| r.append_time_ms).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn parquet_bytes_are_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Run::new(&dir.path().join("log"), 2_000, 8_000, 3);
+    let q = queries(&workload(), 3);
+    let mut a =
+        Lake::new(&run.log, TOPIC, q.clone(), &lake_config(), &dir.path().join("a")).unwrap();
+    let mut b = Lake::new(&run.log, TOPIC, q, &lake_config(), &dir.path().join("b")).unwrap();
+    for t in (0..=12_000).step_by(500) {
+        run.advance(t);
+        a.tick(t, &run.log).unwrap();
+        b.tick(t, &run.log).unwrap();
+    }
+    assert!(!a.tierer().files().is_empty());
+    assert_eq!(a.tierer().files().len(), b.tierer().files().len());
+    for (fa, fb) in a.tierer().files().iter().zip(b.tierer().files()) {
+        assert_eq!(fa.object, fb.object);
+        assert_eq!(std::fs::read(&fa.path).unwrap(), std::fs::read(&fb.path).unwrap());
+    }
+}
+
+#[test]
+fn a_file_counts_only_after_its_simulated_conversion_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Run::new(&dir.path().join("log"), 2_000, 3_000, 4);
+    let q = queries(&workload(), 4);
+    let cfg =
+        LakeConfig { tier_overhead_ms: 1_000.0, tier_cost_us_per_event: 1_000.0, ..lake_config() };
+    let mut lake = Lake::new(&run.log, TOPIC, q, &cfg, &dir.path().join("cold")).unwrap();
+    // Segments close at the first append after 2 s.
+    let mut t = 0;
+    while lake.tierer().files_written() == 0 {
+        t += 100;
+        run.advance(t);
+        lake.tick(t, &run.log).unwrap();
+    }
+    let started = t;
+    assert!(lake.tierer().files().is_empty(), "written but not yet tiered");
+    assert_eq!(lake.tierer().tiered_end(), &[0, 0, 0]);
+    let lag_before = lake.tierer().lag(&run.log).unwrap();
+    // The first job: 1 s + 1 ms per event of the first closed segment.
+    // The first job converts the first closed segment of the lowest partition that has one.
+    let first_events = run
+        .log
+        .topic(TOPIC)
+        .unwrap()
+        .partitions()
+        .iter()
+        .find(|p| p.segments().len() > 1)
+        .map(|p| p.segments()[0].next_offset)
+        .unwrap();
+    let done = started + 1_000 + first_events as i64;
+    lake.tick(done - 1, &run.log).unwrap();
+    assert!(lake.tierer().files().is_empty(), "not yet at {}", done - 1);
+    lake.tick(done, &run.log).unwrap();
+    assert_eq!(lake.tierer().files().len(), 1);
+    assert_eq!(lake.tierer().files()[0].events, first_events);
+    assert_eq!(lake.tierer().lag(&run.log).unwrap(), lag_before - first_events);
+    // The object store layout is the segment's.
+    assert!(
+        ColdStore::object_name(TOPIC, 2, 42).ends_with("events/2/00000000000000000042.parquet")
+    );
+}
+
+fn scenario(architectures: &str) -> Scenario {
+    let text = format!(
+        r#"
+name = "lake-test"
+seed = 5
+architectures = [{architectures}]
+duration_ms = 40_000
+sample_every_ms = 1_000
+
+[workload]
+kind = "ads"
+rate_per_sec = 300
+partitions = 3
+out_of_order_fraction = 0.2
+max_delay_ms = 3_000
+users = 500
+campaigns = 10
+ads_per_campaign = 5
+
+[[queries]]
+name = "campaign_window_count"
+window_ms = 10_000
+
+[[queries]]
+name = "key_sum"
+window_ms = 10_000
+slide_ms = 5_000
+
+[[queries]]
+name = "distinct_users"
+window_ms = 10_000
+
+[batch]
+interval_ms = 10_000
+overhead_ms = 500.0
+cost_us_per_event = 10.0
+
+[lake]
+segment_ms = 5_000
+tier_overhead_ms = 200.0
+tier_cost_us_per_event = 50.0
+query_overhead_ms = 50.0
+query_cost_us_per_event = 0.5
+"#
+    );
+    Scenario::parse(&text, Path::new("lake-test.toml")).unwrap()
+}
+
+#[test]
+fn a_simulated_run_of_the_streaming_lake_ends_equal_to_the_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = driver::simulate(&scenario(r#""streaming-lake""#), dir.path()).unwrap();
+    assert!(run.converged);
+    let lake = &run.architectures[0];
+    assert_eq!(lake.id, "streaming-lake");
+    assert_eq!(lake.final_view, run.oracle_final);
+    // No serving layer, no job to wait for: exact at every sample.
+    assert!(lake.samples.iter().all(|(_, s)| s.mean_rel == 0.0));
+    assert_eq!(lake.never_visible, 0);
+    // Visible one query after the append: at least the query overhead.
+    assert!(lake.freshness.p50 >= 50, "{:?}", lake.freshness);
+    assert!(lake.stats.cold_files >= 20, "{:?}", lake.stats);
+    assert!(lake.stats.max_lake_lag_events > 0);
+    let files =
+        std::fs::read_dir(dir.path().join("cold").join("events").join("0")).unwrap().count();
+    assert!(files > 0);
+}
+
+#[test]
+fn batch_lake_and_lambda_with_polars_batches_end_equal_to_the_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = driver::simulate(&scenario(r#""batch-lake", "lambda""#), dir.path()).unwrap();
+    assert!(run.converged);
+    for a in &run.architectures {
+        assert_eq!(a.final_view, run.oracle_final, "{}", a.id);
+        assert!(a.stats.batch_jobs >= 3, "{}: {:?}", a.id, a.stats);
+    }
+}
