@@ -320,3 +320,62 @@ fn batch_lake_and_lambda_with_polars_batches_end_equal_to_the_oracle() {
         assert!(a.stats.batch_jobs >= 3, "{}: {:?}", a.id, a.stats);
     }
 }
+
+/// Wall-clock timing of the lake's query paths and the polars batch over ~100k events
+/// (`cargo test --test lake query_timing -- --ignored --nocapture`).
+#[test]
+#[ignore = "timing report, not a check"]
+fn query_timing() {
+    use lambda_workbench::batch::BatchCompute;
+    use lambda_workbench::batch::lambda_polars::PolarsBatch;
+    use std::time::Instant;
+
+    let dir = tempfile::tempdir().unwrap();
+    // 400 events/s for 250 s: 100k events.
+    let mut run = Run::new(&dir.path().join("log"), 10_000, 250_000, 6);
+    let q = queries(&workload(), 6);
+    let cfg = LakeConfig { segment_ms: 10_000, ..LakeConfig::default() };
+    let mut lake = Lake::new(&run.log, TOPIC, q.clone(), &cfg, &dir.path().join("cold")).unwrap();
+    let start = Instant::now();
+    let mut ticks = 0;
+    for t in (0..=252_000).step_by(1_000) {
+        run.advance(t);
+        lake.tick(t, &run.log).unwrap();
+        ticks += 1;
+    }
+    let tiering = start.elapsed();
+    let events = lake.events_scanned(&run.log).unwrap();
+    let start = Instant::now();
+    let cached = lake.query(&run.log).unwrap();
+    let cached_t = start.elapsed();
+    let start = Instant::now();
+    let full = lake.query_full_scan(&run.log).unwrap();
+    let full_t = start.elapsed();
+    assert_eq!(cached, full);
+    let ends = lambda_workbench::arch::log_end_offsets(&run.log, TOPIC).unwrap();
+    let hot: Vec<(u64, u64)> =
+        lake.tierer().tiered_end().iter().zip(&ends).map(|(&t, &e)| (t, e)).collect();
+    let start = Instant::now();
+    let df =
+        lambda_workbench::batch::lambda_polars::read_events(&run.log, TOPIC, &hot, "lake").unwrap();
+    let read_t = start.elapsed();
+    let start = Instant::now();
+    for spec in &q.specs {
+        let s = Instant::now();
+        let plan = lambda_workbench::batch::lambda_polars::query_plan(df.clone().lazy(), spec, &q)
+            .unwrap();
+        let out = plan.collect().unwrap();
+        println!("  {:?}: {:?} ({} rows)", spec.kind, s.elapsed(), out.height());
+    }
+    println!("hot {} events: read {read_t:?}, queries {:?}", df.height(), start.elapsed());
+    let start = Instant::now();
+    let (_, read) = PolarsBatch::new().compute(&run.log, TOPIC, &ends, &q).unwrap();
+    let batch_t = start.elapsed();
+    println!(
+        "events {events} (batch read {read}), files {}, cells {}: {ticks} ticks with tiering {:?}; \
+         lake query cached {cached_t:?}, full scan {full_t:?}; polars batch {batch_t:?}",
+        lake.tierer().files().len(),
+        cached.len(),
+        tiering
+    );
+}

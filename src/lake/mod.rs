@@ -330,6 +330,10 @@ impl Lake {
     /// the hot tail. Exact whenever asked.
     pub fn query(&self, log: &Log) -> Result<Table, ArchError> {
         let hot = self.hot_frame(log)?;
+        if hot.height() == 0 {
+            // Everything is cold: no plan to run (a polars plan has a fixed cost).
+            return Ok(present(&self.cold_view));
+        }
         let hot_view =
             lambda_polars::run_queries(hot.lazy(), &self.queries).map_err(engine_error(LAYER))?;
         let mut table = present(&self.cold_view);
