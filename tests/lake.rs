@@ -45,6 +45,7 @@ fn queries(w: &Workload, seed: u64) -> Arc<QuerySet> {
             slide_ms,
             approximate: false,
             hll_precision: 12,
+            exclude_bots: kind == QueryKind::CampaignWindowCount,
         })
         .collect();
     Arc::new(QuerySet { specs, campaigns: Arc::new(Campaigns::new(w, seed)) })

@@ -65,6 +65,8 @@ fn queries(workload: &Workload, seed: u64, window_ms: i64, slide_ms: i64) -> Que
             // The batch layer is exact even when the stream side may approximate.
             approximate: kind == QueryKind::DistinctUsers,
             hll_precision: 12,
+            // One query on logic version 2 (bots excluded), so the version filter is checked too.
+            exclude_bots: kind == QueryKind::KeySum,
         })
         .collect();
     QuerySet { specs, campaigns: Arc::new(Campaigns::new(workload, seed)) }

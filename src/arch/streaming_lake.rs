@@ -10,7 +10,9 @@
 use super::{ArchContext, ArchError, ArchStats, Architecture, Visibility, log_end_offsets};
 use crate::lake::Lake;
 use crate::log::{Log, TimestampMs};
-use crate::query::Table;
+use std::sync::Arc;
+
+use crate::query::{QuerySet, Table};
 
 /// Builds `streaming-lake`, its cold tier under `work_dir/cold`.
 pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, ArchError> {
@@ -57,6 +59,15 @@ impl Architecture for StreamingLake {
 
     fn query(&mut self, _now: TimestampMs, log: &Log) -> Result<Table, ArchError> {
         self.lake.query(log)
+    }
+
+    fn logic_change(
+        &mut self,
+        queries: Arc<QuerySet>,
+        _now: TimestampMs,
+        _log: &Log,
+    ) -> Result<(), ArchError> {
+        self.lake.set_queries(queries)
     }
 
     fn quiescent(&self, log: &Log) -> Result<bool, ArchError> {

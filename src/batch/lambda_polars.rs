@@ -244,6 +244,12 @@ pub fn query_plan(
     spec: &QuerySpec,
     queries: &QuerySet,
 ) -> PolarsResult<LazyFrame> {
+    // Logic version 2 leaves out the bot farm, in every query alike.
+    let events = if spec.exclude_bots {
+        events.filter((col(c::USER_ID) % lit(crate::query::BOT_MODULUS)).neq(lit(0u64)))
+    } else {
+        events
+    };
     match spec.kind {
         QueryKind::KeyWindowCount => {
             let keyed = events.select([col(c::KEY).alias(GROUP), col(c::EVENT_TIME_MS)]);

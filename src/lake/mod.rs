@@ -302,6 +302,21 @@ impl Lake {
         Ok(tick)
     }
 
+    /// A new logic version: the lake has no views to rebuild, only its cache of per-file
+    /// partial aggregates, which is recomputed from the cold files with the new queries. Every
+    /// query from now on answers with the new logic — the lake's edge in a logic change.
+    pub fn set_queries(&mut self, queries: Arc<QuerySet>) -> Result<(), ArchError> {
+        self.queries = queries;
+        self.cold_view = View::new();
+        for file in self.tierer.files() {
+            let df = self.tierer.store().read_frame(&file.object)?;
+            let view = lambda_polars::run_queries(df.lazy(), &self.queries)
+                .map_err(engine_error(LAYER))?;
+            crate::query::merge_into(&mut self.cold_view, &view);
+        }
+        Ok(())
+    }
+
     /// Per partition, the hot tail: from the tiered end to the log end.
     fn hot_ranges(&self, log: &Log) -> Result<Vec<(Offset, Offset)>, ArchError> {
         let ends = log_end_offsets(log, &self.topic)?;
