@@ -93,6 +93,12 @@ pub fn is_bot(user_id: u64) -> bool {
 }
 
 impl QuerySpec {
+    /// Whether this version of the query counts `event` at all (the version filter belongs to
+    /// the spec, like the windows: runners apply it without knowing what it tests).
+    pub fn keeps_event(&self, event: &crate::workload::EventFields) -> bool {
+        self.keeps(event.user_id)
+    }
+
     /// Whether this version of the query counts an event of `user_id` at all.
     pub fn keeps(&self, user_id: u64) -> bool {
         !(self.exclude_bots && is_bot(user_id))

@@ -203,7 +203,7 @@ impl Definition {
         mut emit: impl FnMut(&'e str, i64, Item),
     ) {
         // The version filter is the spec's, like its windows: every query obeys it alike.
-        if !spec.keeps(event.user_id) {
+        if !spec.keeps_event(event) {
             return;
         }
         let Some(group) = (self.group)(event, campaigns) else { return };
