@@ -23,6 +23,9 @@ pub enum Command {
         /// Results directory; the run writes OUT/<scenario-name>/.
         #[arg(long, default_value = "results")]
         out: PathBuf,
+        /// Also write every event of the run's log to OUT/<scenario-name>/events.parquet.
+        #[arg(long)]
+        export_events: bool,
     },
     /// Redraw every chart of a results directory into DIR/plots/ (PNG and SVG).
     Plot {

@@ -64,10 +64,13 @@ fn code_of(id: &str) -> &'static str {
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run { scenario, out } => {
+        Command::Run { scenario, out, export_events } => {
             let written = lambda_workbench::run::run_scenario_file(&scenario, &out)?;
-            println!("results written to {}", written.display());
-            Ok(())
+            if export_events {
+                let path = lambda_workbench::run::export_events(&written)?;
+                eprintln!("events exported to {}", path.display());
+            }
+            emit(&format!("results written to {}\n", written.display()))
         }
         Command::Log { command } => log(command),
         Command::Plot { dir } => {

@@ -48,6 +48,47 @@ pub fn run_scenario_file(path: &Path, out: &Path) -> Result<PathBuf, RunError> {
     run_scenario(&scenario, text.as_bytes(), out)
 }
 
+/// Writes `events.parquet` in a results directory: every event of the run's log, with columns
+/// `partition, offset, key, event_time_ms, append_time_ms`, then the workload's own fields
+/// (`user_id, page_id, ad_type, event_type, value`). Returns its path.
+pub fn export_events(results: &Path) -> Result<PathBuf, RunError> {
+    use crate::batch::lambda_polars::{columns as c, read_events};
+    use polars::prelude::{IntoLazy, col};
+    let layout = ResultsLayout { root: results.to_owned() };
+    let clock = std::sync::Arc::new(crate::log::ManualClock::new(0));
+    let config =
+        crate::log::LogConfig { fsync: crate::log::FsyncPolicy::Never, ..Default::default() };
+    let log = crate::log::Log::open(layout.work_dir().join("log"), config, clock)
+        .map_err(ArchError::from)?;
+    let topic = log.topic(driver::EVENTS_TOPIC).map_err(ArchError::from)?;
+    let ranges: Vec<_> =
+        topic.partitions().iter().map(|p| (p.log_start_offset(), p.log_end_offset())).collect();
+    let order = [
+        c::PARTITION,
+        c::OFFSET,
+        c::KEY,
+        c::EVENT_TIME_MS,
+        c::APPEND_TIME_MS,
+        c::USER_ID,
+        c::PAGE_ID,
+        c::AD_TYPE,
+        c::EVENT_TYPE,
+        c::VALUE,
+    ];
+    let engine = |e: polars::prelude::PolarsError| {
+        RunError::Arch(ArchError::Engine { layer: "export", message: e.to_string() })
+    };
+    let mut df = read_events(&log, driver::EVENTS_TOPIC, &ranges, "export")?
+        .lazy()
+        .select(order.map(col))
+        .collect()
+        .map_err(engine)?;
+    let bytes = crate::lake::cold::encode_parquet(&mut df).map_err(engine)?;
+    let path = results.join("events.parquet");
+    write(&path, bytes)?;
+    Ok(path)
+}
+
 /// Reads a scenario file, or a bundled scenario by name; returns it with its text.
 pub fn load_scenario(path: &Path) -> Result<(Scenario, String), ScenarioError> {
     let name = path.to_str().filter(|n| !n.contains(['/', '.']));
