@@ -390,3 +390,75 @@ fn a_logic_change_is_redeployed_by_lambda_and_reprocessed_by_kappa() {
     let kappa = &result.architectures[1];
     assert_eq!(kappa.stats.reprocessings, 1, "kappa reprocessed the log with the new version");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+
+    /// Every query through every architecture, as the registry builds them (polars batch,
+    /// monoid runners, lake): after quiescence every served answer equals the oracle.
+    #[test]
+    fn every_query_through_every_architecture_ends_at_the_oracle(
+        seed in 0u64..10_000,
+        partitions in 1u32..4,
+        rate in 50u32..300,
+        ooo in 0.0f64..0.3,
+        slide_half in proptest::bool::ANY,
+    ) {
+        let text = format!(
+            r#"
+name = "all"
+seed = {seed}
+architectures = ["batch-lake", "lambda", "lambda-unified", "kappa", "streaming-lake"]
+duration_ms = 40000
+sample_every_ms = 2000
+
+[workload]
+kind = "ads"
+rate_per_sec = {rate}
+users = 500
+campaigns = 10
+ads_per_campaign = 5
+partitions = {partitions}
+out_of_order_fraction = {ooo}
+max_delay_ms = 1500
+
+[[queries]]
+name = "campaign_window_count"
+window_ms = 10000
+
+[[queries]]
+name = "key_window_count"
+window_ms = 10000
+
+[[queries]]
+name = "key_sum"
+window_ms = 10000
+slide_ms = {slide}
+
+[[queries]]
+name = "distinct_users"
+window_ms = 10000
+
+[speed]
+allowed_lateness_ms = 1500
+
+[batch]
+interval_ms = 15000
+
+[lake]
+segment_ms = 5000
+"#,
+            slide = if slide_half { 5000 } else { 10000 },
+        );
+        let s = Scenario::parse(&text, Path::new("all.toml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let result = driver::simulate(&s, dir.path()).unwrap();
+        prop_assert!(result.converged);
+        prop_assert_eq!(result.architectures.len(), 5);
+        for a in &result.architectures {
+            prop_assert!(a.final_view == result.oracle_final, "{} differs from the oracle", a.id);
+            prop_assert_eq!(a.stats.audit_max_double_counted, 0);
+            prop_assert_eq!(a.stats.late_events, 0);
+        }
+    }
+}
