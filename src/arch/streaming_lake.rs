@@ -23,7 +23,7 @@ pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, 
         &ctx.scenario.lake,
         &ctx.work_dir.join("cold"),
     )?;
-    Ok(Box::new(StreamingLake { topic: ctx.topic.to_owned(), lake, peak_cells: 0 }))
+    Ok(Box::new(StreamingLake { topic: ctx.topic.to_owned(), lake, peak_cells: 0, query_busy_ms: 0 }))
 }
 
 /// The streaming lake as an [`Architecture`].
@@ -32,6 +32,8 @@ pub struct StreamingLake {
     topic: String,
     lake: Lake,
     peak_cells: u64,
+    /// Simulated ms spent answering queries (each one scans cold + hot).
+    query_busy_ms: i64,
 }
 
 impl StreamingLake {
@@ -58,6 +60,7 @@ impl Architecture for StreamingLake {
     }
 
     fn query(&mut self, _now: TimestampMs, log: &Log) -> Result<Table, ArchError> {
+        self.query_busy_ms += self.lake.query_cost_ms(log)?;
         self.lake.query(log)
     }
 
@@ -79,6 +82,7 @@ impl Architecture for StreamingLake {
         ArchStats {
             cold_files: tierer.files_written(),
             max_lake_lag_events: tierer.max_lag(),
+            lake_busy_ms: tierer.busy_ms() + self.query_busy_ms,
             peak_table_cells: self.peak_cells,
             ..ArchStats::default()
         }

@@ -97,6 +97,8 @@ pub struct Tierer {
     free_at: TimestampMs,
     files: Vec<ColdFile>,
     max_lag: u64,
+    /// Simulated ms spent converting segments.
+    busy_ms: i64,
 }
 
 /// What the tierer finished in one tick.
@@ -128,6 +130,7 @@ impl Tierer {
             free_at: TimestampMs::MIN,
             files: Vec::new(),
             max_lag: 0,
+            busy_ms: 0,
         })
     }
 
@@ -200,6 +203,7 @@ impl Tierer {
             let file = self.convert(log, &next)?;
             let cost_ms = self.cfg.tier_overhead_ms
                 + file.events as f64 * self.cfg.tier_cost_us_per_event / 1000.0;
+            self.busy_ms += cost_ms.ceil() as i64;
             self.running = Some(Running { file, done_at: start + cost_ms.ceil() as i64 });
         }
         self.max_lag = self.max_lag.max(self.lag(log)?);
@@ -210,6 +214,11 @@ impl Tierer {
     pub fn lag(&self, log: &Log) -> Result<u64, ArchError> {
         let ends = log_end_offsets(log, &self.topic)?;
         Ok(ends.iter().zip(&self.tiered_end).map(|(e, t)| e.saturating_sub(*t)).sum())
+    }
+
+    /// Simulated ms spent converting segments to Parquet.
+    pub fn busy_ms(&self) -> i64 {
+        self.busy_ms
     }
 
     /// The largest [`Tierer::lag`] seen at the end of a tick.
