@@ -4,6 +4,35 @@
 //! streaming data lake — side by side over one shared, Kafka-like log, and measures what
 //! separates them: freshness, consistency against an exact oracle, cost, and duplicated logic.
 //!
+//! ## The story this code tells
+//!
+//! Everything starts with a **log** ([`log`]): an append-only, partitioned sequence of records,
+//! durable on disk, that every architecture reads. What differs is what they build on it.
+//!
+//! The **batch data lake** (`batch-lake`) recomputes its tables from the whole log on a
+//! schedule ([`batch`]). Its answers are exact as of the last job and stale by the interval plus
+//! the job's duration. **Lambda** (Marz, 2011) keeps that batch layer for correctness and adds a
+//! **speed layer** ([`speed`]) that counts events as they arrive; a **serving layer**
+//! ([`serving`]) adds the speed results for everything after the batch view's cut-off. Answers
+//! are fresh, and whatever the speed layer gets wrong — late events, approximations, a crash —
+//! the next batch job corrects. The price: every query is written twice, in two paradigms
+//! (`batch/lambda_polars.rs` and `speed/operators.rs`), and the two must agree forever. The
+//! workbench measures that price from its own source ([`metrics::duplication`]).
+//! **lambda-unified** is Summingbird's (2014) reply: write each query once as a monoid
+//! aggregation ([`query::unified`]) and run that one definition in batch and in stream.
+//! **Kappa** (Kreps, 2014) drops the batch layer: one stream job, and when the logic changes,
+//! a second job replays the retained log into a new table ([`kappa`]). The **streaming data
+//! lake** drops the serving layer too: closed log segments become Parquet files, and a query
+//! reads cold files plus the hot log tail when it is asked ([`lake`]).
+//!
+//! To compare them honestly they run on the same events, through the same log, against the
+//! same **oracle** ([`oracle`]): the exact answer recomputed from the log. A **simulated
+//! driver** ([`driver`]) runs them all on one virtual clock — the computation is real, only the
+//! moment results become visible is set by a cost model — so a day of batch cycles takes
+//! seconds and every run is reproducible byte for byte. Scenarios ([`scenario`]) inject late
+//! data, crashes, failed jobs and logic changes, and the report shows what each architecture
+//! made of them.
+//!
 //! ## Layout (one module per concept; a student should guess the file from the idea)
 //!
 //! - [`log`] — the shared log: partitions, segments, indexes, CRC, fsync, recovery, consumer
