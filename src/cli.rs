@@ -20,10 +20,10 @@ pub enum Command {
     Run {
         /// The scenario file (TOML), or the name of a bundled scenario (`workbench list`).
         scenario: PathBuf,
-        /// Results directory; the run writes OUT/<scenario-name>/.
+        /// Results directory; the run writes `OUT/<scenario-name>/`.
         #[arg(long, default_value = "results")]
         out: PathBuf,
-        /// Also write every event of the run's log to OUT/<scenario-name>/events.parquet.
+        /// Also write every event of the run's log to `OUT/<scenario-name>/events.parquet`.
         #[arg(long)]
         export_events: bool,
     },
