@@ -23,7 +23,12 @@ pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, 
         &ctx.scenario.lake,
         &ctx.work_dir.join("cold"),
     )?;
-    Ok(Box::new(StreamingLake { topic: ctx.topic.to_owned(), lake, peak_cells: 0, query_busy_ms: 0 }))
+    Ok(Box::new(StreamingLake {
+        topic: ctx.topic.to_owned(),
+        lake,
+        peak_cells: 0,
+        query_busy_ms: 0,
+    }))
 }
 
 /// The streaming lake as an [`Architecture`].
