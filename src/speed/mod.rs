@@ -81,7 +81,8 @@ pub struct Processed {
     pub visible_at: TimestampMs,
     /// Contributions applied: partition, offset, cell, state.
     pub counted: Vec<(u32, Offset, Cell, Agg)>,
-    /// Events with at least one contribution applied, per partition, in offset order.
+    /// Events processed and not late (at least one contribution applied, or none to make),
+    /// per partition, in offset order.
     pub counted_events: Vec<Vec<Offset>>,
     /// Events none of whose windows were open.
     pub late: Vec<LateEvent>,
@@ -253,7 +254,10 @@ impl StreamJob {
             self.watermark.observe(*partition, event.event_time_ms);
             self.scratch.clear();
             self.compute.contributions(&event, &mut self.scratch);
-            let mut applied = false;
+            // An event no query keeps (a click, for a count of views) is reflected as soon as it
+            // is processed: its absence from the answers is the right answer. Only an event
+            // whose every contribution arrived after its window closed is late.
+            let mut applied = self.scratch.is_empty();
             for (cell, agg) in self.scratch.drain(..) {
                 let closes = self.queries.window_end(&cell) + self.cfg.allowed_lateness_ms;
                 if watermark.is_some_and(|wm| closes <= wm) {
