@@ -306,19 +306,30 @@ pub fn draw_all(r: &RunResults, plots_dir: &Path) -> Result<Vec<DrawnChart>, Res
         emit(stem, t, what.into(), look, files);
     }
 
-    // Log bytes over time.
+    // Storage over time: the shared log (hot) and each architecture's cold tier.
     let log = r.points("log", "log_bytes");
     if !log.is_empty() {
-        let t = title("log size over time");
+        let t = title("storage over time: hot log and cold files");
+        let mut series = vec![Series {
+            label: "log (hot)".into(),
+            points: log.iter().map(|&(x, v)| (x / tu.ms, v / 1e6)).collect(),
+        }];
+        for a in archs.iter() {
+            let cold = r.points(a, "cold_bytes");
+            if !cold.is_empty() {
+                series.push(Series {
+                    // The architecture id alone, so the series keeps its fixed colour.
+                    label: a.clone(),
+                    points: cold.iter().map(|&(x, v)| (x / tu.ms, v / 1e6)).collect(),
+                });
+            }
+        }
         let chart = MarkedLineChart {
             chart: LineChart {
                 title: t.clone(),
                 x_label: x_label.clone(),
-                y_label: "bytes in the log (MB)".into(),
-                series: vec![Series {
-                    label: "log".into(),
-                    points: log.iter().map(|&(x, v)| (x / tu.ms, v / 1e6)).collect(),
-                }],
+                y_label: "bytes stored (MB)".into(),
+                series,
             },
             markers: markers.clone(),
         };
@@ -326,7 +337,9 @@ pub fn draw_all(r: &RunResults, plots_dir: &Path) -> Result<Vec<DrawnChart>, Res
         emit(
             "log_bytes_over_time",
             t,
-            "Bytes stored in the shared log (all partitions, hot tier) as the run goes on.".into(),
+            "Bytes stored in the shared log (all partitions, hot tier), and in the streaming \
+             lake's cold Parquet files when it runs."
+                .into(),
             "Look at the growth rate: every architecture here reads this one log, and kappa can \
              only reprocess what retention keeps in it."
                 .into(),

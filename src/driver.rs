@@ -46,6 +46,8 @@ pub struct ArchRun {
     pub windows_never_correct: u64,
     /// Staleness at each sample time (`None` before the first event).
     pub staleness: Vec<(TimestampMs, Option<i64>)>,
+    /// Bytes in cold storage at each sample time (the streaming lake's Parquet files).
+    pub cold_bytes: Vec<(TimestampMs, u64)>,
     /// Wall-clock ms spent in this architecture's code (measured, not simulated: differs
     /// between runs, so it goes to `timing.json`, never to `summary.json`).
     pub wall_ms: f64,
@@ -133,6 +135,7 @@ pub fn simulate_with(
         archs.iter().map(|_| CorrectnessTracker::default()).collect();
     let mut wall: Vec<std::time::Duration> = vec![std::time::Duration::ZERO; archs.len()];
     let mut log_bytes = Vec::new();
+    let mut cold_bytes: Vec<Vec<(TimestampMs, u64)>> = vec![Vec::new(); archs.len()];
     let started = std::time::Instant::now();
     let mut oracle = Oracle::new(&log, EVENTS_TOPIC, &queries)?;
     // The producer flushes every tick, so linger never holds a record past its tick.
@@ -210,6 +213,7 @@ pub fn simulate_with(
                 wall[i] += clock.elapsed();
                 samples[i].push((t, metrics::compare(&served, &exact)));
                 correctness[i].record(t, &served, &exact);
+                cold_bytes[i].push((t, a.cold_bytes()));
             }
             let topic = log.topic(EVENTS_TOPIC)?;
             log_bytes.push((t, topic.partitions().iter().map(|p| p.size_bytes()).sum()));
@@ -247,6 +251,7 @@ pub fn simulate_with(
             windows_never_correct,
             staleness: sample_times.into_iter().zip(staleness).collect(),
             wall_ms: wall[i].as_secs_f64() * 1000.0,
+            cold_bytes: std::mem::take(&mut cold_bytes[i]),
         });
     }
     Ok(RunResult {

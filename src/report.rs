@@ -194,6 +194,11 @@ pub fn timeseries_csv(run: &RunResult) -> String {
             let _ = writeln!(out, "{t},{},events_excess,{}", a.id, s.excess);
             let _ = writeln!(out, "{t},{},events_missing,{}", a.id, s.missing);
         }
+        if a.cold_bytes.iter().any(|(_, b)| *b > 0) {
+            for (t, bytes) in &a.cold_bytes {
+                let _ = writeln!(out, "{t},{},cold_bytes,{bytes}", a.id);
+            }
+        }
         for (t, staleness) in &a.staleness {
             if let Some(ms) = staleness {
                 let _ = writeln!(out, "{t},{},staleness_ms,{ms}", a.id);

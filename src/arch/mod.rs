@@ -141,6 +141,11 @@ pub trait Architecture {
         now: TimestampMs,
         log: &Log,
     ) -> Result<(), ArchError>;
+    /// Bytes this architecture keeps in cold storage now (the lake's Parquet files); the log
+    /// itself is measured once for all. Default: none.
+    fn cold_bytes(&self) -> u64 {
+        0
+    }
     /// End-of-run counters.
     fn stats(&self) -> ArchStats;
 }

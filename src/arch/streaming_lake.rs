@@ -78,6 +78,10 @@ impl Architecture for StreamingLake {
         self.lake.set_queries(queries)
     }
 
+    fn cold_bytes(&self) -> u64 {
+        self.lake.tierer().files().iter().map(|f| f.bytes).sum()
+    }
+
     fn quiescent(&self, log: &Log) -> Result<bool, ArchError> {
         self.lake.idle(log)
     }
