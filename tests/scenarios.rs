@@ -140,3 +140,23 @@ fn skew() {
 fn logic_change() {
     check(Path::new("scenarios/logic-change.toml"));
 }
+
+#[test]
+fn list_and_explain_teach_from_the_command_line() {
+    let bin = env!("CARGO_BIN_EXE_workbench");
+    let list = std::process::Command::new(bin).arg("list").output().unwrap();
+    assert!(list.status.success());
+    let list = String::from_utf8(list.stdout).unwrap();
+    for (name, _) in lambda_workbench::scenario::BUNDLED {
+        assert!(list.lines().any(|l| l.starts_with(name)), "`list` shows {name}");
+    }
+    let explain = std::process::Command::new(bin).args(["explain", "late-data"]).output().unwrap();
+    assert!(explain.status.success());
+    let text = String::from_utf8(explain.stdout).unwrap();
+    assert!(text.contains("allowed lateness"), "the lesson is printed");
+    assert!(text.contains("ends WRONG"), "what to expect per architecture");
+    assert!(text.contains("src/kappa/mod.rs"), "which files to read");
+    let missing = std::process::Command::new(bin).args(["explain", "no-such"]).output().unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such"));
+}
