@@ -160,3 +160,20 @@ fn list_and_explain_teach_from_the_command_line() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such"));
 }
+
+#[test]
+fn after_a_logic_change_lambda_and_lambda_unified_serve_the_same_answers() {
+    // Same architecture, different code: with no drift, both redeploy the new logic the same
+    // way, so their error is identical at every sample (a runner left on the old version
+    // would show here long before the final answers do).
+    let mut scenario = Scenario::load(Path::new("scenarios/logic-change.toml")).unwrap();
+    scenario.architectures = vec!["lambda".into(), "lambda-unified".into()];
+    let dir = tempfile::tempdir().unwrap();
+    let run = driver::simulate(&scenario, dir.path()).unwrap();
+    let (a, b) = (&run.architectures[0], &run.architectures[1]);
+    assert_eq!(a.samples, b.samples);
+    assert!(
+        a.samples.iter().any(|(t, s)| *t > 60_000 && s.excess > 0),
+        "the old logic shows for a while"
+    );
+}

@@ -6,12 +6,20 @@ use std::sync::Arc;
 
 use super::lambda::LambdaArch;
 use super::{ArchContext, ArchError, Architecture};
+use crate::batch::BatchCompute;
 use crate::log::Log;
 use crate::query::unified::{MonoidBatch, MonoidStream};
+use crate::speed::StreamCompute;
 
 /// Builds `lambda-unified`.
 pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, ArchError> {
-    let batch = Arc::new(MonoidBatch::new());
-    let speed = Arc::new(MonoidStream::new(ctx.queries.clone()));
-    Ok(Box::new(LambdaArch::new("lambda-unified", ctx, log, batch, speed, 0)?))
+    // One definition, two runners: a logic change rebuilds both from the same definitions.
+    let arch = LambdaArch::with_factories(
+        "lambda-unified",
+        ctx,
+        log,
+        Arc::new(|_| Arc::new(MonoidBatch::new()) as Arc<dyn BatchCompute>),
+        Arc::new(|q| Arc::new(MonoidStream::new(q)) as Arc<dyn StreamCompute>),
+    )?;
+    Ok(Box::new(arch))
 }

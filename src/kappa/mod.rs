@@ -160,7 +160,12 @@ impl Kappa {
             KappaTick { shown: self.live.tick(now, log, true)?, switched_after_ms: None };
         if let Some(next) = &mut self.next {
             next.tick(now, log, false)?;
-            if next.job.caught_up(log)? {
+            // Caught up = its visible results cover at least what the live table covers, in
+            // every partition. (Waiting for the log's head would never end while producers
+            // append: both jobs always trail it by up to a poll.)
+            let covered =
+                next.job.committed().iter().zip(self.live.job.committed()).all(|(n, l)| n >= l);
+            if covered || next.job.caught_up(log)? {
                 let Some(mut next) = self.next.take() else { return Ok(tick) };
                 // The switch is atomic: from now on the new table is served, the old dropped.
                 tick.shown.extend(next.unserved.drain(..).map(|(p, o)| (now, p, o)));

@@ -198,6 +198,11 @@ impl StreamJob {
         self.queries = queries;
     }
 
+    /// Per partition, the offsets whose results are visible (and committed).
+    pub fn committed(&self) -> &[Offset] {
+        &self.committed
+    }
+
     /// Crashes so far.
     pub fn crashes(&self) -> u64 {
         self.crashes
