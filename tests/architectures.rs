@@ -16,7 +16,7 @@ use lambda_workbench::kappa::Kappa;
 use lambda_workbench::log::{
     Log, LogConfig, ManualClock, Offset, Producer, ProducerConfig, Record,
 };
-use lambda_workbench::query::{Agg, Cell, QuerySet, View, merge_into, present};
+use lambda_workbench::query::{Agg, Cell, QuerySet, View, merge_cell, present};
 use lambda_workbench::scenario::{Scenario, Speed};
 use lambda_workbench::speed::StreamCompute;
 use lambda_workbench::speed::operators::HandWritten;
@@ -48,7 +48,7 @@ impl BatchCompute for TestBatch {
                 out.clear();
                 ops.contributions(&e, &mut out);
                 for (cell, agg) in out.drain(..) {
-                    merge_into(&mut view, &View::from([(cell, agg)]));
+                    merge_cell(&mut view, cell, agg);
                 }
             }
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::arch::ArchError;
 use crate::log::{Log, Offset, StartPosition, TimestampMs};
-use crate::query::{QuerySet, View};
+use crate::query::{QuerySet, View, merge_cell};
 use crate::scenario::Speed;
 use crate::speed::{StreamCompute, StreamJob};
 
@@ -34,12 +34,7 @@ impl Version {
         let mut shown = Vec::new();
         for processed in self.job.tick(now, log)? {
             for (_, _, cell, agg) in processed.counted {
-                match self.view.get_mut(&cell) {
-                    Some(existing) => existing.merge(&agg),
-                    None => {
-                        self.view.insert(cell, agg);
-                    }
-                }
+                merge_cell(&mut self.view, cell, agg);
             }
             for (p, offsets) in processed.counted_events.iter().enumerate() {
                 for &offset in offsets {

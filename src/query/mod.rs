@@ -186,6 +186,16 @@ pub fn merge_into(into: &mut View, other: &View) {
     }
 }
 
+/// Merges one contribution into a view (how stream jobs apply their results).
+pub fn merge_cell(into: &mut View, cell: Cell, agg: Agg) {
+    match into.get_mut(&cell) {
+        Some(existing) => existing.merge(&agg),
+        None => {
+            into.insert(cell, agg);
+        }
+    }
+}
+
 /// The numbers a user sees for a view.
 pub fn present(view: &View) -> Table {
     view.iter().map(|(cell, agg)| (cell.clone(), agg.present())).collect()

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::arch::ArchError;
 use crate::log::{Consumer, Log, Offset, StartPosition, TimestampMs};
-use crate::query::{Agg, Cell, QuerySet, View, merge_into};
+use crate::query::{Agg, Cell, QuerySet, View, merge_cell, merge_into};
 use crate::scenario::{LatePolicy, Speed};
 use crate::workload::{EventFields, decode};
 
@@ -434,12 +434,7 @@ impl SpeedLayer {
             for (partition, offset, cell, agg) in processed.counted {
                 let Some(id) = self.generation_of(partition, offset) else { continue };
                 if let Some(g) = self.generations.get_mut(&id) {
-                    match g.view.get_mut(&cell) {
-                        Some(existing) => existing.merge(&agg),
-                        None => {
-                            g.view.insert(cell, agg);
-                        }
-                    }
+                    merge_cell(&mut g.view, cell, agg);
                 }
             }
             for (p, offsets) in processed.counted_events.iter().enumerate() {
