@@ -119,3 +119,27 @@ fn exported_events_recompute_the_final_views() {
         view.lines().skip(1).filter_map(|l| l.rsplit(',').next()?.parse::<i64>().ok()).sum();
     assert_eq!(total, df.height() as i64);
 }
+
+#[test]
+fn results_load_in_polars_without_cleaning() {
+    use polars::prelude::*;
+    let out = tempfile::tempdir().unwrap();
+    let root = run_scenario_file(Path::new("scenarios/quickstart.toml"), out.path()).unwrap();
+    let read = |file: &str| {
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .try_into_reader_with_file_path(Some(root.join(file)))
+            .unwrap()
+            .finish()
+            .unwrap()
+    };
+    let ts = read("timeseries.csv");
+    assert_eq!(ts.get_column_names().len(), 4);
+    assert_eq!(ts.column("t_ms").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(ts.column("value").unwrap().dtype(), &DataType::Float64);
+    assert!(ts.height() > 500);
+    let view = read("final_views/lambda.csv");
+    assert_eq!(view.column("window_start_ms").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(view.column("value").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(view.height(), read("final_views/oracle.csv").height());
+}
