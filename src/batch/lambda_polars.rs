@@ -146,20 +146,34 @@ pub fn engine_error(layer: &'static str) -> impl Fn(PolarsError) -> ArchError {
     move |e| ArchError::Engine { layer, message: e.to_string() }
 }
 
-/// Reads and decodes offsets `ranges[p].0 .. ranges[p].1` of each partition `p` of `topic`,
-/// partitions in parallel (a range of a log below its end is immutable), into columns ordered
-/// by partition, then offset.
+/// Reads and decodes offsets `ranges[p].0 .. ranges[p].1` of each partition `p` of `topic`
+/// into columns ordered by partition, then offset. The work is split at partition *and*
+/// segment boundaries and run in parallel (a range of a log below its end is immutable, and
+/// segments are separate files), so one hot partition does not leave the other cores idle.
 pub fn read_columns(
     log: &Log,
     topic: &str,
     ranges: &[(Offset, Offset)],
 ) -> Result<EventColumns, ArchError> {
     let topic = log.topic(topic)?;
-    let parts: Vec<EventColumns> = ranges
+    // (partition, from, end) pieces, in partition then offset order.
+    let mut pieces: Vec<(u32, Offset, Offset)> = Vec::new();
+    for (p, &(from, end)) in ranges.iter().enumerate() {
+        let mut start = from;
+        for segment in topic.partition(p as u32)?.segments() {
+            let stop = segment.next_offset.min(end);
+            if stop > start && segment.base_offset < end {
+                pieces.push((p as u32, start, stop));
+                start = stop;
+            }
+        }
+        if start < end {
+            pieces.push((p as u32, start, end));
+        }
+    }
+    let parts: Vec<EventColumns> = pieces
         .par_iter()
-        .enumerate()
-        .map(|(p, &(from, end))| {
-            let p = p as u32;
+        .map(|&(p, from, end)| {
             let partition = topic.partition(p)?;
             let mut cols = EventColumns::default();
             let mut offset = from;
