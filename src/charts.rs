@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::plot::{
-    BarChart, BarSeries, LineChart, MarkedLineChart, PanelChart, Series, VerticalMarker, draw_chart,
+    BarChart, BarSeries, LineChart, MarkedLineChart, PanelChart, Series, TimelineChart,
+    VerticalMarker, draw_chart,
 };
 use crate::results::{ResultsError, RunResults};
 
@@ -342,6 +343,41 @@ pub fn draw_all(r: &RunResults, plots_dir: &Path) -> Result<Vec<DrawnChart>, Res
                 .into(),
             "Look at the growth rate: every architecture here reads this one log, and kappa can \
              only reprocess what retention keeps in it."
+                .into(),
+            files,
+        );
+    }
+
+    // Timeline: what each architecture did when (from timeline.csv, when the run wrote one).
+    let timeline = std::fs::read_to_string(r.dir.join("timeline.csv")).unwrap_or_default();
+    let events: Vec<(f64, usize, String)> = timeline
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, ',');
+            let t: f64 = fields.next()?.parse().ok()?;
+            let arch = fields.next()?;
+            let lane = archs.iter().position(|a| a == arch)?;
+            Some((t / tu.ms, lane, fields.next()?.to_owned()))
+        })
+        .collect();
+    if !events.is_empty() {
+        let t = title("timeline: batch jobs, crashes, reprocessing");
+        let chart = TimelineChart {
+            title: t.clone(),
+            x_label: x_label.clone(),
+            lanes: archs.to_vec(),
+            events,
+        };
+        let files = draw_chart(&chart, &plots_dir.join("timeline"))?;
+        emit(
+            "timeline",
+            t,
+            "What each architecture did when: batch jobs starting and publishing (or failing), \
+             stream jobs crashing, kappa reprocessing and switching tables, redeploys."
+                .into(),
+            "Look at the rhythm: a batch architecture is only as fresh as its last published \
+             view; kappa's switch shows how long a replay took."
                 .into(),
             files,
         );

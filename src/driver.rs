@@ -46,6 +46,8 @@ pub struct ArchRun {
     pub windows_never_correct: u64,
     /// Staleness at each sample time (`None` before the first event).
     pub staleness: Vec<(TimestampMs, Option<i64>)>,
+    /// What happened when (batch jobs, crashes, reprocessing, redeploys).
+    pub timeline: Vec<(TimestampMs, &'static str)>,
     /// Bytes in cold storage at each sample time (the streaming lake's Parquet files).
     pub cold_bytes: Vec<(TimestampMs, u64)>,
     /// Wall-clock ms spent in this architecture's code (measured, not simulated: differs
@@ -252,6 +254,7 @@ pub fn simulate_with(
             staleness: sample_times.into_iter().zip(staleness).collect(),
             wall_ms: wall[i].as_secs_f64() * 1000.0,
             cold_bytes: std::mem::take(&mut cold_bytes[i]),
+            timeline: a.timeline(),
         });
     }
     Ok(RunResult {

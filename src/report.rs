@@ -6,6 +6,7 @@
 //!   summary.json             per architecture: freshness, error, counters
 //!   timeseries.csv           t_ms,architecture,metric,value (long format)
 //!   timing.json              wall-clock measurements (not reproducible; kept apart)
+//!   timeline.csv             t_ms,architecture,event: batch jobs, crashes, reprocessing
 //!   final_views/<arch>.csv   served answers at the end (and oracle.csv, the exact ones)
 //!   plots/error_over_time.png, .svg
 //!   work/log/                the run's log; inspect with `workbench log describe --dir`
@@ -44,6 +45,10 @@ impl ResultsLayout {
     /// The summary.
     pub fn summary(&self) -> PathBuf {
         self.root.join("summary.json")
+    }
+    /// What happened when.
+    pub fn timeline(&self) -> PathBuf {
+        self.root.join("timeline.csv")
     }
     /// Wall-clock measurements.
     pub fn timing(&self) -> PathBuf {
@@ -207,6 +212,21 @@ pub fn timeseries_csv(run: &RunResult) -> String {
     }
     for (t, bytes) in &run.log_bytes {
         let _ = writeln!(out, "{t},log,log_bytes,{bytes}");
+    }
+    out
+}
+
+/// `timeline.csv` text: `t_ms,architecture,event`, in time order.
+pub fn timeline_csv(run: &RunResult) -> String {
+    let mut rows: Vec<(i64, &str, &str)> = run
+        .architectures
+        .iter()
+        .flat_map(|a| a.timeline.iter().map(move |(t, e)| (*t, a.id.as_str(), *e)))
+        .collect();
+    rows.sort();
+    let mut out = String::from("t_ms,architecture,event\n");
+    for (t, arch, event) in rows {
+        let _ = writeln!(out, "{t},{arch},{event}");
     }
     out
 }

@@ -145,6 +145,7 @@ pub fn run_scenario(scenario: &Scenario, text: &[u8], out: &Path) -> Result<Path
     })?;
     write(&layout.summary(), json + "\n")?;
     write(&layout.timeseries(), report::timeseries_csv(&run))?;
+    write(&layout.timeline(), report::timeline_csv(&run))?;
     let timing = serde_json::to_string_pretty(&report::timing_json(&run)).unwrap_or_default();
     write(&layout.timing(), timing + "\n")?;
     write(&layout.final_view("oracle"), report::view_csv(&run.oracle_final, &run.queries))?;

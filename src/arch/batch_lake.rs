@@ -15,6 +15,7 @@ pub fn build(ctx: &ArchContext<'_>, _log: &Log) -> Result<Box<dyn Architecture>,
     let compute = Arc::new(PolarsBatch::new());
     Ok(Box::new(BatchLake {
         batch: BatchLayer::new(ctx.topic, compute, ctx.queries.clone(), &ctx.scenario.batch, 0),
+        timeline: Vec::new(),
     }))
 }
 
@@ -22,6 +23,7 @@ pub fn build(ctx: &ArchContext<'_>, _log: &Log) -> Result<Box<dyn Architecture>,
 #[derive(Debug)]
 pub struct BatchLake {
     batch: BatchLayer,
+    timeline: Vec<(TimestampMs, &'static str)>,
 }
 
 impl Architecture for BatchLake {
@@ -32,6 +34,7 @@ impl Architecture for BatchLake {
     fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<Visibility, ArchError> {
         let mut visibility = Visibility::default();
         let tick = self.batch.tick(now, log)?;
+        tick.events(now, &mut self.timeline);
         if let (Some(at), Some(view)) = (tick.published_at, self.batch.published()) {
             visibility.prefixes.push((at, view.cutoff.clone()));
         }
@@ -53,12 +56,17 @@ impl Architecture for BatchLake {
         Ok(())
     }
 
+    fn timeline(&self) -> Vec<(TimestampMs, &'static str)> {
+        self.timeline.clone()
+    }
+
     fn logic_change(
         &mut self,
         queries: Arc<QuerySet>,
-        _now: TimestampMs,
+        now: TimestampMs,
         _log: &Log,
     ) -> Result<(), ArchError> {
+        self.timeline.push((now, "batch code redeployed"));
         // The next batch job recomputes everything with the new logic.
         self.batch.set_compute(Arc::new(PolarsBatch::new()), queries);
         Ok(())

@@ -29,6 +29,7 @@ pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, 
         reprocess_at: reprocess_at.into(),
         reprocess_from: ctx.scenario.kappa.reprocess_from_time_ms,
         stats: ArchStats::default(),
+        timeline: Vec::new(),
     }))
 }
 
@@ -40,6 +41,7 @@ pub struct KappaArch {
     reprocess_at: VecDeque<TimestampMs>,
     reprocess_from: Option<TimestampMs>,
     stats: ArchStats,
+    timeline: Vec<(TimestampMs, &'static str)>,
 }
 
 impl Architecture for KappaArch {
@@ -53,9 +55,11 @@ impl Architecture for KappaArch {
             let start =
                 self.reprocess_from.map_or(StartPosition::Earliest, StartPosition::Timestamp);
             self.kappa.start_reprocessing(log, self.compute.clone(), start, now)?;
+            self.timeline.push((now, "reprocessing starts"));
         }
         let tick = self.kappa.tick(now, log)?;
         if let Some(ms) = tick.switched_after_ms {
+            self.timeline.push((now, "switch to the new table"));
             self.stats.reprocessings += 1;
             self.stats.reprocess_catch_up_ms.push(ms);
         }
@@ -73,6 +77,7 @@ impl Architecture for KappaArch {
 
     fn fault(&mut self, fault: &Fault, now: TimestampMs, _log: &Log) -> Result<(), ArchError> {
         if let Fault::SpeedCrash { down_ms, restore_state, .. } = fault {
+            self.timeline.push((now, "stream job crashes"));
             self.kappa.crash(now, *down_ms, *restore_state);
         }
         Ok(())
@@ -84,12 +89,17 @@ impl Architecture for KappaArch {
         now: TimestampMs,
         log: &Log,
     ) -> Result<(), ArchError> {
+        self.timeline.push((now, "reprocessing starts"));
         // Kappa's way: a new job version replays the retained log into a new table; the old
         // table is served until the new one catches up.
         self.compute = Arc::new(HandWritten::new(queries.clone()));
         self.kappa.set_queries(queries);
         let start = self.reprocess_from.map_or(StartPosition::Earliest, StartPosition::Timestamp);
         self.kappa.start_reprocessing(log, self.compute.clone(), start, now)
+    }
+
+    fn timeline(&self) -> Vec<(TimestampMs, &'static str)> {
+        self.timeline.clone()
     }
 
     fn stats(&self) -> ArchStats {

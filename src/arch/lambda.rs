@@ -47,6 +47,7 @@ pub struct LambdaArch {
     peak_cells: u64,
     batch_factory: BatchFactory,
     speed_factory: StreamFactory,
+    timeline: Vec<(TimestampMs, &'static str)>,
 }
 
 impl std::fmt::Debug for LambdaArch {
@@ -106,6 +107,7 @@ impl LambdaArch {
             // Without factories a logic change keeps the given code (tests' fixed variants).
             batch_factory: Arc::new(move |_| batch_keep.clone()),
             speed_factory: Arc::new(move |_| speed_keep.clone()),
+            timeline: Vec::new(),
         })
     }
 }
@@ -118,6 +120,7 @@ impl Architecture for LambdaArch {
     fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<Visibility, ArchError> {
         let mut visibility = Visibility::default();
         let batch = self.batch.tick(now, log)?;
+        batch.events(now, &mut self.timeline);
         if let (Some(at), Some(view)) = (batch.published_at, self.batch.published()) {
             self.speed.expire_before(view.generation);
             visibility.prefixes.push((at, view.cutoff.clone()));
@@ -147,6 +150,7 @@ impl Architecture for LambdaArch {
     fn fault(&mut self, fault: &Fault, now: TimestampMs, _log: &Log) -> Result<(), ArchError> {
         match fault {
             Fault::SpeedCrash { down_ms, restore_state, .. } => {
+                self.timeline.push((now, "speed layer crashes"));
                 self.speed.crash(now, *down_ms, *restore_state)
             }
             Fault::BatchFailure { retry_ms, .. } => self.batch.fail_next(*retry_ms),
@@ -155,12 +159,17 @@ impl Architecture for LambdaArch {
         Ok(())
     }
 
+    fn timeline(&self) -> Vec<(TimestampMs, &'static str)> {
+        self.timeline.clone()
+    }
+
     fn logic_change(
         &mut self,
         queries: Arc<QuerySet>,
-        _now: TimestampMs,
+        now: TimestampMs,
         _log: &Log,
     ) -> Result<(), ArchError> {
+        self.timeline.push((now, "both code paths redeployed"));
         // Redeploy both code paths: the batch layer recomputes history with the new logic at
         // its next job; the speed layer applies it to new events. Until a batch job that
         // started after the change publishes, old windows still hold the old logic's answers.

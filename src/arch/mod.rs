@@ -141,6 +141,11 @@ pub trait Architecture {
         now: TimestampMs,
         log: &Log,
     ) -> Result<(), ArchError>;
+    /// What happened when, for the run's timeline (`timeline.csv` and its chart): batch jobs
+    /// starting, publishing or failing, crashes, reprocessing, logic changes. Default: none.
+    fn timeline(&self) -> Vec<(TimestampMs, &'static str)> {
+        Vec::new()
+    }
     /// Bytes this architecture keeps in cold storage now (the lake's Parquet files); the log
     /// itself is measured once for all. Default: none.
     fn cold_bytes(&self) -> u64 {

@@ -92,6 +92,23 @@ pub struct BatchTick {
     pub started: Option<(u64, Vec<Offset>)>,
     /// A view was published at this time (the view itself is in [`BatchLayer::published`]).
     pub published_at: Option<TimestampMs>,
+    /// A job failed at this time (a fault) instead of publishing.
+    pub failed_at: Option<TimestampMs>,
+}
+
+impl BatchTick {
+    /// This tick's events for a timeline.
+    pub fn events(&self, now: TimestampMs, out: &mut Vec<(TimestampMs, &'static str)>) {
+        if self.started.is_some() {
+            out.push((now, "batch job starts"));
+        }
+        if let Some(at) = self.failed_at {
+            out.push((at, "batch job fails"));
+        }
+        if let Some(at) = self.published_at {
+            out.push((at, "batch view published"));
+        }
+    }
 }
 
 /// The batch layer on the simulated clock: starts a job every `interval_ms` (or when the previous
@@ -148,6 +165,7 @@ impl BatchLayer {
                 // The job failed at its end: nothing is published; retry after the delay.
                 self.failures += 1;
                 self.next_start = done.visible_at + retry_ms;
+                tick.failed_at = Some(done.visible_at);
             } else {
                 tick.published_at = Some(done.visible_at);
                 self.published = Some(done.view);

@@ -19,11 +19,13 @@ mod font;
 mod line;
 mod range;
 mod style;
+mod timeline;
 
 pub use bar::{BarChart, BarSeries, PanelChart};
 pub use font::FONT_FAMILY;
 pub use line::{LineChart, MarkedLineChart, VerticalMarker};
 pub use style::{ARCH_STYLES, ArchStyle, MarkerShape, arch_rank, arch_style, hex};
+pub use timeline::TimelineChart;
 
 /// Size of every chart, in pixels (PNG) or user units (SVG).
 pub const CHART_SIZE: (u32, u32) = (1024, 600);

@@ -63,6 +63,7 @@ pub const CHARTS: &[&str] = &[
     "cost_busy_time",
     "cost_events_read",
     "log_bytes_over_time",
+    "timeline",
     "peak_table_cells",
     "duplication",
 ];
