@@ -70,7 +70,6 @@ pub struct Kappa {
     /// Events read by jobs that were switched out (their counters would be lost otherwise).
     retired_events_read: u64,
     retired_busy_ms: i64,
-    retired_late: u64,
     retired_crashes: u64,
     retired_reprocessed: u64,
     /// Job versions started so far (names their consumer groups).
@@ -105,7 +104,6 @@ impl Kappa {
             next: None,
             retired_events_read: 0,
             retired_busy_ms: 0,
-            retired_late: 0,
             retired_crashes: 0,
             retired_reprocessed: 0,
             versions: 1,
@@ -128,7 +126,6 @@ impl Kappa {
         if let Some(old) = self.next.take() {
             self.retired_events_read += old.job.events_read();
             self.retired_busy_ms += old.job.busy_ms();
-            self.retired_late += old.job.late_events();
         }
         let job = StreamJob::new(
             log,
@@ -168,7 +165,6 @@ impl Kappa {
                 let old = std::mem::replace(&mut self.live, next);
                 self.retired_events_read += old.job.events_read();
                 self.retired_busy_ms += old.job.busy_ms();
-                self.retired_late += old.job.late_events();
                 self.retired_crashes += old.job.crashes();
                 self.retired_reprocessed += old.job.events_reprocessed();
             }
