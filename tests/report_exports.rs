@@ -59,3 +59,33 @@ fn timeseries_and_final_views_are_strict_csv() {
         serde_json::from_str::<serde_json::Value>(&text).expect(json);
     }
 }
+
+/// Runs `scripts/check_exports.py` (polars, pandas and DuckDB in Python) on a results directory
+/// with `events.parquet`: every file loads with the right types, and DuckDB's recompute of the
+/// final views from the exported events equals them. Skipped, saying why, when Python or its
+/// packages are missing (`scripts/test` installs them).
+#[test]
+fn python_tools_load_every_export_and_duckdb_recomputes_the_views() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = report_common::run(tmp.path(), 12);
+    lambda_workbench::run::export_events(&dir).expect("export events");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check_exports.py");
+    let out = match std::process::Command::new("python3").arg(&script).arg(&dir).output() {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("SKIPPED: python3 not runnable ({e})");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(3) {
+        eprintln!("SKIPPED: {stdout}");
+        return;
+    }
+    assert!(out.status.success(), "check_exports.py failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("recomputed 3 final views"),
+        "key_window_count of kappa, lambda-unified and the oracle:\n{stdout}"
+    );
+}
