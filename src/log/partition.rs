@@ -254,6 +254,39 @@ impl Partition {
         &self.events
     }
 
+    /// Removes every record at or after `offset` (a replica whose log diverged from its new
+    /// leader's, as Kafka's follower truncation does). Cuts at a batch boundary: when `offset`
+    /// falls inside a batch, that whole batch goes too, so the new log end offset (returned) can
+    /// be below `offset`; the caller fetches the rest again. Segments wholly above are deleted;
+    /// the one cut becomes the active segment, reopened (rescanned, indexes rebuilt) so that its
+    /// in-memory state is exactly what recovery would find. Durable before it returns.
+    pub fn truncate_to(&mut self, offset: Offset) -> Result<Offset> {
+        if offset >= self.log_end_offset() {
+            return Ok(self.log_end_offset());
+        }
+        let offset = offset.max(self.log_start_offset());
+        while self.segments.len() > 1 && self.segments[self.segments.len() - 1].base >= offset {
+            if let Some(seg) = self.segments.pop() {
+                seg.delete()?;
+            }
+        }
+        let Some(seg) = self.segments.pop() else { unreachable!("a partition has a segment") };
+        let (base, path) = (seg.base, seg.log_path.clone());
+        let cut = seg.cut_position(offset)?;
+        drop(seg);
+        let file =
+            std::fs::OpenOptions::new().write(true).open(&path).map_err(io_err("open", &path))?;
+        file.set_len(cut).map_err(io_err("truncate", &path))?;
+        file.sync_all().map_err(io_err("fsync", &path))?;
+        drop(file);
+        sync_dir(&self.dir)?;
+        let interval = self.config.index_interval_bytes;
+        // Rebuilding the cut segment's indexes is expected here, not a recovery event.
+        let seg = Segment::open_active(&self.dir, base, interval, &mut Vec::new())?;
+        self.segments.push(seg);
+        Ok(self.log_end_offset())
+    }
+
     /// Deletes the oldest closed segments that are beyond `retention_ms` (by newest append time)
     /// or while the partition is larger than `retention_bytes`. The active segment is never
     /// deleted; only a prefix of segments goes, so the log start simply rises.
@@ -334,6 +367,38 @@ mod tests {
         assert!(p.recovery_events().is_empty(), "{:?}", p.recovery_events());
         assert_eq!(p.log_end_offset(), all.len() as u64);
         check(&p);
+    }
+
+    #[test]
+    fn truncate_to_cuts_at_batch_boundaries_and_appends_continue() {
+        let clock = Arc::new(ManualClock::new(0));
+        // Batches of 3 records over several segments; cut at every offset.
+        let batches: Vec<Vec<Record>> =
+            (0..12).map(|b| (0..3).map(|i| rec(b * 3 + i)).collect()).collect();
+        let all: Vec<Record> = batches.concat();
+        for cut in 0..=all.len() as u64 + 1 {
+            let dir = tempfile::tempdir().unwrap();
+            let mut p = open(dir.path(), config(300), &clock);
+            for b in &batches {
+                p.append(b).unwrap();
+            }
+            assert!(p.segments().len() > 2);
+            let end = p.truncate_to(cut).unwrap();
+            // Whole batches only: the cut rounds down to the batch holding `cut`.
+            let want_end = (cut.min(all.len() as u64) / 3) * 3;
+            assert_eq!(end, want_end, "cut at {cut}");
+            let kept: Vec<Record> =
+                p.read(0, usize::MAX).unwrap().into_iter().map(|s| s.record).collect();
+            assert_eq!(kept, all[..end as usize].to_vec());
+            // Appends continue at the new end, and a reopen finds exactly this log.
+            assert_eq!(p.append(&[rec(100)]).unwrap(), end);
+            drop(p);
+            let p = open(dir.path(), config(300), &clock);
+            assert!(p.recovery_events().is_empty(), "{:?}", p.recovery_events());
+            assert_eq!(p.log_end_offset(), end + 1);
+            let last = p.read(end, 1).unwrap();
+            assert_eq!(last[0].record, rec(100));
+        }
     }
 
     #[test]

@@ -648,6 +648,26 @@ impl Segment {
         Ok(found)
     }
 
+    /// The file position of the batch holding `offset` (the segment's size when no batch
+    /// reaches it): where a truncation to `offset` cuts, dropping that batch whole. A scan from the start, checked
+    /// batch by batch; truncation is rare (a replica diverging from a new leader).
+    pub fn cut_position(&self, offset: Offset) -> Result<u64> {
+        let mut r = BatchReader::new(&self.file, &self.log_path, self.size, READ_CHUNK);
+        let mut pos = 0;
+        while pos < self.size {
+            let (h, _, end) = match r.batch_at(pos) {
+                Ok(b) => b,
+                Err(BadBatch::Io(e)) => return Err(e),
+                Err(BadBatch::Bad(reason)) => return Err(self.corrupt(pos, reason)),
+            };
+            if h.next_offset() > offset {
+                return Ok(pos);
+            }
+            pos = end;
+        }
+        Ok(self.size)
+    }
+
     /// What `describe` shows.
     pub fn info(&self, active: bool) -> SegmentInfo {
         SegmentInfo {
