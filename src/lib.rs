@@ -37,6 +37,8 @@
 //!
 //! - [`log`] — the shared log: partitions, segments, indexes, CRC, fsync, recovery, consumer
 //!   groups, retention. Everything else reads from it.
+//! - [`cluster`] — the log replicated over in-process brokers: leader and followers, ISR, high
+//!   watermark, `acks`, leader epochs, elections and truncation, on a simulated network.
 //! - [`scenario`] — scenario files (TOML): what to generate, what to run, how layers are set.
 //! - [`workload`] — the seeded event generators (keyed and YSB ad events, rate ramps and
 //!   bursts, out-of-order and late events) and the event record encoding.
@@ -65,6 +67,7 @@
 pub mod arch;
 pub mod batch;
 pub mod charts;
+pub mod cluster;
 pub mod compare;
 pub mod driver;
 pub mod hll;

@@ -1,0 +1,850 @@
+//! Replicated brokers in one process: Kafka's replication protocol on the simulated clock.
+//!
+//! A topic's partitions each have `replication_factor` replicas on different brokers, every
+//! replica a real [`Partition`] in its broker's directory. One replica leads: producers append
+//! to it. The others *follow*: they send fetch requests over a simulated network (latency, and
+//! loss chosen by the seeded generator), append what comes back, and so report to the leader how
+//! far they have copied. From those reports the leader keeps
+//!
+//! - the **ISR** (in-sync replicas): followers that caught up with its log end within
+//!   `replica_lag_time_max_ms`; a follower that falls behind is dropped, one that catches up
+//!   to the high watermark rejoins;
+//! - the **high watermark** (HW): the smallest log end offset in the ISR. Records below it are
+//!   on every in-sync replica, so they survive the loss of any but one of them. Consumers read
+//!   only below it ([`Cluster::read`]).
+//!
+//! A producer chooses how long to wait ([`Acks`]): `0` not at all, `1` until the leader has the
+//! records, `all` until the HW passes them (and only while the ISR holds at least
+//! `min_insync_replicas`, else the write is refused). The difference shows when a leader dies:
+//! the controller elects a new leader from the ISR (or, with `unclean_leader_election`, from any
+//! live replica), bumps the partition's *leader epoch*, and every other replica truncates what
+//! the new leader does not have — Kafka's KIP-101/279 epoch check: a follower asks the leader
+//! where its last epoch ended and cuts its log there. Records acknowledged with `acks = 1` that
+//! no follower had copied are gone then, and [`Cluster::lost`] counts them exactly; with
+//! `acks = all` and an ISR of two or more, nothing acknowledged is lost (`tests/replication.rs`
+//! checks both under seeded random crashes).
+//!
+//! A crashed broker's replicas are closed without flushing, like a killed process (the page
+//! cache keeps what was written); a restart reopens them with the log's own crash recovery.
+//! Each replica's epoch history is checkpointed next to its segments
+//! (`leader-epoch-checkpoint`), as Kafka does, since truncation depends on it after a restart.
+
+use std::collections::{BTreeMap, BinaryHeap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::log::{
+    Clock, LogConfig, LogError, Offset, Partition, Record, StoredRecord, TimestampMs,
+};
+
+/// A broker's id (0-based).
+pub type BrokerId = u32;
+
+/// How long a producer waits before a write counts as acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// Fire and forget: acknowledged when sent, even if no leader stores it.
+    Zero,
+    /// Acknowledged once the leader has appended it.
+    One,
+    /// Acknowledged once every in-sync replica has it (the high watermark passed it).
+    All,
+}
+
+impl std::str::FromStr for Acks {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "0" => Ok(Acks::Zero),
+            "1" => Ok(Acks::One),
+            "all" | "-1" => Ok(Acks::All),
+            other => Err(format!("acks must be 0, 1 or all, not `{other}`")),
+        }
+    }
+}
+
+/// How the cluster is set up.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Brokers, ids `0..brokers`.
+    pub brokers: u32,
+    /// Replicas per partition (≤ brokers).
+    pub replication_factor: u32,
+    /// With `acks = all`, writes are refused while the ISR is smaller than this.
+    pub min_insync_replicas: u32,
+    /// A follower not caught up with the leader's log end for this long leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
+    /// Whether a replica outside the ISR may become leader when no ISR member is alive
+    /// (availability over durability: acknowledged records can be lost).
+    pub unclean_leader_election: bool,
+    /// One-way network latency between brokers, ms.
+    pub network_latency_ms: i64,
+    /// Probability that a message between brokers is lost (the sender retries after a timeout).
+    pub network_loss: f64,
+    /// Records per fetch response at most.
+    pub fetch_max_records: usize,
+    /// Seed for the network's losses.
+    pub seed: u64,
+    /// Segment, index and fsync settings of every replica.
+    pub log: LogConfig,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            brokers: 3,
+            replication_factor: 3,
+            min_insync_replicas: 2,
+            replica_lag_time_max_ms: 10_000,
+            unclean_leader_election: false,
+            network_latency_ms: 1,
+            network_loss: 0.0,
+            fetch_max_records: 10_000,
+            seed: 0,
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// What the cluster refused or failed at.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// A replica's log failed.
+    #[error("broker {broker}: {source}")]
+    Log {
+        /// The broker.
+        broker: BrokerId,
+        /// The log's error.
+        source: LogError,
+    },
+    /// The partition has no live leader (every eligible replica is down).
+    #[error("partition {0} has no leader")]
+    NoLeader(u32),
+    /// `acks = all` with too few in-sync replicas: refused before appending.
+    #[error(
+        "partition {partition}: {isr} in-sync replicas, fewer than min_insync_replicas = {min}"
+    )]
+    NotEnoughReplicas {
+        /// The partition.
+        partition: u32,
+        /// ISR size.
+        isr: usize,
+        /// The minimum.
+        min: u32,
+    },
+    /// The leader changed before an `acks = all` write was replicated: not acknowledged (it
+    /// may or may not survive; a producer retries it).
+    #[error("partition {0}: leader changed before the write was replicated")]
+    LeaderChanged(u32),
+    /// A setting is out of range.
+    #[error("invalid cluster config: {0}")]
+    Config(String),
+    /// No such broker or partition.
+    #[error("no broker {0}")]
+    UnknownBroker(BrokerId),
+}
+
+type Result<T> = std::result::Result<T, ClusterError>;
+
+/// The outcome of a produce call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Produced {
+    /// Acknowledged now; `base` is the first record's offset (`None` for `acks = 0` when no
+    /// leader took it: the producer never learns).
+    Acked {
+        /// Offset of the first record, if it was stored.
+        base: Option<Offset>,
+    },
+    /// `acks = all`: appended at `base` by the leader; acknowledged (or failed) later, reported
+    /// by [`Cluster::take_completed`] with this ticket.
+    Pending {
+        /// Identifies the write.
+        ticket: u64,
+        /// Offset of the first record on the leader.
+        base: Offset,
+    },
+}
+
+/// Counters of what the replication protocol did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterStats {
+    /// Leader elections (each bumps a partition's epoch).
+    pub elections: u64,
+    /// Of those, from outside the ISR.
+    pub unclean_elections: u64,
+    /// Followers dropped from an ISR for lagging or dying.
+    pub isr_shrinks: u64,
+    /// Followers that rejoined an ISR.
+    pub isr_expands: u64,
+    /// Records copied leader → follower.
+    pub records_replicated: u64,
+    /// Record bytes (key + value) copied leader → follower.
+    pub bytes_replicated: u64,
+    /// Records cut from replicas whose log diverged from a new leader's.
+    pub records_truncated: u64,
+    /// Messages the network dropped.
+    pub messages_lost: u64,
+    /// `acks = all` writes refused for a small ISR.
+    pub writes_refused: u64,
+}
+
+/// One replica: a partition on a broker, and its leader-epoch history.
+#[derive(Debug)]
+struct Replica {
+    log: Partition,
+    /// (epoch, first offset written in it), ascending.
+    epochs: Vec<(u32, Offset)>,
+    dir: PathBuf,
+}
+
+const EPOCH_FILE: &str = "leader-epoch-checkpoint";
+
+impl Replica {
+    fn open(
+        dir: PathBuf,
+        config: &LogConfig,
+        clock: &Arc<dyn Clock>,
+    ) -> std::result::Result<Self, LogError> {
+        let log = Partition::open(dir.clone(), config.clone(), clock.clone())?;
+        let path = dir.join(EPOCH_FILE);
+        let epochs = match std::fs::read_to_string(&path) {
+            Ok(text) => text
+                .lines()
+                .filter_map(|l| {
+                    let (e, o) = l.split_once(' ')?;
+                    Some((e.parse().ok()?, o.parse().ok()?))
+                })
+                .filter(|&(_, o)| o < log.log_end_offset())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(source) => return Err(LogError::Io { op: "read", path, source }),
+        };
+        Ok(Replica { log, epochs, dir })
+    }
+
+    fn last_epoch(&self) -> Option<u32> {
+        self.epochs.last().map(|&(e, _)| e)
+    }
+
+    /// Writes the epoch history atomically (tmp file, fsync, rename).
+    fn checkpoint(&self) -> std::result::Result<(), LogError> {
+        let text: String = self.epochs.iter().map(|(e, o)| format!("{e} {o}\n")).collect();
+        let path = self.dir.join(EPOCH_FILE);
+        let tmp = self.dir.join(format!("{EPOCH_FILE}.tmp"));
+        let io = |op, p: &Path| {
+            let p = p.to_path_buf();
+            move |source| LogError::Io { op, path: p, source }
+        };
+        std::fs::write(&tmp, text).map_err(io("write", &tmp))?;
+        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io("fsync", &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io("rename", &path))
+    }
+
+    /// Where `epoch` ended in this (leader's) log: the start of the next epoch, or the log end.
+    /// For an epoch this log never had, the end of the largest epoch below it.
+    fn end_offset_for(&self, epoch: u32) -> Offset {
+        match self.epochs.iter().position(|&(e, _)| e > epoch) {
+            Some(i) => self.epochs[i].1,
+            None => self.log.log_end_offset(),
+        }
+    }
+
+    fn truncate_to(&mut self, offset: Offset) -> std::result::Result<u64, LogError> {
+        let before = self.log.log_end_offset();
+        let end = self.log.truncate_to(offset)?;
+        self.epochs.retain(|&(_, o)| o < end);
+        self.checkpoint()?;
+        Ok(before - end)
+    }
+}
+
+/// The controller's view of one partition.
+#[derive(Debug, Clone)]
+struct PartitionState {
+    replicas: Vec<BrokerId>,
+    leader: Option<BrokerId>,
+    epoch: u32,
+    isr: Vec<BrokerId>,
+    hw: Offset,
+    /// Leader's knowledge of each follower's log end (from its last fetch).
+    follower_end: BTreeMap<BrokerId, Offset>,
+    /// When each follower was last caught up: Kafka's rule, a fetch from at or past where the
+    /// leader's log ended at that follower's previous fetch.
+    caught_up_at: BTreeMap<BrokerId, TimestampMs>,
+    /// Each follower's previous fetch: when, and the leader's log end then.
+    last_fetch: BTreeMap<BrokerId, (TimestampMs, Offset)>,
+    /// Followers with a fetch in flight, and when they may give up on it.
+    in_flight: BTreeMap<BrokerId, TimestampMs>,
+}
+
+#[derive(Debug)]
+enum Message {
+    Fetch { from: BrokerId, partition: u32, epoch: u32, offset: Offset, last_epoch: Option<u32> },
+    Response { to: BrokerId, partition: u32, epoch: u32, offset: Offset, reply: Reply },
+}
+
+#[derive(Debug)]
+enum Reply {
+    /// The follower's log diverges from the leader's at this offset: truncate there.
+    Diverged(Offset),
+    /// Records from the fetch offset, the leader's epoch history and its high watermark.
+    Records { records: Vec<Record>, epochs: Vec<(u32, Offset)> },
+}
+
+/// A message on the wire, ordered by delivery time then send order (deterministic).
+#[derive(Debug)]
+struct InFlight {
+    at: TimestampMs,
+    seq: u64,
+    msg: Message,
+}
+
+impl PartialEq for InFlight {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for InFlight {}
+impl PartialOrd for InFlight {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for InFlight {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        // BinaryHeap is a max-heap: reverse for earliest first.
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+#[derive(Debug)]
+struct PendingWrite {
+    ticket: u64,
+    partition: u32,
+    epoch: u32,
+    end: Offset,
+}
+
+/// In-process brokers replicating one topic. See the module docs.
+#[derive(Debug)]
+pub struct Cluster {
+    dir: PathBuf,
+    config: ClusterConfig,
+    clock: Arc<dyn Clock>,
+    /// Per broker: `None` while it is down; else its replicas by partition.
+    brokers: Vec<Option<BTreeMap<u32, Replica>>>,
+    partitions: Vec<PartitionState>,
+    wire: BinaryHeap<InFlight>,
+    seq: u64,
+    rng: ChaCha8Rng,
+    pending: Vec<PendingWrite>,
+    completed: Vec<(u64, Result<()>)>,
+    next_ticket: u64,
+    stats: ClusterStats,
+}
+
+fn log_err(broker: BrokerId) -> impl Fn(LogError) -> ClusterError {
+    move |source| ClusterError::Log { broker, source }
+}
+
+impl Cluster {
+    /// Creates (or reopens) `partitions` partitions replicated over `config.brokers` brokers in
+    /// `dir/broker-N/pP`. Replicas of partition `p` sit on brokers `p, p+1, ...` (mod brokers);
+    /// the first leads.
+    pub fn open(
+        dir: &Path,
+        partitions: u32,
+        config: ClusterConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        if config.brokers == 0
+            || config.replication_factor == 0
+            || config.replication_factor > config.brokers
+        {
+            return Err(ClusterError::Config(format!(
+                "replication_factor = {} needs 1..={} brokers",
+                config.replication_factor, config.brokers
+            )));
+        }
+        if config.min_insync_replicas == 0 || config.min_insync_replicas > config.replication_factor
+        {
+            return Err(ClusterError::Config(format!(
+                "min_insync_replicas = {} must be in 1..=replication_factor ({})",
+                config.min_insync_replicas, config.replication_factor
+            )));
+        }
+        if !(0.0..1.0).contains(&config.network_loss) || config.network_latency_ms < 0 {
+            return Err(ClusterError::Config(
+                "network_loss must be in [0, 1) and network_latency_ms ≥ 0".into(),
+            ));
+        }
+        let mut states = Vec::new();
+        let mut brokers: Vec<Option<BTreeMap<u32, Replica>>> =
+            (0..config.brokers).map(|_| Some(BTreeMap::new())).collect();
+        for p in 0..partitions {
+            let replicas: Vec<BrokerId> =
+                (0..config.replication_factor).map(|i| (p + i) % config.brokers).collect();
+            for &b in &replicas {
+                let r = Replica::open(replica_dir(dir, b, p), &config.log, &clock)
+                    .map_err(log_err(b))?;
+                brokers[b as usize].as_mut().map(|m| m.insert(p, r));
+            }
+            let now = clock.now_ms();
+            let mut state = PartitionState {
+                leader: Some(replicas[0]),
+                epoch: 0,
+                isr: replicas.clone(),
+                hw: 0,
+                follower_end: BTreeMap::new(),
+                caught_up_at: replicas.iter().map(|&b| (b, now)).collect(),
+                last_fetch: BTreeMap::new(),
+                in_flight: BTreeMap::new(),
+                replicas,
+            };
+            // The first leader starts epoch 0 where its log ends.
+            let leader = state.replicas[0];
+            if let Some(r) = brokers[leader as usize].as_mut().and_then(|m| m.get_mut(&p)) {
+                state.epoch = r.last_epoch().map_or(0, |e| e + 1);
+                r.epochs.push((state.epoch, r.log.log_end_offset()));
+                r.checkpoint().map_err(log_err(leader))?;
+            }
+            states.push(state);
+        }
+        let rng = ChaCha8Rng::seed_from_u64(config.seed);
+        Ok(Cluster {
+            dir: dir.to_path_buf(),
+            config,
+            clock,
+            brokers,
+            partitions: states,
+            wire: BinaryHeap::new(),
+            seq: 0,
+            rng,
+            pending: Vec::new(),
+            completed: Vec::new(),
+            next_ticket: 0,
+            stats: ClusterStats::default(),
+        })
+    }
+
+    /// Partitions of the topic.
+    pub fn partition_count(&self) -> u32 {
+        self.partitions.len() as u32
+    }
+
+    /// The current leader of `partition`, if any.
+    pub fn leader(&self, partition: u32) -> Option<BrokerId> {
+        self.partitions.get(partition as usize).and_then(|s| s.leader)
+    }
+
+    /// The partition's leader epoch.
+    pub fn epoch(&self, partition: u32) -> u32 {
+        self.partitions.get(partition as usize).map_or(0, |s| s.epoch)
+    }
+
+    /// The in-sync replicas of `partition`.
+    pub fn isr(&self, partition: u32) -> Vec<BrokerId> {
+        self.partitions.get(partition as usize).map(|s| s.isr.clone()).unwrap_or_default()
+    }
+
+    /// The high watermark of `partition`: consumers see offsets below it.
+    pub fn high_watermark(&self, partition: u32) -> Offset {
+        self.partitions.get(partition as usize).map_or(0, |s| s.hw)
+    }
+
+    /// Whether `broker` is up.
+    pub fn is_alive(&self, broker: BrokerId) -> bool {
+        self.brokers.get(broker as usize).is_some_and(Option::is_some)
+    }
+
+    /// What the protocol did so far.
+    pub fn stats(&self) -> &ClusterStats {
+        &self.stats
+    }
+
+    fn replica(&self, broker: BrokerId, partition: u32) -> Option<&Replica> {
+        self.brokers.get(broker as usize)?.as_ref()?.get(&partition)
+    }
+
+    fn replica_mut(&mut self, broker: BrokerId, partition: u32) -> Option<&mut Replica> {
+        self.brokers.get_mut(broker as usize)?.as_mut()?.get_mut(&partition)
+    }
+
+    /// The log end offset of `broker`'s replica of `partition` (`None` when down or absent).
+    pub fn log_end_offset(&self, broker: BrokerId, partition: u32) -> Option<Offset> {
+        self.replica(broker, partition).map(|r| r.log.log_end_offset())
+    }
+
+    /// Every record of `broker`'s replica of `partition` (for checks and tests).
+    pub fn replica_records(&self, broker: BrokerId, partition: u32) -> Result<Vec<StoredRecord>> {
+        let r = self.replica(broker, partition).ok_or(ClusterError::UnknownBroker(broker))?;
+        r.log.read(r.log.log_start_offset(), usize::MAX).map_err(log_err(broker))
+    }
+
+    /// Appends `records` to `partition`'s leader and acknowledges as `acks` says.
+    pub fn produce(&mut self, partition: u32, records: &[Record], acks: Acks) -> Result<Produced> {
+        let state =
+            self.partitions.get(partition as usize).ok_or(ClusterError::NoLeader(partition))?;
+        let Some(leader) = state.leader.filter(|&b| self.is_alive(b)) else {
+            return match acks {
+                Acks::Zero => Ok(Produced::Acked { base: None }),
+                _ => Err(ClusterError::NoLeader(partition)),
+            };
+        };
+        if acks == Acks::All && state.isr.len() < self.config.min_insync_replicas as usize {
+            self.stats.writes_refused += 1;
+            return Err(ClusterError::NotEnoughReplicas {
+                partition,
+                isr: state.isr.len(),
+                min: self.config.min_insync_replicas,
+            });
+        }
+        let epoch = state.epoch;
+        let r = self.replica_mut(leader, partition).ok_or(ClusterError::NoLeader(partition))?;
+        let base = r.log.append(records).map_err(log_err(leader))?;
+        let end = r.log.log_end_offset();
+        // A single-replica ISR moves the high watermark with the leader's own log end.
+        self.advance_hw(partition);
+        match acks {
+            Acks::Zero | Acks::One => Ok(Produced::Acked { base: Some(base) }),
+            Acks::All => {
+                let ticket = self.next_ticket;
+                self.next_ticket += 1;
+                self.pending.push(PendingWrite { ticket, partition, epoch, end });
+                self.complete_pending();
+                Ok(Produced::Pending { ticket, base })
+            }
+        }
+    }
+
+    /// `acks = all` writes completed since the last call: `Ok` acknowledged, `Err` failed.
+    pub fn take_completed(&mut self) -> Vec<(u64, Result<()>)> {
+        std::mem::take(&mut self.completed)
+    }
+
+    /// Records of `partition` from `from` below the high watermark, read from the leader.
+    pub fn read(&self, partition: u32, from: Offset, max: usize) -> Result<Vec<StoredRecord>> {
+        let state = &self.partitions[partition as usize];
+        let leader = state.leader.ok_or(ClusterError::NoLeader(partition))?;
+        let r = self.replica(leader, partition).ok_or(ClusterError::NoLeader(partition))?;
+        if from >= state.hw {
+            return Ok(Vec::new());
+        }
+        let mut out = r.log.read(from, max).map_err(log_err(leader))?;
+        out.retain(|s| s.offset < state.hw);
+        Ok(out)
+    }
+
+    /// Kills `broker` at `now`: its replicas close unflushed, messages to it vanish, it leaves
+    /// every ISR, and partitions it led elect a new leader.
+    pub fn crash(&mut self, broker: BrokerId, now: TimestampMs) -> Result<()> {
+        let slot =
+            self.brokers.get_mut(broker as usize).ok_or(ClusterError::UnknownBroker(broker))?;
+        if slot.take().is_none() {
+            return Ok(());
+        }
+        for p in 0..self.partitions.len() as u32 {
+            let s = &mut self.partitions[p as usize];
+            s.in_flight.remove(&broker);
+            if !s.replicas.contains(&broker) {
+                continue;
+            }
+            // The last ISR member stays listed while down, so that it (not a stale replica)
+            // leads again when it returns — unless unclean election picks another now.
+            if s.isr.len() > 1 && s.isr.contains(&broker) {
+                s.isr.retain(|&b| b != broker);
+                self.stats.isr_shrinks += 1;
+            }
+            if s.leader == Some(broker) {
+                self.elect(p, now)?;
+            } else {
+                self.advance_hw(p);
+            }
+        }
+        Ok(())
+    }
+
+    /// Restarts `broker`: its replicas reopen with crash recovery and rejoin as followers (or as
+    /// leader of a partition that had none and may take it).
+    pub fn restart(&mut self, broker: BrokerId, now: TimestampMs) -> Result<()> {
+        if broker >= self.config.brokers {
+            return Err(ClusterError::UnknownBroker(broker));
+        }
+        if self.is_alive(broker) {
+            return Ok(());
+        }
+        let mut replicas = BTreeMap::new();
+        for (p, s) in self.partitions.iter().enumerate() {
+            if s.replicas.contains(&broker) {
+                let r = Replica::open(
+                    replica_dir(&self.dir, broker, p as u32),
+                    &self.config.log,
+                    &self.clock,
+                )
+                .map_err(log_err(broker))?;
+                replicas.insert(p as u32, r);
+            }
+        }
+        self.brokers[broker as usize] = Some(replicas);
+        for p in 0..self.partitions.len() as u32 {
+            let s = &mut self.partitions[p as usize];
+            if s.replicas.contains(&broker) {
+                s.caught_up_at.insert(broker, now);
+                if s.leader.is_none() {
+                    self.elect(p, now)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Chooses a new leader for `partition` after its leader died.
+    fn elect(&mut self, partition: u32, now: TimestampMs) -> Result<()> {
+        let alive: Vec<bool> = (0..self.config.brokers).map(|b| self.is_alive(b)).collect();
+        let s = &mut self.partitions[partition as usize];
+        let clean = s.isr.iter().copied().find(|&b| alive[b as usize]);
+        let unclean = || s.replicas.iter().copied().find(|&b| alive[b as usize]);
+        let (leader, was_clean) = match clean {
+            Some(b) => (Some(b), true),
+            None if self.config.unclean_leader_election => (unclean(), false),
+            None => (None, true),
+        };
+        // Writes waiting on the old leader's epoch can no longer be acknowledged.
+        let epoch = s.epoch;
+        let failed: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|w| w.partition == partition && w.epoch == epoch)
+            .map(|w| w.ticket)
+            .collect();
+        self.pending.retain(|w| !(w.partition == partition && w.epoch == epoch));
+        self.completed
+            .extend(failed.into_iter().map(|t| (t, Err(ClusterError::LeaderChanged(partition)))));
+        let s = &mut self.partitions[partition as usize];
+        s.leader = leader;
+        let Some(leader) = leader else { return Ok(()) };
+        s.epoch += 1;
+        let epoch = s.epoch;
+        self.stats.elections += 1;
+        if !was_clean {
+            self.stats.unclean_elections += 1;
+        }
+        let r = self.replica_mut(leader, partition).ok_or(ClusterError::NoLeader(partition))?;
+        let end = r.log.log_end_offset();
+        r.epochs.push((epoch, end));
+        r.checkpoint().map_err(log_err(leader))?;
+        let s = &mut self.partitions[partition as usize];
+        if !was_clean {
+            s.isr = vec![leader];
+        }
+        // A clean leader holds everything below the HW; an unclean one may not.
+        s.hw = s.hw.min(end);
+        s.follower_end.clear();
+        s.last_fetch.clear();
+        s.in_flight.clear();
+        for &b in &s.replicas {
+            s.caught_up_at.insert(b, now);
+        }
+        Ok(())
+    }
+
+    /// Advances time to `now`: delivers due messages, followers send fetches, leaders shrink
+    /// lagging followers out of their ISR.
+    pub fn tick(&mut self, now: TimestampMs) -> Result<()> {
+        while self.wire.peek().is_some_and(|m| m.at <= now) {
+            let Some(m) = self.wire.pop() else { break };
+            self.deliver(m.msg, m.at)?;
+        }
+        for p in 0..self.partitions.len() as u32 {
+            self.shrink_isr(p, now);
+            let s = &self.partitions[p as usize];
+            let Some(leader) = s.leader else { continue };
+            let epoch = s.epoch;
+            let followers: Vec<BrokerId> = s
+                .replicas
+                .iter()
+                .copied()
+                .filter(|&b| b != leader && s.in_flight.get(&b).is_none_or(|&t| t <= now))
+                .collect();
+            for f in followers {
+                let Some(r) = self.replica(f, p) else { continue };
+                let msg = Message::Fetch {
+                    from: f,
+                    partition: p,
+                    epoch,
+                    offset: r.log.log_end_offset(),
+                    last_epoch: r.last_epoch(),
+                };
+                // Retry a lost fetch after a generous round trip.
+                let timeout = now + 4 * self.config.network_latency_ms.max(1) + 1;
+                self.partitions[p as usize].in_flight.insert(f, timeout);
+                self.send(msg, now);
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, msg: Message, now: TimestampMs) {
+        if self.config.network_loss > 0.0 && self.rng.r#gen::<f64>() < self.config.network_loss {
+            self.stats.messages_lost += 1;
+            return;
+        }
+        self.seq += 1;
+        self.wire.push(InFlight { at: now + self.config.network_latency_ms, seq: self.seq, msg });
+    }
+
+    fn deliver(&mut self, msg: Message, now: TimestampMs) -> Result<()> {
+        match msg {
+            Message::Fetch { from, partition, epoch, offset, last_epoch } => {
+                let s = &self.partitions[partition as usize];
+                let Some(leader) = s.leader.filter(|_| s.epoch == epoch) else { return Ok(()) };
+                if !self.is_alive(from) {
+                    return Ok(());
+                }
+                let max = self.config.fetch_max_records;
+                let Some(r) = self.replica(leader, partition) else { return Ok(()) };
+                let leader_end = r.log.log_end_offset();
+                let diverge = last_epoch.map(|e| r.end_offset_for(e)).filter(|&end| end < offset);
+                let reply = match diverge {
+                    Some(end) => Reply::Diverged(end),
+                    None if offset > leader_end => Reply::Diverged(leader_end),
+                    None => {
+                        let records = r
+                            .log
+                            .read(offset, max)
+                            .map_err(log_err(leader))?
+                            .into_iter()
+                            .map(|s| s.record)
+                            .collect();
+                        Reply::Records { records, epochs: r.epochs.clone() }
+                    }
+                };
+                let epoch_start = r.epochs.last().map_or(0, |&(_, o)| o);
+                if !matches!(reply, Reply::Diverged(_)) {
+                    let s = &mut self.partitions[partition as usize];
+                    s.follower_end.insert(from, offset);
+                    if offset >= leader_end {
+                        s.caught_up_at.insert(from, now);
+                    } else if let Some(&(t, end)) = s.last_fetch.get(&from)
+                        && offset >= end
+                    {
+                        s.caught_up_at.insert(from, t);
+                    }
+                    s.last_fetch.insert(from, (now, leader_end));
+                    // Kafka's rule for rejoining: caught up to the HW, within this epoch.
+                    if !s.isr.contains(&from) && offset >= s.hw && offset >= epoch_start {
+                        s.isr.push(from);
+                        s.isr.sort_unstable();
+                        self.stats.isr_expands += 1;
+                    }
+                    self.advance_hw(partition);
+                }
+                let msg = Message::Response { to: from, partition, epoch, offset, reply };
+                self.send(msg, now);
+            }
+            Message::Response { to, partition, epoch, offset, reply } => {
+                if self.partitions[partition as usize].epoch != epoch {
+                    return Ok(());
+                }
+                self.partitions[partition as usize].in_flight.remove(&to);
+                let Some(r) = self.replica_mut(to, partition) else { return Ok(()) };
+                match reply {
+                    Reply::Diverged(end) => {
+                        let cut = r.truncate_to(end).map_err(log_err(to))?;
+                        self.stats.records_truncated += cut;
+                    }
+                    Reply::Records { records, epochs } => {
+                        if r.log.log_end_offset() != offset || records.is_empty() {
+                            return Ok(());
+                        }
+                        r.log.append(&records).map_err(log_err(to))?;
+                        let end = r.log.log_end_offset();
+                        let new_epochs: Vec<(u32, Offset)> =
+                            epochs.into_iter().filter(|&(_, o)| o < end).collect();
+                        if new_epochs != r.epochs {
+                            r.epochs = new_epochs;
+                            r.checkpoint().map_err(log_err(to))?;
+                        }
+                        self.stats.records_replicated += records.len() as u64;
+                        self.stats.bytes_replicated += records
+                            .iter()
+                            .map(|r| (r.value.len() + r.key.as_ref().map_or(0, Vec::len)) as u64)
+                            .sum::<u64>();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn shrink_isr(&mut self, partition: u32, now: TimestampMs) {
+        let lag = self.config.replica_lag_time_max_ms;
+        let s = &mut self.partitions[partition as usize];
+        let Some(leader) = s.leader else { return };
+        let before = s.isr.len();
+        let caught_up_at = &s.caught_up_at;
+        s.isr.retain(|&b| b == leader || caught_up_at.get(&b).is_some_and(|&t| now - t <= lag));
+        let dropped = before - s.isr.len();
+        if dropped > 0 {
+            self.stats.isr_shrinks += dropped as u64;
+            self.advance_hw(partition);
+        }
+    }
+
+    /// Raises the high watermark to the smallest log end in the ISR, and completes the
+    /// `acks = all` writes it now covers.
+    fn advance_hw(&mut self, partition: u32) {
+        let s = &self.partitions[partition as usize];
+        let Some(leader) = s.leader else { return };
+        let Some(leader_end) = self.log_end_offset(leader, partition) else { return };
+        let min = s
+            .isr
+            .iter()
+            .map(|&b| if b == leader { leader_end } else { *s.follower_end.get(&b).unwrap_or(&0) })
+            .min()
+            .unwrap_or(leader_end);
+        let s = &mut self.partitions[partition as usize];
+        if min > s.hw {
+            s.hw = min;
+        }
+        self.complete_pending();
+    }
+
+    fn complete_pending(&mut self) {
+        let (done, waiting): (Vec<PendingWrite>, Vec<PendingWrite>) =
+            std::mem::take(&mut self.pending).into_iter().partition(|w| {
+                let s = &self.partitions[w.partition as usize];
+                s.epoch == w.epoch && s.hw >= w.end
+            });
+        self.pending = waiting;
+        self.completed.extend(done.into_iter().map(|w| (w.ticket, Ok(()))));
+    }
+
+    /// Of `acked` (partition, offset, record) writes the producer was told succeeded, how many
+    /// the cluster no longer holds: absent from the partition's leader at that offset, or
+    /// replaced there by another record. A partition without a live leader cannot serve its
+    /// records, so they count as lost until it has one again.
+    pub fn lost(&self, acked: &[(u32, Offset, Record)]) -> Result<u64> {
+        let mut lost = 0;
+        let mut by_partition: BTreeMap<u32, BTreeMap<Offset, Record>> = BTreeMap::new();
+        for p in 0..self.partition_count() {
+            let Some(leader) = self.leader(p) else { continue };
+            let records = self.replica_records(leader, p)?;
+            by_partition.insert(p, records.into_iter().map(|s| (s.offset, s.record)).collect());
+        }
+        for (p, o, r) in acked {
+            if by_partition.get(p).and_then(|m| m.get(o)) != Some(r) {
+                lost += 1;
+            }
+        }
+        Ok(lost)
+    }
+}
+
+/// Where `broker` keeps its replica of `partition`.
+fn replica_dir(dir: &Path, broker: BrokerId, partition: u32) -> PathBuf {
+    dir.join(format!("broker-{broker}")).join(format!("p{partition}"))
+}
