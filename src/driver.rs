@@ -9,13 +9,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::arch::{self, ArchContext, ArchError, ArchStats, Architecture};
+use crate::cluster::{
+    Acks, Cluster, ClusterConfig, ClusterError, ClusterFeed, ClusterStats, FeedStats,
+};
 use crate::log::{
     FsyncPolicy, Log, LogConfig, ManualClock, Producer, ProducerConfig, Record, TimestampMs,
 };
 use crate::metrics::{self, CorrectnessTracker, ErrorSample, FreshnessTracker, Percentiles};
 use crate::oracle::Oracle;
 use crate::query::{QuerySet, Table};
-use crate::scenario::{Fault, Scenario};
+use crate::scenario::{ClusterSpec, Fault, Scenario};
 use crate::workload;
 
 /// The topic every architecture reads.
@@ -78,6 +81,55 @@ pub struct RunResult {
     pub wall_ms: f64,
     /// Per architecture, in scenario order.
     pub architectures: Vec<ArchRun>,
+    /// What the replicated cluster did, when the scenario has a `[cluster]`.
+    pub cluster: Option<ClusterRun>,
+}
+
+/// What a `[cluster]` between the producer and the architectures did in a run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClusterRun {
+    /// Events the workload generated (the log holds only what was committed).
+    pub events_generated: u64,
+    /// The producer's and the consumer view's figures (acked, lost, refused, retried).
+    #[serde(flatten)]
+    pub feed: FeedStats,
+    /// The replication protocol's counters (elections, ISR changes, bytes replicated).
+    pub replication: ClusterStats,
+}
+
+fn cluster_err(e: ClusterError) -> ArchError {
+    match e {
+        ClusterError::Log { source, .. } => ArchError::Log(source),
+        e => ArchError::Engine { layer: "cluster", message: e.to_string() },
+    }
+}
+
+/// The replicated cluster of `spec` in front of the events topic, in `work_dir/cluster`.
+fn open_cluster(
+    spec: &ClusterSpec,
+    scenario: &Scenario,
+    work_dir: &Path,
+    log: &LogConfig,
+    clock: Arc<ManualClock>,
+) -> Result<ClusterFeed, ArchError> {
+    let config = ClusterConfig {
+        brokers: spec.brokers,
+        replication_factor: spec.replication_factor,
+        min_insync_replicas: spec.min_insync_replicas,
+        replica_lag_time_max_ms: spec.replica_lag_time_max_ms,
+        unclean_leader_election: spec.unclean_leader_election,
+        network_latency_ms: spec.network_latency_ms,
+        network_loss: spec.network_loss,
+        fetch_max_records: 10_000,
+        seed: scenario.seed,
+        log: log.clone(),
+    };
+    let acks: Acks =
+        spec.acks.parse().map_err(|message| ArchError::Engine { layer: "cluster", message })?;
+    let cluster =
+        Cluster::open(&work_dir.join("cluster"), scenario.workload.partitions, config, clock)
+            .map_err(cluster_err)?;
+    Ok(ClusterFeed::new(cluster, acks, EVENTS_TOPIC))
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
@@ -112,6 +164,11 @@ pub fn simulate_with(
         segment_ms: Some(scenario.lake.segment_ms),
         ..LogConfig::default()
     };
+    let mut feed = match &scenario.cluster {
+        Some(spec) => Some(open_cluster(spec, scenario, work_dir, &config, clock.clone())?),
+        None => None,
+    };
+    let mut restarts: Vec<(TimestampMs, u32)> = Vec::new();
     let mut log = Log::open(work_dir.join("log"), config, clock.clone())?;
     log.create_topic(EVENTS_TOPIC, scenario.workload.partitions)?;
     let partitions = scenario.workload.partitions as usize;
@@ -174,10 +231,20 @@ pub fn simulate_with(
                     a.logic_change(queries.clone(), t, &log)?;
                 }
             }
+            if let (Fault::BrokerCrash { broker, down_ms, .. }, Some(feed)) = (fault, &mut feed) {
+                feed.cluster_mut().crash(*broker, t).map_err(cluster_err)?;
+                restarts.push((t + down_ms, *broker));
+            }
             for a in archs.iter_mut() {
                 a.fault(fault, t, &log)?;
             }
             next_fault += 1;
+        }
+        if let Some(feed) = &mut feed {
+            for &(_, broker) in restarts.iter().filter(|(at, _)| *at <= t) {
+                feed.cluster_mut().restart(broker, t).map_err(cluster_err)?;
+            }
+            restarts.retain(|(at, _)| *at > t);
         }
         // A producer stall holds every event until it ends; they then arrive in a burst.
         let stalled = scenario.faults.iter().any(|f| {
@@ -185,16 +252,30 @@ pub fn simulate_with(
         });
         while let Some(e) = events.get(next_event).filter(|e| e.arrival_ms <= t && !stalled) {
             let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
-            producer.send(&mut log, EVENTS_TOPIC, record)?;
+            match &mut feed {
+                Some(feed) => feed.send(record, e.arrival_ms),
+                None => {
+                    producer.send(&mut log, EVENTS_TOPIC, record)?;
+                }
+            }
             next_event += 1;
         }
-        producer.flush(&mut log)?;
+        match &mut feed {
+            // Replication, acknowledgements, and the committed records into the consumer view.
+            Some(feed) => feed.tick(t, &mut log).map_err(cluster_err)?,
+            None => {
+                producer.flush(&mut log)?;
+            }
+        }
         for ((a, tracker), spent) in archs.iter_mut().zip(&mut trackers).zip(&mut wall) {
             let clock = std::time::Instant::now();
             tracker.record(&a.tick(t, &log)?);
             *spent += clock.elapsed();
         }
-        let produced_all = next_event == events.len() && t >= scenario.duration_ms;
+        let produced_all = next_event == events.len()
+            && t >= scenario.duration_ms
+            && restarts.is_empty()
+            && feed.as_ref().is_none_or(ClusterFeed::drained);
         let mut all_quiet = produced_all;
         if produced_all {
             for (a, q) in archs.iter().zip(&mut quiescent_at) {
@@ -257,7 +338,16 @@ pub fn simulate_with(
             timeline: a.timeline(),
         });
     }
+    let cluster = match &mut feed {
+        Some(feed) => Some(ClusterRun {
+            events_generated: events.len() as u64,
+            feed: feed.finish().map_err(cluster_err)?,
+            replication: feed.cluster().stats().clone(),
+        }),
+        None => None,
+    };
     Ok(RunResult {
+        cluster,
         events: oracle.len(),
         out_of_order_events,
         end_ms: t,

@@ -62,6 +62,35 @@ const COMMON_SOURCES: &[(&str, &str)] = &[
     ("simulated clock driver", "src/driver.rs"),
 ];
 
+/// With a `[cluster]`: what the producer was told and what the replicated log kept — the
+/// durability every architecture inherits.
+fn cluster_table(h: &mut String, r: &RunResults) {
+    let Some(c) = r.summary.get("cluster") else { return };
+    let n = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_f64);
+    let rows = [
+        ("events the producer was told were written", n(c, "acked_events")),
+        ("of those, lost by the cluster", n(c, "lost_acked_events")),
+        ("writes refused (no leader, or ISR too small), retried", n(c, "refused_writes")),
+        ("ms with events the cluster would not take", n(c, "blocked_ms")),
+        ("leader elections", c.get("replication").and_then(|v| n(v, "elections"))),
+        (
+            "records cut from diverged replicas",
+            c.get("replication").and_then(|v| n(v, "records_truncated")),
+        ),
+    ];
+    let _ = writeln!(
+        h,
+        "<h2>The log underneath</h2>\n<p>The architectures read only what the replicated \
+         brokers committed; no layer can restore what the log lost.</p>\n<table>"
+    );
+    for (label, value) in rows {
+        if let Some(v) = value {
+            let _ = writeln!(h, "<tr><th>{}</th><td>{v:.0}</td></tr>", escape(label));
+        }
+    }
+    let _ = writeln!(h, "</table>");
+}
+
 /// HTML-escapes `text` for element content and attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -172,6 +201,7 @@ pub fn render(r: &RunResults, charts: &[DrawnChart]) -> String {
     }
 
     headline_table(&mut h, r);
+    cluster_table(&mut h, r);
 
     if !charts.is_empty() {
         let _ = writeln!(h, "<h2>Charts</h2>");

@@ -97,6 +97,9 @@ pub struct Summary {
     pub faults: Vec<Fault>,
     /// Per architecture id.
     pub architectures: BTreeMap<String, ArchSummary>,
+    /// The replicated cluster's figures, for a scenario with a `[cluster]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::driver::ClusterRun>,
 }
 
 /// One architecture in `summary.json`.
@@ -106,7 +109,8 @@ pub struct ArchSummary {
     pub freshness_ms: Percentiles,
     /// Events never reflected in the served answers.
     pub never_visible_events: u64,
-    /// Sample time minus the newest event time fully reflected, over samples, ms.
+    /// Sample time minus the newest event time fully reflected, over samples while the
+    /// workload runs, ms.
     pub staleness_ms: Percentiles,
     /// Per window, from its end until its served answer is right for good, ms.
     pub time_to_correct_ms: Percentiles,
@@ -157,8 +161,14 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
             let s = ArchSummary {
                 freshness_ms: a.freshness,
                 never_visible_events: a.never_visible,
+                // While the workload runs: afterwards no newer event exists, and staleness
+                // would only count the time since the last one (timeseries.csv keeps it all).
                 staleness_ms: crate::metrics::percentiles(
-                    a.staleness.iter().filter_map(|(_, s)| *s).collect(),
+                    a.staleness
+                        .iter()
+                        .filter(|(t, _)| *t <= scenario.duration_ms)
+                        .filter_map(|(_, s)| *s)
+                        .collect(),
                 ),
                 time_to_correct_ms: a.time_to_correct,
                 windows_never_correct: a.windows_never_correct,
@@ -186,6 +196,7 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
             f
         },
         architectures,
+        cluster: run.cluster.clone(),
     }
 }
 

@@ -94,6 +94,7 @@ fn valid_file_parses_into_expected_struct() {
         kappa: Default::default(),
         expect: Default::default(),
         faults: Vec::new(),
+        cluster: None,
         lake: Default::default(),
     };
     assert_eq!(scenario, expected);

@@ -27,6 +27,18 @@ fn check(path: &Path) {
     let run = driver::simulate(&scenario, dir.path())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(run.converged, "{}: every architecture settles", path.display());
+    if let Some(lose) = scenario.expect.lost_acked_events {
+        let cluster = run.cluster.as_ref().expect("expect.lost_acked_events needs a [cluster]");
+        let lost = cluster.feed.lost_acked_events;
+        assert_eq!(lost > 0, lose, "{}: {lost} acknowledged events lost", path.display());
+        // The producer retries what the cluster refuses: every event is acknowledged once.
+        assert_eq!(cluster.feed.acked_events, cluster.events_generated, "{}", path.display());
+        // Without retried writes (which may duplicate), the committed log the architectures
+        // read holds exactly what was acknowledged and not lost.
+        if cluster.feed.retried_writes == 0 {
+            assert_eq!(run.events + lost, cluster.feed.acked_events, "{}", path.display());
+        }
+    }
     for a in &run.architectures {
         let exact = a.final_view == run.oracle_final;
         if scenario.expect.exact.contains(&a.id) {
@@ -59,6 +71,8 @@ fn there_are_bundled_scenarios() {
         .map(|s| s.to_string_lossy().into_owned())
         .collect();
     for expected in [
+        "broker-failover",
+        "broker-failover-acks-all",
         "quickstart",
         "ysb",
         "late-data",
@@ -129,6 +143,16 @@ fn logic_drift() {
 #[test]
 fn burst() {
     check(Path::new("scenarios/burst.toml"));
+}
+
+#[test]
+fn broker_failover() {
+    check(Path::new("scenarios/broker-failover.toml"));
+}
+
+#[test]
+fn broker_failover_acks_all() {
+    check(Path::new("scenarios/broker-failover-acks-all.toml"));
 }
 
 #[test]

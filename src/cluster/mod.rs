@@ -29,6 +29,10 @@
 //! Each replica's epoch history is checkpointed next to its segments
 //! (`leader-epoch-checkpoint`), as Kafka does, since truncation depends on it after a restart.
 
+pub mod feed;
+
+pub use feed::{ClusterFeed, FeedStats};
+
 use std::collections::{BTreeMap, BinaryHeap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -229,6 +233,36 @@ impl Replica {
         self.epochs.last().map(|&(e, _)| e)
     }
 
+    /// Where a follower's log (`epochs`, ending at `end`) stops agreeing with this (leader's)
+    /// log: the first offset whose leader epoch differs, or this log's end if the follower's
+    /// goes further. `None` when the follower's log is a prefix of this one.
+    ///
+    /// One leader writes each epoch and followers copy exact prefixes, so two replicas with
+    /// the same epoch at an offset hold the same record there. Comparing the epoch histories at
+    /// every point where either changes finds the first difference — Kafka's KIP-101 check with
+    /// KIP-279's fix (a follower whose last epoch the leader knows can still diverge earlier,
+    /// after several elections in a row).
+    fn divergence(&self, epochs: &[(u32, Offset)], end: Offset) -> Option<Offset> {
+        let epoch_at = |history: &[(u32, Offset)], o: Offset| {
+            history.iter().rev().find(|&&(_, start)| start <= o).map(|&(e, _)| e)
+        };
+        let own_end = self.log.log_end_offset();
+        let mut points: Vec<Offset> =
+            self.epochs.iter().chain(epochs).map(|&(_, start)| start).collect();
+        points.push(0);
+        points.sort_unstable();
+        points.dedup();
+        for o in points.into_iter().filter(|&o| o < end) {
+            if o >= own_end {
+                return Some(own_end);
+            }
+            if epoch_at(&self.epochs, o) != epoch_at(epochs, o) {
+                return Some(o);
+            }
+        }
+        (end > own_end).then_some(own_end)
+    }
+
     /// Writes the epoch history atomically (tmp file, fsync, rename).
     fn checkpoint(&self) -> std::result::Result<(), LogError> {
         let text: String = self.epochs.iter().map(|(e, o)| format!("{e} {o}\n")).collect();
@@ -241,15 +275,6 @@ impl Replica {
         std::fs::write(&tmp, text).map_err(io("write", &tmp))?;
         std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io("fsync", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(io("rename", &path))
-    }
-
-    /// Where `epoch` ended in this (leader's) log: the start of the next epoch, or the log end.
-    /// For an epoch this log never had, the end of the largest epoch below it.
-    fn end_offset_for(&self, epoch: u32) -> Offset {
-        match self.epochs.iter().position(|&(e, _)| e > epoch) {
-            Some(i) => self.epochs[i].1,
-            None => self.log.log_end_offset(),
-        }
     }
 
     fn truncate_to(&mut self, offset: Offset) -> std::result::Result<u64, LogError> {
@@ -282,8 +307,22 @@ struct PartitionState {
 
 #[derive(Debug)]
 enum Message {
-    Fetch { from: BrokerId, partition: u32, epoch: u32, offset: Offset, last_epoch: Option<u32> },
-    Response { to: BrokerId, partition: u32, epoch: u32, offset: Offset, reply: Reply },
+    /// A follower asks for records from `offset` (its log end), sending its epoch history so
+    /// the leader can find where their logs diverge.
+    Fetch {
+        from: BrokerId,
+        partition: u32,
+        epoch: u32,
+        offset: Offset,
+        epochs: Vec<(u32, Offset)>,
+    },
+    Response {
+        to: BrokerId,
+        partition: u32,
+        epoch: u32,
+        offset: Offset,
+        reply: Reply,
+    },
 }
 
 #[derive(Debug)]
@@ -676,7 +715,7 @@ impl Cluster {
                     partition: p,
                     epoch,
                     offset: r.log.log_end_offset(),
-                    last_epoch: r.last_epoch(),
+                    epochs: r.epochs.clone(),
                 };
                 // Retry a lost fetch after a generous round trip.
                 let timeout = now + 4 * self.config.network_latency_ms.max(1) + 1;
@@ -698,7 +737,7 @@ impl Cluster {
 
     fn deliver(&mut self, msg: Message, now: TimestampMs) -> Result<()> {
         match msg {
-            Message::Fetch { from, partition, epoch, offset, last_epoch } => {
+            Message::Fetch { from, partition, epoch, offset, epochs } => {
                 let s = &self.partitions[partition as usize];
                 let Some(leader) = s.leader.filter(|_| s.epoch == epoch) else { return Ok(()) };
                 if !self.is_alive(from) {
@@ -707,10 +746,8 @@ impl Cluster {
                 let max = self.config.fetch_max_records;
                 let Some(r) = self.replica(leader, partition) else { return Ok(()) };
                 let leader_end = r.log.log_end_offset();
-                let diverge = last_epoch.map(|e| r.end_offset_for(e)).filter(|&end| end < offset);
-                let reply = match diverge {
+                let reply = match r.divergence(&epochs, offset) {
                     Some(end) => Reply::Diverged(end),
-                    None if offset > leader_end => Reply::Diverged(leader_end),
                     None => {
                         let records = r
                             .log

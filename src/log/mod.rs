@@ -87,7 +87,7 @@ pub use error::LogError;
 pub use partition::{Partition, SegmentInfo};
 pub use producer::{Ack, Producer, ProducerConfig};
 pub use record::{Header, Record, StoredRecord};
-pub use topic::{Log, RecoveryEvent, RetentionReport, Topic};
+pub use topic::{Log, RecoveryEvent, RetentionReport, Topic, partition_for_key};
 
 /// A record's position in its partition: dense, from 0, never reused.
 pub type Offset = u64;

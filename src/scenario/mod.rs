@@ -57,6 +57,47 @@ pub struct Scenario {
     /// Faults injected during the run (`[[faults]]`, each with a `kind`).
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// Replicated brokers between the producer and the architectures (`[cluster]`); absent,
+    /// the producer appends straight to one local log.
+    #[serde(default)]
+    pub cluster: Option<ClusterSpec>,
+}
+
+/// `[cluster]`: the log replicated over in-process brokers (see `src/cluster/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSpec {
+    /// Brokers.
+    pub brokers: u32,
+    /// Replicas per partition.
+    pub replication_factor: u32,
+    /// `acks = "all"` writes are refused while fewer replicas are in sync.
+    pub min_insync_replicas: u32,
+    /// `"0"`, `"1"` or `"all"`: when the producer counts a write as done.
+    pub acks: String,
+    /// Let an out-of-sync replica lead when no in-sync one is alive.
+    pub unclean_leader_election: bool,
+    /// A follower this far behind (ms) leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
+    /// One-way latency between brokers, ms.
+    pub network_latency_ms: i64,
+    /// Probability that a message between brokers is lost.
+    pub network_loss: f64,
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        ClusterSpec {
+            brokers: 3,
+            replication_factor: 3,
+            min_insync_replicas: 2,
+            acks: "all".into(),
+            unclean_leader_election: false,
+            replica_lag_time_max_ms: 10_000,
+            network_latency_ms: 5,
+            network_loss: 0.0,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -111,6 +152,17 @@ pub enum Fault {
         /// How long, ms.
         duration_ms: i64,
     },
+    /// Broker `broker` of the `[cluster]` dies at `at_ms` (its replicas close unflushed, as a
+    /// killed process's) and restarts `down_ms` later, recovering its logs from disk. Partitions
+    /// it led elect a new leader; what `acks` lets a dying leader take with it is measured.
+    BrokerCrash {
+        /// When, ms.
+        at_ms: i64,
+        /// Which broker (0-based; broker `p % brokers` first leads partition `p`).
+        broker: u32,
+        /// How long it stays down, ms.
+        down_ms: i64,
+    },
 }
 
 impl Fault {
@@ -120,7 +172,8 @@ impl Fault {
             Fault::SpeedCrash { at_ms, .. }
             | Fault::BatchFailure { at_ms, .. }
             | Fault::LogicChange { at_ms, .. }
-            | Fault::ProducerStall { at_ms, .. } => *at_ms,
+            | Fault::ProducerStall { at_ms, .. }
+            | Fault::BrokerCrash { at_ms, .. } => *at_ms,
         }
     }
 
@@ -131,6 +184,7 @@ impl Fault {
             Fault::BatchFailure { .. } => "batch_failure",
             Fault::LogicChange { .. } => "logic_change",
             Fault::ProducerStall { .. } => "producer_stall",
+            Fault::BrokerCrash { .. } => "broker_crash",
         }
     }
 }
@@ -143,6 +197,9 @@ pub struct Expect {
     pub exact: Vec<String>,
     /// Architectures whose final answers must differ from the oracle (the scenario's point).
     pub inexact: Vec<String>,
+    /// With a `[cluster]`: whether the run must lose acknowledged events (`true`) or must not
+    /// (`false`).
+    pub lost_acked_events: Option<bool>,
 }
 
 fn default_sample_every_ms() -> i64 {

@@ -183,6 +183,45 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             }
         }
     }
+    if let Some(cl) = &s.cluster {
+        c.require((1..=64).contains(&cl.brokers), "cluster.brokers", "in 1..=64", cl.brokers)?;
+        c.require(
+            (1..=cl.brokers).contains(&cl.replication_factor),
+            "cluster.replication_factor",
+            &format!("in 1..=brokers ({})", cl.brokers),
+            cl.replication_factor,
+        )?;
+        c.require(
+            (1..=cl.replication_factor).contains(&cl.min_insync_replicas),
+            "cluster.min_insync_replicas",
+            &format!("in 1..=replication_factor ({})", cl.replication_factor),
+            cl.min_insync_replicas,
+        )?;
+        c.require(
+            cl.acks.parse::<crate::cluster::Acks>().is_ok(),
+            "cluster.acks",
+            "\"0\", \"1\" or \"all\"",
+            format!("\"{}\"", cl.acks),
+        )?;
+        c.require(
+            cl.replica_lag_time_max_ms > 0,
+            "cluster.replica_lag_time_max_ms",
+            "> 0",
+            cl.replica_lag_time_max_ms,
+        )?;
+        c.require(
+            (0..=60_000).contains(&cl.network_latency_ms),
+            "cluster.network_latency_ms",
+            "in 0..=60000",
+            cl.network_latency_ms,
+        )?;
+        c.require(
+            (0.0..0.5).contains(&cl.network_loss),
+            "cluster.network_loss",
+            "in [0, 0.5)",
+            cl.network_loss,
+        )?;
+    }
     for (i, fault) in s.faults.iter().enumerate() {
         let err = |name: &str, message: String| {
             c.at_nth_key(&format!("faults.{name}"), i, &format!("faults[{i}].{name}"), message)
@@ -207,6 +246,21 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             super::Fault::SpeedCrash { down_ms, .. } => ("down_ms", *down_ms),
             super::Fault::BatchFailure { retry_ms, .. } => ("retry_ms", *retry_ms),
             super::Fault::ProducerStall { duration_ms, .. } => ("duration_ms", *duration_ms),
+            super::Fault::BrokerCrash { broker, down_ms, .. } => {
+                let Some(cluster) = &s.cluster else {
+                    return Err(err("kind", "`broker_crash` needs a `[cluster]` section".into()));
+                };
+                if *broker >= cluster.brokers {
+                    return Err(err(
+                        "broker",
+                        format!(
+                            "broker {broker} does not exist ([cluster] has {})",
+                            cluster.brokers
+                        ),
+                    ));
+                }
+                ("down_ms", *down_ms)
+            }
         };
         if length <= 0 {
             return Err(err(name, format!("must be > 0, got {length}")));
