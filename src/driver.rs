@@ -185,10 +185,10 @@ pub fn simulate_with(
         });
         while let Some(e) = events.get(next_event).filter(|e| e.arrival_ms <= t && !stalled) {
             let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
-            producer.send(&mut log, EVENTS_TOPIC, record)?;
+            producer.send(&log, EVENTS_TOPIC, record)?;
             next_event += 1;
         }
-        producer.flush(&mut log)?;
+        producer.flush(&log)?;
         for ((a, tracker), spent) in archs.iter_mut().zip(&mut trackers).zip(&mut wall) {
             let clock = std::time::Instant::now();
             tracker.record(&a.tick(t, &log)?);
