@@ -255,16 +255,16 @@ pub fn simulate_with(
             match &mut feed {
                 Some(feed) => feed.send(record, e.arrival_ms),
                 None => {
-                    producer.send(&mut log, EVENTS_TOPIC, record)?;
+                    producer.send(&log, EVENTS_TOPIC, record)?;
                 }
             }
             next_event += 1;
         }
         match &mut feed {
             // Replication, acknowledgements, and the committed records into the consumer view.
-            Some(feed) => feed.tick(t, &mut log).map_err(cluster_err)?,
+            Some(feed) => feed.tick(t, &log).map_err(cluster_err)?,
             None => {
-                producer.flush(&mut log)?;
+                producer.flush(&log)?;
             }
         }
         for ((a, tracker), spent) in archs.iter_mut().zip(&mut trackers).zip(&mut wall) {

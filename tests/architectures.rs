@@ -193,9 +193,9 @@ fn during_reprocessing_the_old_table_is_served_then_the_new_one() {
     let mut producer = Producer::new(ProducerConfig::default());
     for e in workload::generate(&s.workload, 5, 20_000) {
         let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
-        producer.send(&mut log, "events", record).unwrap();
+        producer.send(&log, "events", record).unwrap();
     }
-    producer.flush(&mut log).unwrap();
+    producer.flush(&log).unwrap();
 
     let queries = Arc::new(QuerySet::from_scenario(&s));
     let v1 = Arc::new(HandWritten::new(queries.clone()));

@@ -79,10 +79,10 @@ impl Run {
         self.clock.set(t);
         while let Some(e) = self.events.get(self.next).filter(|e| e.arrival_ms <= t) {
             let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
-            self.producer.send(&mut self.log, TOPIC, record).unwrap();
+            self.producer.send(&self.log, TOPIC, record).unwrap();
             self.next += 1;
         }
-        self.producer.flush(&mut self.log).unwrap();
+        self.producer.flush(&self.log).unwrap();
     }
 }
 

@@ -26,12 +26,12 @@ fn one_million_records() {
     for i in 0..n {
         let r = Record::new(format!("value-{i:08}-{}", "x".repeat(40)), i)
             .with_key(format!("k{}", i % 1000));
-        prod.send(&mut log, "t", r).unwrap();
+        prod.send(&log, "t", r).unwrap();
         if i % 1000 == 0 {
             clock.advance(1);
         }
     }
-    prod.flush(&mut log).unwrap();
+    prod.flush(&log).unwrap();
     let write = t0.elapsed();
     drop(log);
     let t1 = Instant::now();

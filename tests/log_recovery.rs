@@ -258,7 +258,7 @@ fn log_reopen_after_torn_write_keeps_acknowledged_records_and_group_offsets() {
     let mut prod = Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 1 << 20 });
     let mut acked = [0u64; 2];
     for i in 0..20 {
-        let (_, acks) = prod.send(&mut log, "events", record(i).with_key(format!("k{i}"))).unwrap();
+        let (_, acks) = prod.send(&log, "events", record(i).with_key(format!("k{i}"))).unwrap();
         for a in acks {
             acked[a.partition as usize] = a.base_offset + u64::from(a.record_count);
         }

@@ -30,9 +30,9 @@ fn log_of(dir: &std::path::Path, partitions: u32, events: &[Event]) -> Log {
     for e in events {
         clock.set(e.arrival_ms);
         let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
-        producer.send(&mut log, TOPIC, record).unwrap();
+        producer.send(&log, TOPIC, record).unwrap();
     }
-    producer.flush(&mut log).unwrap();
+    producer.flush(&log).unwrap();
     log
 }
 

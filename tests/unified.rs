@@ -82,9 +82,9 @@ fn build_log(dir: &Path, w: &Workload, seed: u64, duration_ms: i64) -> (Log, Vec
     let mut producer = Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 64 * 1024 });
     for e in &events {
         let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
-        producer.send(&mut log, TOPIC, record).unwrap();
+        producer.send(&log, TOPIC, record).unwrap();
     }
-    producer.flush(&mut log).unwrap();
+    producer.flush(&log).unwrap();
     (log, events)
 }
 

@@ -109,7 +109,7 @@ impl ClusterFeed {
     /// Then copies newly committed records into `log` (the consumer view). Stepping matters:
     /// records sent in the last steps are not replicated yet when the next call begins, so a
     /// leader crash between calls takes them with it, as it would in the real world.
-    pub fn tick(&mut self, now: TimestampMs, log: &mut Log) -> Result<(), ClusterError> {
+    pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<(), ClusterError> {
         let step = self.cluster.config.network_latency_ms.max(1);
         let elapsed = (now - self.last_tick).max(0);
         // Bounded so that a long tick on a fast network stays cheap.
@@ -179,7 +179,7 @@ impl ClusterFeed {
         }
     }
 
-    fn copy_committed(&mut self, log: &mut Log) -> Result<(), ClusterError> {
+    fn copy_committed(&mut self, log: &Log) -> Result<(), ClusterError> {
         let log_err = |source: LogError| ClusterError::Log { broker: u32::MAX, source };
         for p in 0..self.copied.len() as u32 {
             let hw = self.cluster.high_watermark(p);
@@ -195,8 +195,8 @@ impl ClusterFeed {
                 };
                 let Some(last) = records.last().map(|s| s.offset) else { break };
                 let batch: Vec<Record> = records.into_iter().map(|s| s.record).collect();
-                let topic = log.topic_mut(&self.topic).map_err(log_err)?;
-                topic.partition_mut(p).map_err(log_err)?.append(&batch).map_err(log_err)?;
+                let topic = log.topic(&self.topic).map_err(log_err)?;
+                topic.partition(p).map_err(log_err)?.append(&batch).map_err(log_err)?;
                 self.stats.committed_events += batch.len() as u64;
                 self.copied[p as usize] = last + 1;
             }

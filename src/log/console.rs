@@ -93,7 +93,7 @@ pub fn produce(opts: &ProduceOptions, mut input: impl BufRead) -> Result<u64> {
                 &partial
             };
             let record = to_record(line, sep, log.clock().now_ms());
-            let (_, acks) = producer.send(&mut log, &opts.topic, record)?;
+            let (_, acks) = producer.send(&log, &opts.topic, record)?;
             durable += count(&acks);
             sent += 1;
             partial.clear();
@@ -101,15 +101,15 @@ pub fn produce(opts: &ProduceOptions, mut input: impl BufRead) -> Result<u64> {
         }
         partial.extend_from_slice(rest);
         input.consume(len);
-        durable += count(&producer.flush(&mut log)?);
+        durable += count(&producer.flush(&log)?);
     }
     if !partial.is_empty() {
         let record = to_record(&partial, sep, log.clock().now_ms());
-        let (_, acks) = producer.send(&mut log, &opts.topic, record)?;
+        let (_, acks) = producer.send(&log, &opts.topic, record)?;
         durable += count(&acks);
         sent += 1;
     }
-    durable += count(&producer.flush(&mut log)?);
+    durable += count(&producer.flush(&log)?);
     debug_assert_eq!(durable, sent, "every line sent must have been acknowledged");
     Ok(durable)
 }

@@ -64,6 +64,11 @@
 //!   inside a *closed* segment is never truncated silently (it was acknowledged once): it is
 //!   reported as [`LogError::Corrupt`] with the file and byte position when read, and never
 //!   served as data. Each such action is a [`RecoveryEvent`].
+//! - **Concurrency.** A [`Log`] is `Send + Sync`; everything but creating a topic works
+//!   through `&Log`, so one `Arc<Log>` serves a producer and readers on other threads. Each
+//!   partition has its own lock, taken by one [`PartitionRef`] call at a time and never held
+//!   between calls: a long reader (a batch job) reads in bounded chunks, so appends and tail
+//!   polls wait for at most one chunk (see `shared.rs`).
 //! - **Time.** Each record carries its event timestamp (ms). The time index stores the running
 //!   maximum, so [`Partition::offset_for_time`] answers Kafka's `offsetsForTimes`: the first
 //!   offset whose timestamp is ≥ T.
@@ -79,6 +84,7 @@ mod partition;
 mod producer;
 mod record;
 mod segment;
+mod shared;
 mod topic;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -87,6 +93,7 @@ pub use error::LogError;
 pub use partition::{Partition, SegmentInfo};
 pub use producer::{Ack, Producer, ProducerConfig};
 pub use record::{Header, Record, StoredRecord};
+pub use shared::PartitionRef;
 pub use topic::{Log, RecoveryEvent, RetentionReport, Topic, partition_for_key};
 
 /// A record's position in its partition: dense, from 0, never reused.

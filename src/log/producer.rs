@@ -61,8 +61,8 @@ impl Producer {
     /// Buffers `record` for `topic` (partition chosen by the topic's partitioner); sends any batch
     /// that is full or has lingered long enough. Returns the acks of batches sent by this call
     /// and the partition the record went to.
-    pub fn send(&mut self, log: &mut Log, topic: &str, record: Record) -> Result<(u32, Vec<Ack>)> {
-        let partition = log.topic_mut(topic)?.partition_for(record.key.as_deref());
+    pub fn send(&mut self, log: &Log, topic: &str, record: Record) -> Result<(u32, Vec<Ack>)> {
+        let partition = log.topic(topic)?.partition_for(record.key.as_deref());
         let now = log.clock().now_ms();
         let size = batch::record_encoded_len(&record);
         let key = (topic.to_owned(), partition);
@@ -85,7 +85,7 @@ impl Producer {
         Ok((partition, acks))
     }
     /// Sends batches that have lingered `linger_ms` by the log's clock.
-    pub fn poll(&mut self, log: &mut Log) -> Result<Vec<Ack>> {
+    pub fn poll(&mut self, log: &Log) -> Result<Vec<Ack>> {
         let now = log.clock().now_ms();
         let due: Vec<_> = self
             .pending
@@ -96,7 +96,7 @@ impl Producer {
         self.send_keys(log, due)
     }
     /// Sends every buffered record now.
-    pub fn flush(&mut self, log: &mut Log) -> Result<Vec<Ack>> {
+    pub fn flush(&mut self, log: &Log) -> Result<Vec<Ack>> {
         let all: Vec<_> = self.pending.keys().cloned().collect();
         self.send_keys(log, all)
     }
@@ -105,7 +105,7 @@ impl Producer {
         self.pending.values().map(|p| p.records.len()).sum()
     }
 
-    fn send_keys(&mut self, log: &mut Log, keys: Vec<(String, u32)>) -> Result<Vec<Ack>> {
+    fn send_keys(&mut self, log: &Log, keys: Vec<(String, u32)>) -> Result<Vec<Ack>> {
         let mut acks = Vec::new();
         for k in keys {
             acks.extend(self.send_one(log, &k)?);
@@ -115,11 +115,11 @@ impl Producer {
 
     /// Appends one partition's buffered records as a batch. On failure the records stay
     /// buffered, so nothing unacknowledged is silently dropped.
-    fn send_one(&mut self, log: &mut Log, key: &(String, u32)) -> Result<Option<Ack>> {
+    fn send_one(&mut self, log: &Log, key: &(String, u32)) -> Result<Option<Ack>> {
         let Some(p) = self.pending.remove(key) else { return Ok(None) };
         let result = log
-            .topic_mut(&key.0)
-            .and_then(|t| t.partition_mut(key.1))
+            .topic(&key.0)
+            .and_then(|t| t.partition(key.1))
             .and_then(|part| part.append(&p.records));
         match result {
             Ok(base_offset) => Ok(Some(Ack {
@@ -150,14 +150,14 @@ mod tests {
         let mut log = Log::open(dir.path(), LogConfig::default(), clock.clone()).unwrap();
         log.create_topic("t", 1).unwrap();
         let mut prod = Producer::new(ProducerConfig { linger_ms: 10, max_batch_bytes: 300 });
-        let (p, acks) = prod.send(&mut log, "t", Record::new(vec![0; 50], 1)).unwrap();
+        let (p, acks) = prod.send(&log, "t", Record::new(vec![0; 50], 1)).unwrap();
         assert_eq!(p, 0);
         assert!(acks.is_empty());
         clock.advance(9);
-        assert!(prod.poll(&mut log).unwrap().is_empty());
+        assert!(prod.poll(&log).unwrap().is_empty());
         assert_eq!(prod.pending_records(), 1);
         clock.advance(1);
-        let acks = prod.poll(&mut log).unwrap();
+        let acks = prod.poll(&log).unwrap();
         assert_eq!(acks.len(), 1);
         assert_eq!((acks[0].base_offset, acks[0].record_count), (0, 1));
         assert_eq!(prod.pending_records(), 0);
@@ -165,17 +165,17 @@ mod tests {
         // ~70 bytes per record: the fourth would overflow 300 bytes and sends the first three.
         let mut acks = Vec::new();
         for i in 0..4 {
-            acks.extend(prod.send(&mut log, "t", Record::new(vec![0; 50], i)).unwrap().1);
+            acks.extend(prod.send(&log, "t", Record::new(vec![0; 50], i)).unwrap().1);
         }
         assert_eq!(acks.len(), 1);
         assert_eq!((acks[0].base_offset, acks[0].record_count), (1, 3));
         assert_eq!(prod.pending_records(), 1);
-        let acks = prod.flush(&mut log).unwrap();
+        let acks = prod.flush(&log).unwrap();
         assert_eq!((acks[0].base_offset, acks[0].record_count), (4, 1));
         let p = log.topic("t").unwrap().partition(0).unwrap();
         assert_eq!(p.log_end_offset(), 5);
         assert!(matches!(
-            prod.send(&mut log, "nope", Record::new("x", 0)),
+            prod.send(&log, "nope", Record::new("x", 0)),
             Err(crate::log::LogError::UnknownTopic(_))
         ));
     }

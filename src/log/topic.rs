@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
 
 use super::error::{LogError, Result};
 use super::fsutil::{io_err, sync_dir, validate_name, write_atomic};
 use super::group::{GroupStore, OFFSETS_DIR};
+use super::shared::PartitionRef;
 use super::{Clock, LogConfig, Offset, Partition};
 
 /// Something recovery did on open, for `describe` and for tests.
@@ -82,12 +84,15 @@ struct TopicMeta {
 }
 
 /// A topic: a fixed number of partitions and a partitioner.
+///
+/// Each partition has its own lock (see [`PartitionRef`]): appends to one partition never
+/// wait for another, and readers hold a partition only for one bounded read.
 #[derive(Debug)]
 pub struct Topic {
     name: String,
-    partitions: Vec<Partition>,
-    /// Next partition for a record without a key.
-    round_robin: u32,
+    partitions: Vec<RwLock<Partition>>,
+    /// Next partition for a record without a key (atomic: producers share `&Topic`).
+    round_robin: AtomicU32,
 }
 
 impl Topic {
@@ -101,33 +106,39 @@ impl Topic {
     }
     /// The partition for a record: a stable hash of the key modulo the partition count, or
     /// round-robin for records without a key.
-    pub fn partition_for(&mut self, key: Option<&[u8]>) -> u32 {
+    pub fn partition_for(&self, key: Option<&[u8]>) -> u32 {
         let n = self.partition_count();
         match key {
             Some(k) => partition_for_key(k, n),
             None => {
-                let p = self.round_robin % n;
-                self.round_robin = (p + 1) % n;
-                p
+                // `fetch_update` keeps the counter in [0, n), so the sequence is 0, 1, .., n-1,
+                // 0, .. exactly, as with the single-threaded counter it replaced.
+                let prev = self
+                    .round_robin
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |rr| Some((rr % n + 1) % n))
+                    .unwrap_or_else(|rr| rr);
+                prev % n
             }
         }
     }
-    /// One partition.
-    pub fn partition(&self, partition: u32) -> Result<&Partition> {
+    /// One partition: a handle whose every call locks the partition for that call only.
+    pub fn partition(&self, partition: u32) -> Result<PartitionRef<'_>> {
         self.partitions
             .get(partition as usize)
+            .map(PartitionRef::new)
             .ok_or_else(|| LogError::UnknownPartition { topic: self.name.clone(), partition })
     }
-    /// One partition, to append to.
+    /// One partition, exclusively (no lock needed: `&mut` proves nobody else holds the log).
     pub fn partition_mut(&mut self, partition: u32) -> Result<&mut Partition> {
         let name = &self.name;
         self.partitions
             .get_mut(partition as usize)
+            .map(|p| p.get_mut().unwrap_or_else(|e| e.into_inner()))
             .ok_or_else(|| LogError::UnknownPartition { topic: name.clone(), partition })
     }
     /// All partitions, in partition order.
-    pub fn partitions(&self) -> &[Partition] {
-        &self.partitions
+    pub fn partitions(&self) -> Vec<PartitionRef<'_>> {
+        self.partitions.iter().map(PartitionRef::new).collect()
     }
 
     fn open(
@@ -138,9 +149,12 @@ impl Topic {
         clock: &Arc<dyn Clock>,
     ) -> Result<Self> {
         let partitions = (0..n)
-            .map(|p| Partition::open(dir.join(p.to_string()), config.clone(), clock.clone()))
+            .map(|p| {
+                Partition::open(dir.join(p.to_string()), config.clone(), clock.clone())
+                    .map(RwLock::new)
+            })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Topic { name: name.to_owned(), partitions, round_robin: 0 })
+        Ok(Topic { name: name.to_owned(), partitions, round_robin: AtomicU32::new(0) })
     }
 }
 
@@ -166,6 +180,10 @@ fn read_meta(path: &Path) -> Result<Option<u32>> {
 }
 
 /// A log directory: topics, their partitions, and consumer-group offsets.
+///
+/// `Send + Sync`: appends, reads, commits and retention all work through `&Log`, so one
+/// `Arc<Log>` serves a producer and every reader at once (the realtime driver). Only creating a
+/// topic needs `&mut Log`: topics are created before the log is shared.
 #[derive(Debug)]
 pub struct Log {
     dir: PathBuf,
@@ -194,8 +212,8 @@ impl Log {
             // A directory without topic.json is a topic whose creation did not finish.
             let Some(n) = read_meta(&entry.path().join("topic.json"))? else { continue };
             let topic = Topic::open(&entry.path(), &name, n, &config, &clock)?;
-            for p in &topic.partitions {
-                events.extend_from_slice(p.recovery_events());
+            for p in topic.partitions() {
+                events.extend(p.recovery_events());
             }
             topics.insert(name, topic);
         }
@@ -264,10 +282,10 @@ impl Log {
         &self.events
     }
     /// Deletes closed segments beyond the retention limits, in every partition.
-    pub fn enforce_retention(&mut self) -> Result<RetentionReport> {
+    pub fn enforce_retention(&self) -> Result<RetentionReport> {
         let mut report = RetentionReport::default();
-        for topic in self.topics.values_mut() {
-            for p in &mut topic.partitions {
+        for topic in self.topics.values() {
+            for p in topic.partitions() {
                 let r = p.enforce_retention()?;
                 report.deleted_segments.extend(r.deleted_segments);
                 report.deleted_bytes += r.deleted_bytes;
