@@ -12,6 +12,7 @@ use crate::arch::{self, ArchContext, ArchError, ArchStats, Architecture};
 use crate::cluster::{
     Acks, Cluster, ClusterConfig, ClusterError, ClusterFeed, ClusterStats, FeedStats,
 };
+use crate::kafka::{KafkaConfig, KafkaFeed, KafkaStats};
 use crate::log::{
     FsyncPolicy, Log, LogConfig, ManualClock, Producer, ProducerConfig, Record, TimestampMs,
 };
@@ -83,6 +84,8 @@ pub struct RunResult {
     pub architectures: Vec<ArchRun>,
     /// What the replicated cluster did, when the scenario has a `[cluster]`.
     pub cluster: Option<ClusterRun>,
+    /// What went through the real Kafka brokers, with `[log] backend = "kafka"`.
+    pub kafka: Option<KafkaStats>,
 }
 
 /// What a `[cluster]` between the producer and the architectures did in a run.
@@ -95,6 +98,13 @@ pub struct ClusterRun {
     pub feed: FeedStats,
     /// The replication protocol's counters (elections, ISR changes, bytes replicated).
     pub replication: ClusterStats,
+}
+
+fn kafka_err(e: crate::kafka::KafkaError) -> ArchError {
+    match e {
+        crate::kafka::KafkaError::Log(source) => ArchError::Log(source),
+        e => ArchError::Engine { layer: "kafka", message: e.to_string() },
+    }
 }
 
 fn cluster_err(e: ClusterError) -> ArchError {
@@ -169,6 +179,22 @@ pub fn simulate_with(
         None => None,
     };
     let mut restarts: Vec<(TimestampMs, u32)> = Vec::new();
+    let mut kafka = match scenario.log.backend.as_str() {
+        "kafka" => Some(
+            KafkaFeed::connect(KafkaConfig {
+                bootstrap_servers: scenario.log.bootstrap_servers.clone(),
+                topic: scenario
+                    .log
+                    .topic
+                    .clone()
+                    .unwrap_or_else(|| format!("workbench-{}", scenario.name)),
+                partitions: scenario.workload.partitions,
+                timeout: std::time::Duration::from_millis(scenario.log.kafka_timeout_ms),
+            })
+            .map_err(kafka_err)?,
+        ),
+        _ => None,
+    };
     let mut log = Log::open(work_dir.join("log"), config, clock.clone())?;
     log.create_topic(EVENTS_TOPIC, scenario.workload.partitions)?;
     let partitions = scenario.workload.partitions as usize;
@@ -252,18 +278,21 @@ pub fn simulate_with(
         });
         while let Some(e) = events.get(next_event).filter(|e| e.arrival_ms <= t && !stalled) {
             let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
-            match &mut feed {
-                Some(feed) => feed.send(record, e.arrival_ms),
-                None => {
+            match (&mut feed, &mut kafka) {
+                (Some(feed), _) => feed.send(record, e.arrival_ms),
+                (None, Some(kafka)) => kafka.send(record),
+                (None, None) => {
                     producer.send(&log, EVENTS_TOPIC, record)?;
                 }
             }
             next_event += 1;
         }
-        match &mut feed {
+        match (&mut feed, &mut kafka) {
             // Replication, acknowledgements, and the committed records into the consumer view.
-            Some(feed) => feed.tick(t, &log).map_err(cluster_err)?,
-            None => {
+            (Some(feed), _) => feed.tick(t, &log).map_err(cluster_err)?,
+            // To the brokers and back into the local replica, at the brokers' offsets.
+            (None, Some(kafka)) => kafka.tick(t, &log, EVENTS_TOPIC).map_err(kafka_err)?,
+            (None, None) => {
                 producer.flush(&log)?;
             }
         }
@@ -275,7 +304,8 @@ pub fn simulate_with(
         let produced_all = next_event == events.len()
             && t >= scenario.duration_ms
             && restarts.is_empty()
-            && feed.as_ref().is_none_or(ClusterFeed::drained);
+            && feed.as_ref().is_none_or(ClusterFeed::drained)
+            && kafka.as_ref().is_none_or(KafkaFeed::drained);
         let mut all_quiet = produced_all;
         if produced_all {
             for (a, q) in archs.iter().zip(&mut quiescent_at) {
@@ -348,6 +378,7 @@ pub fn simulate_with(
     };
     Ok(RunResult {
         cluster,
+        kafka: kafka.map(|k| k.stats().clone()),
         events: oracle.len(),
         out_of_order_events,
         end_ms: t,

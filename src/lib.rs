@@ -39,6 +39,8 @@
 //!   groups, retention. Everything else reads from it.
 //! - [`cluster`] — the log replicated over in-process brokers: leader and followers, ISR, high
 //!   watermark, `acks`, leader epochs, elections and truncation, on a simulated network.
+//! - [`kafka`] — a real Kafka cluster under the architectures (rskafka client): events go to
+//!   the brokers and come back, at the brokers' offsets, into a local replica.
 //! - [`scenario`] — scenario files (TOML): what to generate, what to run, how layers are set.
 //! - [`workload`] — the seeded event generators (keyed and YSB ad events, rate ramps and
 //!   bursts, out-of-order and late events) and the event record encoding.
@@ -72,6 +74,7 @@ pub mod compare;
 pub mod driver;
 pub mod hll;
 pub mod html;
+pub mod kafka;
 pub mod kappa;
 pub mod lake;
 pub mod log;

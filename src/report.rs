@@ -100,6 +100,9 @@ pub struct Summary {
     /// The replicated cluster's figures, for a scenario with a `[cluster]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<crate::driver::ClusterRun>,
+    /// Records through the real Kafka brokers, with `[log] backend = "kafka"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<crate::kafka::KafkaStats>,
 }
 
 /// One architecture in `summary.json`.
@@ -197,6 +200,7 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
         },
         architectures,
         cluster: run.cluster.clone(),
+        kafka: run.kafka.clone(),
     }
 }
 

@@ -95,6 +95,7 @@ fn valid_file_parses_into_expected_struct() {
         expect: Default::default(),
         faults: Vec::new(),
         cluster: None,
+        log: Default::default(),
         lake: Default::default(),
     };
     assert_eq!(scenario, expected);

@@ -61,6 +61,37 @@ pub struct Scenario {
     /// the producer appends straight to one local log.
     #[serde(default)]
     pub cluster: Option<ClusterSpec>,
+    /// Which log the events go through (`[log]`): the workbench's own (default) or a real
+    /// Kafka cluster.
+    #[serde(default)]
+    pub log: LogSpec,
+}
+
+/// `[log]`: where the events go before the architectures read them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSpec {
+    /// `"local"` (the workbench's log in the results directory) or `"kafka"` (real brokers at
+    /// `bootstrap_servers`; the architectures read a local replica at the brokers' offsets).
+    pub backend: String,
+    /// `host:port` of the Kafka brokers (`backend = "kafka"`).
+    pub bootstrap_servers: Vec<String>,
+    /// Topic to create on the brokers (deleted first if it exists); default
+    /// `workbench-<scenario name>`.
+    pub topic: Option<String>,
+    /// Give up on a broker request after this long, ms.
+    pub kafka_timeout_ms: u64,
+}
+
+impl Default for LogSpec {
+    fn default() -> Self {
+        LogSpec {
+            backend: "local".into(),
+            bootstrap_servers: Vec::new(),
+            topic: None,
+            kafka_timeout_ms: 10_000,
+        }
+    }
 }
 
 /// `[cluster]`: the log replicated over in-process brokers (see `src/cluster/`).

@@ -183,6 +183,37 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             }
         }
     }
+    let lg = &s.log;
+    c.require(
+        lg.backend == "local" || lg.backend == "kafka",
+        "log.backend",
+        "\"local\" or \"kafka\"",
+        format!("\"{}\"", lg.backend),
+    )?;
+    if lg.backend == "kafka" {
+        c.require(
+            !lg.bootstrap_servers.is_empty()
+                && lg.bootstrap_servers.iter().all(|s| {
+                    s.rsplit_once(':')
+                        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+                }),
+            "log.bootstrap_servers",
+            "one or more \"host:port\" with backend = \"kafka\"",
+            format!("{:?}", lg.bootstrap_servers),
+        )?;
+        c.require(
+            s.cluster.is_none(),
+            "log.backend",
+            "\"local\" with a [cluster] (it simulates brokers; \"kafka\" uses real ones: choose one)",
+            "\"kafka\"",
+        )?;
+    }
+    c.require(
+        (100..=600_000).contains(&lg.kafka_timeout_ms),
+        "log.kafka_timeout_ms",
+        "in 100..=600000",
+        lg.kafka_timeout_ms,
+    )?;
     if let Some(cl) = &s.cluster {
         c.require((1..=64).contains(&cl.brokers), "cluster.brokers", "in 1..=64", cl.brokers)?;
         c.require(
