@@ -118,6 +118,17 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 s.duration_ms / 1000,
                 s.workload.partitions
             ));
+            if let Some(c) = &s.cluster {
+                text.push_str(&format!(
+                    "log:      {} replicated brokers (factor {}), acks = {}: src/cluster/\n",
+                    c.brokers, c.replication_factor, c.acks
+                ));
+            } else if s.log.backend == "kafka" {
+                text.push_str(&format!(
+                    "log:      a real Kafka cluster at {}: src/kafka.rs\n",
+                    s.log.bootstrap_servers.join(",")
+                ));
+            }
             for f in &s.faults {
                 text.push_str(&format!("fault:    {} at {} s\n", f.kind(), f.at_ms() / 1000));
             }
