@@ -64,8 +64,9 @@ fn code_of(id: &str) -> &'static str {
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run { scenario, out, export_events } => {
-            let written = lambda_workbench::run::run_scenario_file(&scenario, &out)?;
+        Command::Run { scenario, out, export_events, realtime } => {
+            let clock = realtime.then_some(lambda_workbench::scenario::RunClock::Realtime);
+            let written = lambda_workbench::run::run_scenario_file_with(&scenario, &out, clock)?;
             if export_events {
                 let path = lambda_workbench::run::export_events(&written)?;
                 eprintln!("events exported to {}", path.display());
