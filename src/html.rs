@@ -60,6 +60,7 @@ const COMMON_SOURCES: &[(&str, &str)] = &[
     ("metrics", "src/metrics/mod.rs"),
     ("duplication measurement", "src/metrics/duplication.rs"),
     ("simulated clock driver", "src/driver.rs"),
+    ("realtime driver", "src/realtime.rs"),
 ];
 
 /// HTML-escapes `text` for element content and attribute values.

@@ -376,10 +376,11 @@ pub fn run_realtime(
             .into_iter()
             .fold(100, crate::driver::gcd)
             .max(10);
-    // Three batch cycles after the workload for everything to settle: enough for a job that
-    // starts after the last event, and a retry after a failure.
-    let horizon_ms =
-        scenario.duration_ms + 3 * (scenario.batch.interval_ms + scenario.speed.poll_interval_ms);
+    // Three batch cycles after the workload for everything to settle (a job that starts after
+    // the last event, and a retry after a failure), and at least ten seconds: real jobs take
+    // real time, longer on a busy machine. The drain ends as soon as everything is quiescent.
+    let horizon_ms = scenario.duration_ms
+        + (3 * (scenario.batch.interval_ms + scenario.speed.poll_interval_ms)).max(10_000);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

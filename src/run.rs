@@ -47,7 +47,16 @@ fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), RunError> {
 /// Runs the scenario at `path` — or, when no such file exists and `path` is a bare name, the
 /// bundled scenario of that name — writes `out/<name>/`, returns that directory.
 pub fn run_scenario_file(path: &Path, out: &Path) -> Result<PathBuf, RunError> {
-    run_scenario_file_with(path, out, None)
+    Ok(run_scenario_file_with(path, out, None)?.dir)
+}
+
+/// Where a run's results went, and whether the run was interrupted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The results directory, `out/<name>/`.
+    pub dir: PathBuf,
+    /// The run was interrupted (Ctrl-C): the results cover only what happened until then.
+    pub partial: bool,
 }
 
 /// [`run_scenario_file`] with the scenario's `clock` replaced by `clock` when given
@@ -56,7 +65,7 @@ pub fn run_scenario_file_with(
     path: &Path,
     out: &Path,
     clock: Option<RunClock>,
-) -> Result<PathBuf, RunError> {
+) -> Result<Written, RunError> {
     let (mut scenario, text) = load_scenario(path)?;
     if let Some(clock) = clock {
         scenario.clock = clock;
@@ -64,7 +73,7 @@ pub fn run_scenario_file_with(
         let origin = PathBuf::from(format!("{} (with --{})", path.display(), clock.name()));
         crate::scenario::Scenario::parse(&with_clock(&text, clock), &origin)?;
     }
-    run_scenario(&scenario, text.as_bytes(), out)
+    run_scenario_written(&scenario, text.as_bytes(), out)
 }
 
 /// The scenario text with its root `clock` set, for validating a command-line override.
@@ -173,6 +182,15 @@ fn with_progress<T>(name: &str, f: impl FnOnce(&mut dyn FnMut(i64, i64)) -> T) -
 
 /// Runs a parsed scenario (`text` is its file, copied into the results) and writes the results.
 pub fn run_scenario(scenario: &Scenario, text: &[u8], out: &Path) -> Result<PathBuf, RunError> {
+    Ok(run_scenario_written(scenario, text, out)?.dir)
+}
+
+/// [`run_scenario`], saying also whether the run was interrupted.
+pub fn run_scenario_written(
+    scenario: &Scenario,
+    text: &[u8],
+    out: &Path,
+) -> Result<Written, RunError> {
     let layout = ResultsLayout::new(out, &scenario.name);
     // A rerun replaces the previous results entirely, so nothing stale is mixed in.
     if layout.root.exists() {
@@ -223,5 +241,5 @@ pub fn run_scenario(scenario: &Scenario, text: &[u8], out: &Path) -> Result<Path
         write(&layout.final_view(&a.id), report::view_csv(&a.final_view, &run.queries))?;
     }
     crate::html::plot_and_report(&layout.root)?;
-    Ok(layout.root)
+    Ok(Written { dir: layout.root, partial: run.partial })
 }
