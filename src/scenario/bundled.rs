@@ -14,6 +14,7 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("logic-change", include_str!("../../scenarios/logic-change.toml")),
     ("burst", include_str!("../../scenarios/burst.toml")),
     ("skew", include_str!("../../scenarios/skew.toml")),
+    ("realtime-quickstart", include_str!("../../scenarios/realtime-quickstart.toml")),
 ];
 
 /// The text of the bundled scenario `name`.
