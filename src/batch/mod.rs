@@ -245,27 +245,27 @@ impl BatchLayer {
                 message: format!("batch job {} stopped without a result", job.generation),
             })),
         });
-        if let Some(outcome) = outcome {
-            if let Some(job) = self.background.take() {
-                let (view, events, finished) = outcome?;
-                self.events_read += events;
-                self.busy_ms += finished.saturating_sub(job.started_at);
-                // The serving side swaps views at this tick: that is when it becomes visible.
-                let at = now.max(finished);
-                if let Some(retry_ms) = self.fail_next.take() {
-                    self.failures += 1;
-                    self.next_start = finished + retry_ms;
-                    tick.failed_at = Some(at);
-                } else {
-                    self.next_start = self.next_start.max(finished);
-                    tick.published_at = Some(at);
-                    self.published = Some(BatchView {
-                        generation: job.generation,
-                        cutoff: job.cutoff,
-                        view,
-                        events,
-                    });
-                }
+        if let Some(outcome) = outcome
+            && let Some(job) = self.background.take()
+        {
+            let (view, events, finished) = outcome?;
+            self.events_read += events;
+            self.busy_ms += finished.saturating_sub(job.started_at);
+            // The serving side swaps views at this tick: that is when it becomes visible.
+            let at = now.max(finished);
+            if let Some(retry_ms) = self.fail_next.take() {
+                self.failures += 1;
+                self.next_start = finished + retry_ms;
+                tick.failed_at = Some(at);
+            } else {
+                self.next_start = self.next_start.max(finished);
+                tick.published_at = Some(at);
+                self.published = Some(BatchView {
+                    generation: job.generation,
+                    cutoff: job.cutoff,
+                    view,
+                    events,
+                });
             }
         }
         if self.background.is_none() && now >= self.next_start {
