@@ -26,6 +26,10 @@ pub enum Command {
         /// Also write every event of the run's log to `OUT/<scenario-name>/events.parquet`.
         #[arg(long)]
         export_events: bool,
+        /// Run on the wall clock whatever the scenario's `clock` says: the workload takes its
+        /// `duration_ms` in real time; Ctrl-C stops it and keeps partial results.
+        #[arg(long)]
+        realtime: bool,
     },
     /// Redraw every chart of a results directory into DIR/plots/ (PNG and SVG).
     Plot {

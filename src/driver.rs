@@ -19,7 +19,7 @@ use crate::log::{
 use crate::metrics::{self, CorrectnessTracker, ErrorSample, FreshnessTracker, Percentiles};
 use crate::oracle::Oracle;
 use crate::query::{QuerySet, Table};
-use crate::scenario::{ClusterSpec, Fault, Scenario};
+use crate::scenario::{ClusterSpec, Fault, RunClock, Scenario};
 use crate::workload;
 
 /// The topic every architecture reads.
@@ -59,7 +59,7 @@ pub struct ArchRun {
     pub wall_ms: f64,
 }
 
-/// Everything a simulated run produced.
+/// Everything a run produced (simulated or realtime).
 #[derive(Debug, Clone)]
 pub struct RunResult {
     /// Events generated and appended.
@@ -86,6 +86,11 @@ pub struct RunResult {
     pub cluster: Option<ClusterRun>,
     /// What went through the real Kafka brokers, with `[log] backend = "kafka"`.
     pub kafka: Option<KafkaStats>,
+    /// The clock that drove the run.
+    pub clock: RunClock,
+    /// The run was interrupted (Ctrl-C in a realtime run): the results cover what happened
+    /// until then.
+    pub partial: bool,
 }
 
 /// What a `[cluster]` between the producer and the architectures did in a run.
@@ -142,7 +147,8 @@ fn open_cluster(
     Ok(ClusterFeed::new(cluster, acks, EVENTS_TOPIC))
 }
 
-fn gcd(a: i64, b: i64) -> i64 {
+/// Greatest common divisor (the tick that divides every interval).
+pub(crate) fn gcd(a: i64, b: i64) -> i64 {
     if b == 0 { a.abs() } else { gcd(b, a % b) }
 }
 
@@ -204,7 +210,13 @@ pub fn simulate_with(
         events.iter().filter(|e| e.event_time_ms < e.arrival_ms).count() as u64;
 
     let mut queries = Arc::new(QuerySet::from_scenario(scenario));
-    let ctx = ArchContext { scenario, queries: queries.clone(), topic: EVENTS_TOPIC, work_dir };
+    let ctx = ArchContext {
+        scenario,
+        queries: queries.clone(),
+        topic: EVENTS_TOPIC,
+        work_dir,
+        timing: arch::Timing::CostModel,
+    };
     let mut archs: Vec<Box<dyn Architecture>> = Vec::new();
     for id in &scenario.architectures {
         // Ids were checked when the scenario was loaded; an unknown one here is skipped.
@@ -212,15 +224,8 @@ pub fn simulate_with(
             archs.push(a?);
         }
     }
-    let mut trackers: Vec<FreshnessTracker> =
-        archs.iter().map(|_| FreshnessTracker::new(partitions)).collect();
-    let mut samples: Vec<Vec<(TimestampMs, ErrorSample)>> = vec![Vec::new(); archs.len()];
-    let mut quiescent_at: Vec<Option<TimestampMs>> = vec![None; archs.len()];
-    let mut correctness: Vec<CorrectnessTracker> =
-        archs.iter().map(|_| CorrectnessTracker::default()).collect();
-    let mut wall: Vec<std::time::Duration> = vec![std::time::Duration::ZERO; archs.len()];
+    let mut records: Vec<ArchRecord> = archs.iter().map(|_| ArchRecord::new(partitions)).collect();
     let mut log_bytes = Vec::new();
-    let mut cold_bytes: Vec<Vec<(TimestampMs, u64)>> = vec![Vec::new(); archs.len()];
     let started = std::time::Instant::now();
     let mut oracle = Oracle::new(&log, EVENTS_TOPIC, &queries)?;
     // The producer flushes every tick, so linger never holds a record past its tick.
@@ -296,10 +301,10 @@ pub fn simulate_with(
                 producer.flush(&log)?;
             }
         }
-        for ((a, tracker), spent) in archs.iter_mut().zip(&mut trackers).zip(&mut wall) {
+        for (a, record) in archs.iter_mut().zip(&mut records) {
             let clock = std::time::Instant::now();
-            tracker.record(&a.tick(t, &log)?);
-            *spent += clock.elapsed();
+            record.tracker.record(&a.tick(t, &log)?);
+            record.wall += clock.elapsed();
         }
         let produced_all = next_event == events.len()
             && t >= scenario.duration_ms
@@ -308,9 +313,9 @@ pub fn simulate_with(
             && kafka.as_ref().is_none_or(KafkaFeed::drained);
         let mut all_quiet = produced_all;
         if produced_all {
-            for (a, q) in archs.iter().zip(&mut quiescent_at) {
+            for (a, record) in archs.iter().zip(&mut records) {
                 if a.quiescent(&log)? {
-                    q.get_or_insert(t);
+                    record.quiescent_at.get_or_insert(t);
                 } else {
                     all_quiet = false;
                 }
@@ -320,13 +325,11 @@ pub fn simulate_with(
         if t % scenario.sample_every_ms == 0 || stop {
             oracle.catch_up(&log)?;
             let exact = oracle.table();
-            for (i, a) in archs.iter_mut().enumerate() {
+            for (a, record) in archs.iter_mut().zip(&mut records) {
                 let clock = std::time::Instant::now();
                 let served = a.query(t, &log)?;
-                wall[i] += clock.elapsed();
-                samples[i].push((t, metrics::compare(&served, &exact)));
-                correctness[i].record(t, &served, &exact);
-                cold_bytes[i].push((t, a.cold_bytes()));
+                record.wall += clock.elapsed();
+                record.sample(t, &served, &exact, a.cold_bytes());
             }
             let topic = log.topic(EVENTS_TOPIC)?;
             log_bytes.push((t, topic.partitions().iter().map(|p| p.size_bytes()).sum()));
@@ -343,30 +346,9 @@ pub fn simulate_with(
     oracle.catch_up(&log)?;
     let exact = oracle.table();
     let mut architectures = Vec::new();
-    for (i, a) in archs.iter_mut().enumerate() {
-        let (values, never_visible) = trackers[i].freshness(oracle.event_times());
+    for (a, record) in archs.iter_mut().zip(records) {
         let final_view = a.query(t, &log)?;
-        let (ttc, windows_never_correct) =
-            correctness[i].time_to_correct(&final_view, &exact, &queries);
-        let sample_times: Vec<TimestampMs> = samples[i].iter().map(|(t, _)| *t).collect();
-        let staleness =
-            trackers[i].staleness(&sample_times, oracle.event_times(), oracle.append_times());
-        architectures.push(ArchRun {
-            id: a.id().to_owned(),
-            samples: std::mem::take(&mut samples[i]),
-            freshness: metrics::percentiles(values),
-            never_visible,
-            final_error: metrics::compare(&final_view, &exact),
-            quiescent_at_ms: quiescent_at[i],
-            stats: a.stats(),
-            final_view,
-            time_to_correct: metrics::percentiles(ttc),
-            windows_never_correct,
-            staleness: sample_times.into_iter().zip(staleness).collect(),
-            wall_ms: wall[i].as_secs_f64() * 1000.0,
-            cold_bytes: std::mem::take(&mut cold_bytes[i]),
-            timeline: a.timeline(),
-        });
+        architectures.push(record.finish(a.as_ref(), final_view, &oracle, &exact, &queries));
     }
     let cluster = match &mut feed {
         Some(feed) => Some(ClusterRun {
@@ -389,5 +371,79 @@ pub fn simulate_with(
         log_bytes,
         wall_ms: started.elapsed().as_secs_f64() * 1000.0,
         architectures,
+        clock: RunClock::Simulated,
+        partial: false,
     })
+}
+
+/// What a driver records about one architecture while a run goes on; both drivers keep one per
+/// architecture and turn it into an [`ArchRun`] the same way.
+#[derive(Debug)]
+pub(crate) struct ArchRecord {
+    /// When each event became visible.
+    pub tracker: FreshnessTracker,
+    /// Consistency error at each sample.
+    pub samples: Vec<(TimestampMs, ErrorSample)>,
+    /// Per window, when its answer was right.
+    pub correctness: CorrectnessTracker,
+    /// When it first reflected the whole log after the workload.
+    pub quiescent_at: Option<TimestampMs>,
+    /// Wall-clock time spent in its code.
+    pub wall: std::time::Duration,
+    /// Cold-storage bytes at each sample.
+    pub cold_bytes: Vec<(TimestampMs, u64)>,
+}
+
+impl ArchRecord {
+    /// An empty record for a topic of `partitions` partitions.
+    pub fn new(partitions: usize) -> Self {
+        ArchRecord {
+            tracker: FreshnessTracker::new(partitions),
+            samples: Vec::new(),
+            correctness: CorrectnessTracker::default(),
+            quiescent_at: None,
+            wall: std::time::Duration::ZERO,
+            cold_bytes: Vec::new(),
+        }
+    }
+
+    /// One sample at `t`: the served answers against the exact ones.
+    pub fn sample(&mut self, t: TimestampMs, served: &Table, exact: &Table, cold_bytes: u64) {
+        self.samples.push((t, metrics::compare(served, exact)));
+        self.correctness.record(t, served, exact);
+        self.cold_bytes.push((t, cold_bytes));
+    }
+
+    /// The architecture's run, from this record, its final answers and the oracle at the end.
+    pub fn finish(
+        self,
+        arch: &dyn Architecture,
+        final_view: Table,
+        oracle: &Oracle,
+        exact: &Table,
+        queries: &QuerySet,
+    ) -> ArchRun {
+        let (values, never_visible) = self.tracker.freshness(oracle.event_times());
+        let (ttc, windows_never_correct) =
+            self.correctness.time_to_correct(&final_view, exact, queries);
+        let sample_times: Vec<TimestampMs> = self.samples.iter().map(|(t, _)| *t).collect();
+        let staleness =
+            self.tracker.staleness(&sample_times, oracle.event_times(), oracle.append_times());
+        ArchRun {
+            id: arch.id().to_owned(),
+            samples: self.samples,
+            freshness: metrics::percentiles(values),
+            never_visible,
+            final_error: metrics::compare(&final_view, exact),
+            quiescent_at_ms: self.quiescent_at,
+            stats: arch.stats(),
+            final_view,
+            time_to_correct: metrics::percentiles(ttc),
+            windows_never_correct,
+            staleness: sample_times.into_iter().zip(staleness).collect(),
+            wall_ms: self.wall.as_secs_f64() * 1000.0,
+            cold_bytes: self.cold_bytes,
+            timeline: arch.timeline(),
+        }
+    }
 }

@@ -60,6 +60,7 @@ const COMMON_SOURCES: &[(&str, &str)] = &[
     ("metrics", "src/metrics/mod.rs"),
     ("duplication measurement", "src/metrics/duplication.rs"),
     ("simulated clock driver", "src/driver.rs"),
+    ("realtime driver", "src/realtime.rs"),
 ];
 
 /// With a `[cluster]`: what the producer was told and what the replicated log kept — the

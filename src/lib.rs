@@ -56,6 +56,8 @@
 //! - [`arch`] — the [`arch::Architecture`] trait, the registry, and one file per architecture
 //!   composing the layers.
 //! - [`driver`] — the simulated clock driver: decides *when* results become visible.
+//! - [`realtime`] — the realtime driver: the same architectures on threads and wall-clock
+//!   time (tokio for pacing, signals and sampling; rayon for batch jobs).
 //! - [`metrics`] — freshness, consistency error, and their summaries.
 //! - [`report`] — the results directory: `summary.json`, `timeseries.csv`, final views.
 //! - [`plot`] — charts (PNG and SVG) drawn with plotters and an embedded font.
@@ -82,6 +84,7 @@ pub mod metrics;
 pub mod oracle;
 pub mod plot;
 pub mod query;
+pub mod realtime;
 pub mod report;
 pub mod results;
 pub mod run;

@@ -64,13 +64,20 @@ fn code_of(id: &str) -> &'static str {
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run { scenario, out, export_events } => {
-            let written = lambda_workbench::run::run_scenario_file(&scenario, &out)?;
+        Command::Run { scenario, out, export_events, realtime } => {
+            let clock = realtime.then_some(lambda_workbench::scenario::RunClock::Realtime);
+            let written = lambda_workbench::run::run_scenario_file_with(&scenario, &out, clock)?;
             if export_events {
-                let path = lambda_workbench::run::export_events(&written)?;
+                let path = lambda_workbench::run::export_events(&written.dir)?;
                 eprintln!("events exported to {}", path.display());
             }
-            emit(&format!("results written to {}\n", written.display()))
+            emit(&format!("results written to {}\n", written.dir.display()))?;
+            if written.partial {
+                // Like a shell's 128 + SIGINT: scripts see the run did not finish, though its
+                // partial results are on disk.
+                std::process::exit(130);
+            }
+            Ok(())
         }
         Command::Log { command } => log(command),
         Command::Plot { dir } => {

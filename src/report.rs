@@ -79,8 +79,11 @@ pub struct Summary {
     pub scenario: String,
     /// Scenario seed.
     pub seed: u64,
-    /// `simulated` (the realtime driver comes later).
+    /// The clock that drove the run: `simulated` or `realtime`.
     pub driver: &'static str,
+    /// Whether the run was interrupted (Ctrl-C) and the figures cover only what happened until
+    /// then.
+    pub partial: bool,
     /// How long the workload produced, ms.
     pub duration_ms: i64,
     /// Simulated time the run ended (after the layers settled), ms.
@@ -186,7 +189,8 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
     Summary {
         scenario: scenario.name.clone(),
         seed: scenario.seed,
-        driver: "simulated",
+        driver: run.clock.name(),
+        partial: run.partial,
         duration_ms: scenario.duration_ms,
         end_ms: run.end_ms,
         converged: run.converged,

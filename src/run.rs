@@ -6,7 +6,7 @@ use crate::arch::ArchError;
 use crate::driver;
 use crate::plot::PlotError;
 use crate::report::{self, ResultsLayout};
-use crate::scenario::{Scenario, ScenarioError};
+use crate::scenario::{RunClock, Scenario, ScenarioError};
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,9 @@ pub enum RunError {
     /// The charts or the HTML report could not be made from the results.
     #[error(transparent)]
     Report(#[from] crate::results::ResultsError),
+    /// The realtime driver could not run.
+    #[error(transparent)]
+    Realtime(#[from] crate::realtime::RealtimeError),
 }
 
 fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), RunError> {
@@ -44,8 +47,60 @@ fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), RunError> {
 /// Runs the scenario at `path` — or, when no such file exists and `path` is a bare name, the
 /// bundled scenario of that name — writes `out/<name>/`, returns that directory.
 pub fn run_scenario_file(path: &Path, out: &Path) -> Result<PathBuf, RunError> {
-    let (scenario, text) = load_scenario(path)?;
-    run_scenario(&scenario, text.as_bytes(), out)
+    Ok(run_scenario_file_with(path, out, None)?.dir)
+}
+
+/// Where a run's results went, and whether the run was interrupted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The results directory, `out/<name>/`.
+    pub dir: PathBuf,
+    /// The run was interrupted (Ctrl-C): the results cover only what happened until then.
+    pub partial: bool,
+}
+
+/// [`run_scenario_file`] with the scenario's `clock` replaced by `clock` when given
+/// (`workbench run --realtime`).
+pub fn run_scenario_file_with(
+    path: &Path,
+    out: &Path,
+    clock: Option<RunClock>,
+) -> Result<Written, RunError> {
+    let (mut scenario, text) = load_scenario(path)?;
+    if let Some(clock) = clock {
+        scenario.clock = clock;
+        // The same limits as a file saying so (a realtime run takes its duration in real time).
+        let origin = PathBuf::from(format!("{} (with --{})", path.display(), clock.name()));
+        crate::scenario::Scenario::parse(&with_clock(&text, clock), &origin)?;
+    }
+    run_scenario_written(&scenario, text.as_bytes(), out)
+}
+
+/// The scenario text with its root `clock` set, for validating a command-line override.
+fn with_clock(text: &str, clock: RunClock) -> String {
+    // Root keys come before the first table header; a `clock = ...` line there is replaced.
+    let mut out = String::new();
+    let mut at_root = true;
+    let mut written = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if at_root && trimmed.starts_with('[') {
+            if !written {
+                out.push_str(&format!("clock = \"{}\"\n", clock.name()));
+                written = true;
+            }
+            at_root = false;
+        }
+        if at_root && trimmed.starts_with("clock") && trimmed[5..].trim_start().starts_with('=') {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !written {
+        out.push_str(&format!("clock = \"{}\"\n", clock.name()));
+    }
+    out
 }
 
 /// Writes `events.parquet` in a results directory: every event of the run's log, with columns
@@ -113,7 +168,7 @@ fn with_progress<T>(name: &str, f: impl FnOnce(&mut dyn FnMut(i64, i64)) -> T) -
     }
     let bar = indicatif::ProgressBar::new(1);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} simulated s")
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} s")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message(name.to_owned());
@@ -127,15 +182,48 @@ fn with_progress<T>(name: &str, f: impl FnOnce(&mut dyn FnMut(i64, i64)) -> T) -
 
 /// Runs a parsed scenario (`text` is its file, copied into the results) and writes the results.
 pub fn run_scenario(scenario: &Scenario, text: &[u8], out: &Path) -> Result<PathBuf, RunError> {
+    Ok(run_scenario_written(scenario, text, out)?.dir)
+}
+
+/// [`run_scenario`], saying also whether the run was interrupted.
+pub fn run_scenario_written(
+    scenario: &Scenario,
+    text: &[u8],
+    out: &Path,
+) -> Result<Written, RunError> {
     let layout = ResultsLayout::new(out, &scenario.name);
     // A rerun replaces the previous results entirely, so nothing stale is mixed in.
     if layout.root.exists() {
         std::fs::remove_dir_all(&layout.root)
             .map_err(|source| RunError::Write { path: layout.root.clone(), source })?;
     }
-    let run = with_progress(&scenario.name, |progress| {
-        driver::simulate_with(scenario, &layout.work_dir(), &crate::arch::build, progress)
-    })?;
+    let label = format!("{} ({})", scenario.name, scenario.clock.name());
+    let run = match scenario.clock {
+        RunClock::Simulated => with_progress(&label, |progress| {
+            driver::simulate_with(scenario, &layout.work_dir(), &crate::arch::build, progress)
+        })?,
+        RunClock::Realtime => with_progress(&label, |progress| {
+            let mut started = || {
+                // Said on stderr once Ctrl-C is handled: from here an interrupt keeps results.
+                eprintln!(
+                    "realtime run of {} started: {} s of wall-clock time (Ctrl-C stops it and \
+                     keeps partial results)",
+                    scenario.name,
+                    scenario.duration_ms as f64 / 1000.0
+                );
+            };
+            crate::realtime::run_realtime(
+                scenario,
+                &layout.work_dir(),
+                &crate::arch::build,
+                &mut started,
+                progress,
+            )
+        })?,
+    };
+    if run.partial {
+        eprintln!("interrupted at {:.1} s: writing partial results", run.end_ms as f64 / 1000.0);
+    }
 
     write(&layout.scenario(), text)?;
     let summary = report::summary(scenario, &run);
@@ -153,5 +241,5 @@ pub fn run_scenario(scenario: &Scenario, text: &[u8], out: &Path) -> Result<Path
         write(&layout.final_view(&a.id), report::view_csv(&a.final_view, &run.queries))?;
     }
     crate::html::plot_and_report(&layout.root)?;
-    Ok(layout.root)
+    Ok(Written { dir: layout.root, partial: run.partial })
 }

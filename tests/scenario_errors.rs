@@ -71,6 +71,7 @@ fn valid_file_parses_into_expected_struct() {
         architectures: vec!["lambda".into(), "kappa".into()],
         duration_ms: 120_000,
         sample_every_ms: 1000,
+        clock: Default::default(),
         workload: Workload {
             rate_per_sec: 200,
             keys: 20,
@@ -655,4 +656,30 @@ proptest! {
             Err(e) => prop_assert!(e.to_string().contains("fuzz.toml")),
         }
     }
+}
+
+#[test]
+fn clock_must_be_simulated_or_realtime() {
+    let msg = assert_edit_fails(
+        "duration_ms = 120000",
+        "duration_ms = 120000\nclock = \"wall\"",
+        6,
+        "clock",
+    );
+    assert!(msg.contains("realtime") && msg.contains("simulated"), "{msg}");
+    let ok =
+        VALID.replacen("duration_ms = 120000", "duration_ms = 120000\nclock = \"realtime\"", 1);
+    let s = Scenario::parse(&ok, Path::new("ok.toml")).expect("realtime scenario");
+    assert_eq!(s.clock, lambda_workbench::scenario::RunClock::Realtime);
+}
+
+#[test]
+fn realtime_run_longer_than_an_hour_is_refused() {
+    let msg = assert_edit_fails(
+        "duration_ms = 120000",
+        "duration_ms = 7200000\nclock = \"realtime\"",
+        5,
+        "duration_ms",
+    );
+    assert!(msg.contains("realtime"), "{msg}");
 }

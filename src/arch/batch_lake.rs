@@ -14,7 +14,8 @@ use crate::scenario::Fault;
 pub fn build(ctx: &ArchContext<'_>, _log: &Log) -> Result<Box<dyn Architecture>, ArchError> {
     let compute = Arc::new(PolarsBatch::new());
     Ok(Box::new(BatchLake {
-        batch: BatchLayer::new(ctx.topic, compute, ctx.queries.clone(), &ctx.scenario.batch, 0),
+        batch: BatchLayer::new(ctx.topic, compute, ctx.queries.clone(), &ctx.scenario.batch, 0)
+            .with_timing(ctx.timing.clone()),
         timeline: Vec::new(),
     }))
 }

@@ -16,15 +16,11 @@ pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, 
     let compute: Arc<dyn StreamCompute> = Arc::new(HandWritten::new(ctx.queries.clone()));
     let mut reprocess_at: Vec<i64> = ctx.scenario.kappa.reprocess_at_ms.clone();
     reprocess_at.sort_unstable();
+    let mut kappa =
+        Kappa::new(log, ctx.topic, compute.clone(), ctx.queries.clone(), &ctx.scenario.speed, 0)?;
+    kappa.set_timing(ctx.timing.clone());
     Ok(Box::new(KappaArch {
-        kappa: Kappa::new(
-            log,
-            ctx.topic,
-            compute.clone(),
-            ctx.queries.clone(),
-            &ctx.scenario.speed,
-            0,
-        )?,
+        kappa,
         compute,
         reprocess_at: reprocess_at.into(),
         reprocess_from: ctx.scenario.kappa.reprocess_from_time_ms,

@@ -88,19 +88,22 @@ impl LambdaArch {
         cutoff_skew: Offset,
     ) -> Result<Self, ArchError> {
         let (batch_keep, speed_keep) = (batch.clone(), speed.clone());
+        let mut speed_layer = SpeedLayer::new(
+            log,
+            ctx.topic,
+            &format!("{id}.speed"),
+            speed,
+            ctx.queries.clone(),
+            &ctx.scenario.speed,
+            0,
+        )?;
+        speed_layer.set_timing(&ctx.timing);
         Ok(LambdaArch {
             id,
             topic: ctx.topic.to_owned(),
-            batch: BatchLayer::new(ctx.topic, batch, ctx.queries.clone(), &ctx.scenario.batch, 0),
-            speed: SpeedLayer::new(
-                log,
-                ctx.topic,
-                &format!("{id}.speed"),
-                speed,
-                ctx.queries.clone(),
-                &ctx.scenario.speed,
-                0,
-            )?,
+            batch: BatchLayer::new(ctx.topic, batch, ctx.queries.clone(), &ctx.scenario.batch, 0)
+                .with_timing(ctx.timing.clone()),
+            speed: speed_layer,
             audit: AuditLog::default(),
             cutoff_skew,
             peak_cells: 0,

@@ -104,6 +104,29 @@ pub struct ArchStats {
     pub max_lake_lag_events: u64,
 }
 
+/// How a layer decides when its results become visible.
+///
+/// The layers' logic is the same under both: they poll, compute, publish, fail and recover the
+/// same way. Only the moment a result counts as visible differs.
+#[derive(Debug, Clone, Default)]
+pub enum Timing {
+    /// The scenario's cost model (overhead + events × per-event cost) on the simulated clock:
+    /// deterministic, reproducible byte for byte.
+    #[default]
+    CostModel,
+    /// Measured on the log's (wall) clock: a result is visible when its computation really
+    /// finished. Batch jobs run in the background on the rayon pool, reading this shared log,
+    /// so they never hold up the thread that polls the stream (the realtime driver).
+    Measured(Arc<Log>),
+}
+
+impl Timing {
+    /// Whether results are timed by the clock rather than the cost model.
+    pub fn is_measured(&self) -> bool {
+        matches!(self, Timing::Measured(_))
+    }
+}
+
 /// What every architecture is built from.
 #[derive(Debug, Clone)]
 pub struct ArchContext<'a> {
@@ -115,10 +138,13 @@ pub struct ArchContext<'a> {
     pub topic: &'a str,
     /// Where an architecture may keep files of its own (the lake's cold tier).
     pub work_dir: &'a std::path::Path,
+    /// Cost model (simulated driver) or measured time (realtime driver).
+    pub timing: Timing,
 }
 
-/// A data architecture on the simulated clock.
-pub trait Architecture {
+/// A data architecture, driven by the simulated or the realtime driver. `Send`: the realtime
+/// driver runs each architecture on a thread of its own.
+pub trait Architecture: Send {
     /// Its id (`lambda`, `kappa`, ...).
     fn id(&self) -> &'static str;
     /// Advances to `now`: polls, computes, publishes; reports what became visible.

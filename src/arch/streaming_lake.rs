@@ -16,18 +16,21 @@ use crate::query::{QuerySet, Table};
 
 /// Builds `streaming-lake`, its cold tier under `work_dir/cold`.
 pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, ArchError> {
-    let lake = Lake::new(
+    let mut lake = Lake::new(
         log,
         ctx.topic,
         ctx.queries.clone(),
         &ctx.scenario.lake,
         &ctx.work_dir.join("cold"),
     )?;
+    lake.set_timing(&ctx.timing);
     Ok(Box::new(StreamingLake {
         topic: ctx.topic.to_owned(),
         lake,
         peak_cells: 0,
         query_busy_ms: 0,
+        measured: ctx.timing.is_measured(),
+        last_query_ms: 0,
     }))
 }
 
@@ -37,8 +40,13 @@ pub struct StreamingLake {
     topic: String,
     lake: Lake,
     peak_cells: u64,
-    /// Simulated ms spent answering queries (each one scans cold + hot).
+    /// Simulated ms spent answering queries (each one scans cold + hot); measured ms with
+    /// measured timing.
     query_busy_ms: i64,
+    /// Query durations are measured on the log's clock instead of the cost model.
+    measured: bool,
+    /// Measured duration of the last query, ms: how long a query started now would take.
+    last_query_ms: i64,
 }
 
 impl StreamingLake {
@@ -56,6 +64,14 @@ impl Architecture for StreamingLake {
     fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<Visibility, ArchError> {
         self.lake.tick(now, log)?;
         self.peak_cells = self.peak_cells.max(self.lake.cold_cells() as u64);
+        if self.measured {
+            // A query started after reading the log end sees at least that prefix and answers
+            // as long after as the last real query took. The clock is read after the offsets
+            // (tiering above takes time), so every event counted was appended before it.
+            let ends = log_end_offsets(log, &self.topic)?;
+            let visible_at = log.clock().now_ms().max(now) + self.last_query_ms;
+            return Ok(Visibility { events: Vec::new(), prefixes: vec![(visible_at, ends)] });
+        }
         // A query started now sees the whole log and answers after its cost.
         let visible_at = now + self.lake.query_cost_ms(log)?;
         Ok(Visibility {
@@ -65,8 +81,15 @@ impl Architecture for StreamingLake {
     }
 
     fn query(&mut self, _now: TimestampMs, log: &Log) -> Result<Table, ArchError> {
-        self.query_busy_ms += self.lake.query_cost_ms(log)?;
-        self.lake.query(log)
+        if !self.measured {
+            self.query_busy_ms += self.lake.query_cost_ms(log)?;
+            return self.lake.query(log);
+        }
+        let started = log.clock().now_ms();
+        let table = self.lake.query(log)?;
+        self.last_query_ms = log.clock().now_ms().saturating_sub(started);
+        self.query_busy_ms += self.last_query_ms;
+        Ok(table)
     }
 
     fn logic_change(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::arch::{ArchError, log_end_offsets};
+use crate::arch::{ArchError, Timing, log_end_offsets};
 use crate::log::{Log, Offset, TimestampMs};
 use crate::query::{QuerySet, View};
 use crate::scenario::Batch;
@@ -85,6 +85,20 @@ struct Running {
     visible_at: TimestampMs,
 }
 
+/// What a background job sends back: the view and events read, and the clock reading when it
+/// finished.
+type JobOutcome = Result<(View, u64, TimestampMs), ArchError>;
+
+/// A job running in the background on the rayon pool (measured timing): it publishes when the
+/// computation really finishes.
+#[derive(Debug)]
+struct Background {
+    generation: u64,
+    cutoff: Vec<Offset>,
+    started_at: TimestampMs,
+    done: std::sync::mpsc::Receiver<JobOutcome>,
+}
+
 /// What the batch layer did in one tick.
 #[derive(Debug, Default)]
 pub struct BatchTick {
@@ -111,8 +125,13 @@ impl BatchTick {
     }
 }
 
-/// The batch layer on the simulated clock: starts a job every `interval_ms` (or when the previous
-/// one finishes, if it overran), each a full recomputation up to the log end at its start.
+/// The batch layer: starts a job every `interval_ms` (or when the previous one finishes, if it
+/// overran), each a full recomputation up to the log end at its start.
+///
+/// With [`Timing::CostModel`] a job computes at once and publishes when its simulated duration
+/// has passed. With [`Timing::Measured`] it runs in the background on the rayon pool and
+/// publishes at the first tick after it really finished; the layer's owner keeps ticking (the
+/// speed layer keeps polling) meanwhile.
 #[derive(Debug)]
 pub struct BatchLayer {
     topic: String,
@@ -121,6 +140,11 @@ pub struct BatchLayer {
     cfg: Batch,
     next_start: TimestampMs,
     running: Option<Running>,
+    background: Option<Background>,
+    timing: Timing,
+    /// New code was deployed since the last job started (measured timing reruns even an
+    /// unchanged log then).
+    redeployed: bool,
     published: Option<BatchView>,
     jobs_run: u64,
     events_read: u64,
@@ -146,6 +170,9 @@ impl BatchLayer {
             cfg: cfg.clone(),
             next_start: now + cfg.interval_ms,
             running: None,
+            background: None,
+            timing: Timing::CostModel,
+            redeployed: false,
             published: None,
             jobs_run: 0,
             events_read: 0,
@@ -155,8 +182,18 @@ impl BatchLayer {
         }
     }
 
+    /// The same layer timed by `timing` (the cost model by default).
+    pub fn with_timing(mut self, timing: Timing) -> Self {
+        self.timing = timing;
+        self
+    }
+
     /// Advances to `now`: publishes a finished job, starts a due one.
     pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<BatchTick, ArchError> {
+        if let Timing::Measured(shared) = &self.timing {
+            let shared = shared.clone();
+            return self.tick_measured(now, log, shared);
+        }
         let mut tick = BatchTick::default();
         if self.running.as_ref().is_some_and(|r| r.visible_at <= now)
             && let Some(done) = self.running.take()
@@ -189,6 +226,81 @@ impl BatchLayer {
         Ok(tick)
     }
 
+    /// [`BatchLayer::tick`] with measured timing: collects a finished background job, starts
+    /// a due one on the rayon pool. `log` and `shared` are the same log; the job needs an owned
+    /// handle because it outlives this call.
+    fn tick_measured(
+        &mut self,
+        now: TimestampMs,
+        log: &Log,
+        shared: Arc<Log>,
+    ) -> Result<BatchTick, ArchError> {
+        use std::sync::mpsc::TryRecvError;
+        let mut tick = BatchTick::default();
+        let outcome = self.background.as_ref().and_then(|job| match job.done.try_recv() {
+            Ok(outcome) => Some(outcome),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err(ArchError::Engine {
+                layer: "batch",
+                message: format!("batch job {} stopped without a result", job.generation),
+            })),
+        });
+        if let Some(outcome) = outcome
+            && let Some(job) = self.background.take()
+        {
+            let (view, events, finished) = outcome?;
+            self.events_read += events;
+            self.busy_ms += finished.saturating_sub(job.started_at);
+            // The serving side swaps views at this tick: that is when it becomes visible.
+            let at = now.max(finished);
+            if let Some(retry_ms) = self.fail_next.take() {
+                self.failures += 1;
+                self.next_start = finished + retry_ms;
+                tick.failed_at = Some(at);
+            } else {
+                self.next_start = self.next_start.max(finished);
+                tick.published_at = Some(at);
+                self.published = Some(BatchView {
+                    generation: job.generation,
+                    cutoff: job.cutoff,
+                    view,
+                    events,
+                });
+            }
+        }
+        if self.background.is_none() && now >= self.next_start {
+            let cutoff = log_end_offsets(log, &self.topic)?;
+            // Nothing new to compute: the published view already covers the log with this
+            // code, and no failure is waiting for a job to hit. Skipping the run (as an
+            // incremental scheduler would) is what lets the layer settle once the producers
+            // stop, even when a job takes longer than the interval.
+            let nothing_new = self.published.as_ref().is_some_and(|v| v.cutoff == cutoff)
+                && !self.redeployed
+                && self.fail_next.is_none();
+            if nothing_new {
+                self.next_start = now + self.cfg.interval_ms;
+                return Ok(tick);
+            }
+            self.redeployed = false;
+            self.jobs_run += 1;
+            let generation = self.jobs_run;
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (compute, queries, topic) =
+                (self.compute.clone(), self.queries.clone(), self.topic.clone());
+            let job_cutoff = cutoff.clone();
+            rayon::spawn(move || {
+                let result = compute.compute(&shared, &topic, &job_cutoff, &queries);
+                let finished = shared.clock().now_ms();
+                // The layer may be gone (the run ended): then nobody needs the view.
+                let _ = tx.send(result.map(|(view, events)| (view, events, finished)));
+            });
+            tick.started = Some((generation, cutoff.clone()));
+            self.background = Some(Background { generation, cutoff, started_at: now, done: rx });
+            self.next_start = now + self.cfg.interval_ms;
+        }
+        Ok(tick)
+    }
+
     /// The last published view.
     pub fn published(&self) -> Option<&BatchView> {
         self.published.as_ref()
@@ -198,6 +310,7 @@ impl BatchLayer {
     pub fn caught_up(&self, log: &Log) -> Result<bool, ArchError> {
         let Some(view) = &self.published else { return Ok(false) };
         Ok(self.running.is_none()
+            && self.background.is_none()
             && self.fail_next.is_none()
             && view.cutoff == log_end_offsets(log, &self.topic)?)
     }
@@ -212,6 +325,7 @@ impl BatchLayer {
     pub fn set_compute(&mut self, compute: Arc<dyn BatchCompute>, queries: Arc<QuerySet>) {
         self.compute = compute;
         self.queries = queries;
+        self.redeployed = true;
     }
 
     /// The job running now, or the next to start, will fail; it is retried `retry_ms` later.

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::arch::ArchError;
+use crate::arch::{ArchError, Timing};
 use crate::log::{Log, Offset, StartPosition, TimestampMs};
 use crate::query::{QuerySet, View, merge_cell};
 use crate::scenario::Speed;
@@ -74,6 +74,9 @@ pub struct Kappa {
     retired_reprocessed: u64,
     /// Job versions started so far (names their consumer groups).
     versions: u64,
+    /// How jobs time their results; with measured time the reprocessing job runs alongside the
+    /// live one on the rayon pool.
+    timing: Timing,
 }
 
 impl Kappa {
@@ -107,7 +110,17 @@ impl Kappa {
             retired_crashes: 0,
             retired_reprocessed: 0,
             versions: 1,
+            timing: Timing::CostModel,
         })
+    }
+
+    /// Times every job, this one and later versions, by `timing` (the cost model by default).
+    pub fn set_timing(&mut self, timing: Timing) {
+        self.live.job.set_timing(&timing);
+        if let Some(next) = &mut self.next {
+            next.job.set_timing(&timing);
+        }
+        self.timing = timing;
     }
 
     /// Starts a reprocessing job with `compute` (a new logic version, or the same one) from
@@ -127,7 +140,7 @@ impl Kappa {
             self.retired_events_read += old.job.events_read();
             self.retired_busy_ms += old.job.busy_ms();
         }
-        let job = StreamJob::new(
+        let mut job = StreamJob::new(
             log,
             &self.topic,
             &group,
@@ -137,6 +150,7 @@ impl Kappa {
             &self.cfg,
             now,
         )?;
+        job.set_timing(&self.timing);
         self.next = Some(Version { job, view: View::new(), started_at: now, unserved: Vec::new() });
         Ok(())
     }
@@ -148,10 +162,21 @@ impl Kappa {
 
     /// Advances both jobs; switches to the reprocessing job once it has caught up.
     pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<KappaTick, ArchError> {
-        let mut tick =
-            KappaTick { shown: self.live.tick(now, log, true)?, switched_after_ms: None };
+        let (shown, next_ticked) = match &mut self.next {
+            // Measured time: the replay runs on the rayon pool alongside the live job, so a
+            // long catch-up poll does not hold up the live job's poll of the tail.
+            Some(next) if self.timing.is_measured() => {
+                let (live, next) =
+                    rayon::join(|| self.live.tick(now, log, true), || next.tick(now, log, false));
+                (live?, Some(next?))
+            }
+            _ => (self.live.tick(now, log, true)?, None),
+        };
+        let mut tick = KappaTick { shown, switched_after_ms: None };
         if let Some(next) = &mut self.next {
-            next.tick(now, log, false)?;
+            if next_ticked.is_none() {
+                next.tick(now, log, false)?;
+            }
             // Caught up = its visible results cover at least what the live table covers, in
             // every partition. (Waiting for the log's head would never end while producers
             // append: both jobs always trail it by up to a poll.)

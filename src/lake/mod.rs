@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use crate::arch::{ArchError, log_end_offsets};
+use crate::arch::{ArchError, Timing, log_end_offsets};
 use crate::batch::lambda_polars::{self, columns, engine_error};
 use crate::log::{Log, Offset, TimestampMs};
 use crate::query::{QuerySet, Table, View, present};
@@ -97,8 +97,10 @@ pub struct Tierer {
     free_at: TimestampMs,
     files: Vec<ColdFile>,
     max_lag: u64,
-    /// Simulated ms spent converting segments.
+    /// Simulated ms spent converting segments (measured ms with measured timing).
     busy_ms: i64,
+    /// A conversion counts when it really finished (log clock), not after its modelled cost.
+    measured: bool,
 }
 
 /// What the tierer finished in one tick.
@@ -131,6 +133,7 @@ impl Tierer {
             files: Vec::new(),
             max_lag: 0,
             busy_ms: 0,
+            measured: false,
         })
     }
 
@@ -201,10 +204,18 @@ impl Tierer {
             // The job starts when the tierer is free and the segment was known to be closed.
             let start = self.free_at.max(next.seen_at);
             let file = self.convert(log, &next)?;
-            let cost_ms = self.cfg.tier_overhead_ms
-                + file.events as f64 * self.cfg.tier_cost_us_per_event / 1000.0;
-            self.busy_ms += cost_ms.ceil() as i64;
-            self.running = Some(Running { file, done_at: start + cost_ms.ceil() as i64 });
+            let done_at = if self.measured {
+                // Converted inline: it took from `now` until the clock's reading now.
+                let finished = log.clock().now_ms().max(now);
+                self.busy_ms += finished - now;
+                finished
+            } else {
+                let cost_ms = self.cfg.tier_overhead_ms
+                    + file.events as f64 * self.cfg.tier_cost_us_per_event / 1000.0;
+                self.busy_ms += cost_ms.ceil() as i64;
+                start + cost_ms.ceil() as i64
+            };
+            self.running = Some(Running { file, done_at });
         }
         self.max_lag = self.max_lag.max(self.lag(log)?);
         Ok(tick)
@@ -295,6 +306,12 @@ impl Lake {
             cold_view: View::new(),
             cold_events: 0,
         })
+    }
+
+    /// Times tiering by `timing`: the cost model (default) or the log's clock (a file counts
+    /// once its conversion really finished).
+    pub fn set_timing(&mut self, timing: &Timing) {
+        self.tierer.measured = timing.is_measured();
     }
 
     /// Advances the tierer to `now`; caches the partial aggregates of newly tiered files, read

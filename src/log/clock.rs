@@ -23,6 +23,31 @@ impl Clock for SystemClock {
     }
 }
 
+/// Wall-clock milliseconds since the clock was created, from a monotonic source: the realtime
+/// driver's clock, so event times, append times and a scenario's `at_ms` share one origin (the
+/// start of the run), as on the simulated clock.
+#[derive(Debug, Clone, Copy)]
+pub struct ElapsedClock {
+    start: std::time::Instant,
+}
+
+impl ElapsedClock {
+    /// A clock reading 0 now.
+    pub fn start() -> Self {
+        ElapsedClock { start: std::time::Instant::now() }
+    }
+    /// The instant the clock reads `ms` (negative readings are clamped to the start).
+    pub fn instant_at(&self, ms: TimestampMs) -> std::time::Instant {
+        self.start + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    }
+}
+
+impl Clock for ElapsedClock {
+    fn now_ms(&self) -> TimestampMs {
+        TimestampMs::try_from(self.start.elapsed().as_millis()).unwrap_or(TimestampMs::MAX)
+    }
+}
+
 /// A clock that only moves when told to: the simulated driver's and the tests' clock.
 #[derive(Debug, Default)]
 pub struct ManualClock(AtomicI64);

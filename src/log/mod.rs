@@ -87,7 +87,7 @@ mod segment;
 mod shared;
 mod topic;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ElapsedClock, ManualClock, SystemClock};
 pub use consumer::{Consumer, StartPosition};
 pub use error::LogError;
 pub use partition::{Partition, SegmentInfo};

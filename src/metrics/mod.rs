@@ -134,7 +134,10 @@ impl FreshnessTracker {
         event_times: &[Vec<TimestampMs>],
         append_times: &[Vec<TimestampMs>],
     ) -> Vec<Option<i64>> {
-        // Sweep: an event is unreflected from its append time until it becomes visible.
+        // Sweep: an event is unreflected from its append time until it becomes visible. At
+        // equal times the append sorts first (`false` < `true` in `visible`), so an event shown
+        // in the very millisecond it was appended is added, then removed — not removed before
+        // it was added and then left unreflected for ever (on the wall clock that happens).
         let mut changes: Vec<(TimestampMs, bool, TimestampMs)> = Vec::new();
         for (p, times) in event_times.iter().enumerate() {
             for (offset, &ts) in times.iter().enumerate() {
@@ -142,9 +145,9 @@ impl FreshnessTracker {
                     append_times.get(p).and_then(|a| a.get(offset)).copied().unwrap_or(0);
                 let visible =
                     self.first_visible.get(p).and_then(|v| v.get(offset)).copied().unwrap_or(NEVER);
-                changes.push((appended, true, ts));
+                changes.push((appended, false, ts));
                 if visible != NEVER {
-                    changes.push((visible.max(appended), false, ts));
+                    changes.push((visible.max(appended), true, ts));
                 }
             }
         }
@@ -154,9 +157,9 @@ impl FreshnessTracker {
         let mut next = 0;
         let mut out = Vec::with_capacity(samples.len());
         for &t in samples {
-            while let Some(&(at, add, ts)) = changes.get(next).filter(|c| c.0 <= t) {
+            while let Some(&(at, shown, ts)) = changes.get(next).filter(|c| c.0 <= t) {
                 let _ = at;
-                if add {
+                if !shown {
                     *unreflected.entry(ts).or_insert(0) += 1;
                     newest_appended = Some(newest_appended.map_or(ts, |n| n.max(ts)));
                 } else if let Some(n) = unreflected.get_mut(&ts) {
@@ -337,6 +340,18 @@ mod tests {
         // 500: nothing appended. 1000: nothing visible, oldest missing 100 → reflected 99.
         // 2000: 200 still missing → reflected 199. 4000: all visible → reflected 300.
         assert_eq!(s, vec![None, Some(901), Some(1801), Some(3700)]);
+    }
+
+    #[test]
+    fn an_event_visible_the_millisecond_it_is_appended_is_reflected() {
+        let mut t = FreshnessTracker::new(1);
+        // Event time 100, appended at 1000 and visible at 1000 (a realtime poll that ran in
+        // the same millisecond); a second one visible a little later.
+        t.record(&Visibility { events: vec![(1000, 0, 0), (1200, 0, 1)], prefixes: vec![] });
+        let s = t.staleness(&[1000, 1500], &[vec![100, 150]], &[vec![1000, 1100]]);
+        // At 1500 both are reflected: newest event time 150. (Before the fix the first stayed
+        // "unreflected" for ever and held staleness at 1500 - 99.)
+        assert_eq!(s, vec![Some(900), Some(1350)]);
     }
 
     #[test]

@@ -12,7 +12,10 @@ mod locate;
 mod validate;
 pub use bundled::{BUNDLED, bundled};
 pub use error::ScenarioError;
-pub use validate::{ARCHITECTURES, MAX_ADS, MAX_BURST_MULTIPLIER, MAX_PARTITIONS, QUERY_NAMES};
+pub use validate::{
+    ARCHITECTURES, MAX_ADS, MAX_BURST_MULTIPLIER, MAX_PARTITIONS, MAX_REALTIME_DURATION_MS,
+    QUERY_NAMES,
+};
 
 /// A whole scenario file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +38,11 @@ pub struct Scenario {
     /// How often the error against the oracle is sampled, in simulated ms (default 1000).
     #[serde(default = "default_sample_every_ms")]
     pub sample_every_ms: i64,
+    /// Which clock drives the run: `simulated` (default; the cost model decides when results
+    /// become visible, reproducible byte for byte) or `realtime` (wall-clock time, the
+    /// computation's real duration decides; see `src/realtime.rs`).
+    #[serde(default)]
+    pub clock: RunClock,
     /// The generated events.
     pub workload: Workload,
     /// The questions every architecture answers (`[[queries]]`, at least one).
@@ -133,6 +141,28 @@ impl Default for ClusterSpec {
 
 fn yes() -> bool {
     true
+}
+
+/// The clock a run is driven by (`clock = "..."` at the scenario root).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunClock {
+    /// One virtual clock; the cost model decides when results become visible; reproducible.
+    #[default]
+    Simulated,
+    /// Wall-clock time: the producer is paced at the scenario's rate, layers run on threads,
+    /// and a result is visible when its computation really finished.
+    Realtime,
+}
+
+impl RunClock {
+    /// Its name, as written in scenario files and `summary.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunClock::Simulated => "simulated",
+            RunClock::Realtime => "realtime",
+        }
+    }
 }
 
 /// A fault on the run's timeline.

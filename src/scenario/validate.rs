@@ -97,6 +97,9 @@ impl Checker<'_> {
     }
 }
 
+/// Longest realtime run accepted, ms of wall-clock time.
+pub const MAX_REALTIME_DURATION_MS: i64 = 3_600_000;
+
 /// Runs every rule; returns the first failure, in file order of the fields.
 pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), ScenarioError> {
     let c = Checker { text, origin };
@@ -105,6 +108,29 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
     check_architectures(&c, &s.architectures)?;
     c.require(s.duration_ms > 0, "duration_ms", "> 0", s.duration_ms)?;
     c.require(s.sample_every_ms > 0, "sample_every_ms", "> 0", s.sample_every_ms)?;
+    if s.clock == super::RunClock::Realtime {
+        // A realtime run lasts as long as it says, in wall-clock time: a simulated day would
+        // take a day. Catch the likely mistake (a simulated scenario switched to realtime).
+        c.require(
+            s.duration_ms <= MAX_REALTIME_DURATION_MS,
+            "duration_ms",
+            &format!("<= {MAX_REALTIME_DURATION_MS} (one hour) with clock = \"realtime\""),
+            s.duration_ms,
+        )?;
+        // Not yet: the realtime driver's paced producer appends to the local log directly.
+        c.require(
+            s.cluster.is_none(),
+            "clock",
+            "\"simulated\" with a [cluster] (the realtime driver does not run replicated brokers yet)",
+            "\"realtime\"",
+        )?;
+        c.require(
+            s.log.backend == "local",
+            "clock",
+            "\"simulated\" with [log] backend = \"kafka\" (the realtime driver does not feed Kafka yet)",
+            "\"realtime\"",
+        )?;
+    }
 
     let w = &s.workload;
     c.require(w.rate_per_sec > 0, "workload.rate_per_sec", "> 0", w.rate_per_sec)?;

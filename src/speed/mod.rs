@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use crate::arch::ArchError;
+use crate::arch::{ArchError, Timing};
 use crate::log::{Consumer, Log, Offset, StartPosition, TimestampMs};
 use crate::query::{Agg, Cell, QuerySet, View, merge_cell, merge_into};
 use crate::scenario::{LatePolicy, Speed};
@@ -120,6 +120,9 @@ pub struct StreamJob {
     committed_watermark: Watermark,
     crashes: u64,
     events_reprocessed: u64,
+    /// Results timed by the log's clock (visible when processing really ended) instead of the
+    /// cost model.
+    measured: bool,
 }
 
 impl StreamJob {
@@ -160,7 +163,15 @@ impl StreamJob {
             committed_watermark: Watermark::new(partitions, cfg.watermark_delay_ms),
             crashes: 0,
             events_reprocessed: 0,
+            measured: false,
         })
+    }
+
+    /// Times results by `timing`: the cost model (default) or the log's clock, where a poll's
+    /// results are visible as soon as it has been processed, and a job that is behind (its poll
+    /// came back full) polls again at once instead of waiting for its interval.
+    pub fn set_timing(&mut self, timing: &Timing) {
+        self.measured = timing.is_measured();
     }
 
     /// Results became visible: commit their offsets and checkpoint the watermark with them.
@@ -226,10 +237,20 @@ impl StreamJob {
         if now >= self.next_poll && now >= self.busy_until {
             self.next_poll = now + self.cfg.poll_interval_ms;
             let records = self.consumer.poll(log, MAX_RECORDS_PER_POLL)?;
+            if self.measured && records.len() == MAX_RECORDS_PER_POLL {
+                self.next_poll = now;
+            }
             if !records.is_empty() {
-                let processed = self.process(now, &records)?;
+                let mut processed = self.process(now, &records)?;
+                if self.measured {
+                    // Measured: the results are visible the moment processing ended.
+                    let finished = log.clock().now_ms().max(now);
+                    self.busy_ms += (finished - now) - (processed.visible_at - now);
+                    processed.visible_at = finished;
+                    self.busy_until = finished;
+                }
                 // A zero-cost job's results are visible in the same tick.
-                if processed.visible_at <= now {
+                if processed.visible_at <= now || self.measured {
                     self.commit(log, &processed)?;
                     visible.push(processed);
                 } else {
@@ -513,6 +534,11 @@ impl SpeedLayer {
                 g.counted.iter_mut().for_each(Vec::clear);
             }
         }
+    }
+
+    /// Times results by `timing` (see [`StreamJob::set_timing`]).
+    pub fn set_timing(&mut self, timing: &Timing) {
+        self.job.set_timing(timing);
     }
 
     /// Deploys a new version of the speed code (see [`StreamJob::set_compute`]).
