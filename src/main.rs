@@ -73,6 +73,23 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             emit(&format!("results written to {}\n", written.display()))
         }
         Command::Log { command } => log(command),
+        Command::Bench { quick, out, no_duckdb, python } => {
+            use lambda_workbench::bench::{BenchConfig, Sizes, run, table};
+            let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+            let cfg = BenchConfig {
+                out: out.clone(),
+                quick,
+                sizes,
+                python: (!no_duckdb).then_some(python),
+                install_duckdb: true,
+            };
+            let report = run(&cfg).context("workbench bench")?;
+            emit(&format!(
+                "{}\nbench.json, bench.md and bench.png/.svg written to {}\n",
+                table(&report.figures),
+                out.display()
+            ))
+        }
         Command::Plot { dir } => {
             let charts = lambda_workbench::html::plot_dir(&dir)?;
             // Written, not `println!`: a closed pipe (`| head`) is an error, not a panic.
