@@ -67,6 +67,9 @@ pub enum Command {
         /// Python interpreter for the DuckDB baseline.
         #[arg(long, default_value = "python3")]
         python: PathBuf,
+        /// Only these measurements (append, replay, speed, batch, sim); repeatable.
+        #[arg(long)]
+        only: Vec<String>,
     },
     /// The log on its own, like Kafka's console tools.
     Log {

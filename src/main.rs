@@ -2,6 +2,12 @@
 
 mod cli;
 
+/// mimalloc instead of glibc's malloc: the log's reader and the layers allocate small buffers
+/// on many threads, and glibc's arenas (`malloc_consolidate`, `_int_free`) were the largest
+/// single cost in profiles of `workbench bench` and of simulated runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{self, BufWriter, Write};
 
 use anyhow::Context;
@@ -73,7 +79,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             emit(&format!("results written to {}\n", written.display()))
         }
         Command::Log { command } => log(command),
-        Command::Bench { quick, out, no_duckdb, python } => {
+        Command::Bench { quick, out, no_duckdb, python, only } => {
             use lambda_workbench::bench::{BenchConfig, Sizes, run, table};
             let sizes = if quick { Sizes::quick() } else { Sizes::full() };
             let cfg = BenchConfig {
@@ -82,6 +88,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 sizes,
                 python: (!no_duckdb).then_some(python),
                 install_duckdb: true,
+                only,
             };
             let report = run(&cfg).context("workbench bench")?;
             emit(&format!(

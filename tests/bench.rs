@@ -14,6 +14,7 @@ fn tiny_bench_writes_a_well_formed_report() {
         sizes: Sizes::tiny(),
         python: None,
         install_duckdb: false,
+        only: Vec::new(),
     };
     let report = run(&cfg).unwrap();
     for file in ["bench.json", "bench.md", "bench.png", "bench.svg"] {

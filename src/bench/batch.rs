@@ -42,6 +42,29 @@ fn ads_scenario(events: u64) -> Result<Scenario, BenchError> {
     Ok(s)
 }
 
+/// A log in `dir` holding `events` YSB ad events (4 partitions), and the campaign table they
+/// refer to: the input of the batch measurements and of the criterion batch benches.
+pub fn ads_log(dir: &Path, events: u64) -> Result<(Log, Arc<Campaigns>), BenchError> {
+    let scenario = ads_scenario(events)?;
+    let log = write_events(dir, &scenario, events)?;
+    Ok((log, Arc::new(Campaigns::new(&scenario.workload, scenario.seed))))
+}
+
+/// One query of `kind` over 10 s tumbling windows, with the campaign table.
+pub fn query_set(kinds: &[QueryKind], campaigns: &Arc<Campaigns>) -> QuerySet {
+    QuerySet {
+        specs: kinds
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| QuerySpec { id: i as u8, ..spec(k) })
+            .collect(),
+        campaigns: campaigns.clone(),
+    }
+}
+
+/// The topic [`ads_log`] writes.
+pub const ADS_TOPIC: &str = TOPIC;
+
 /// A log holding the first `events` events of `scenario`, partitioned by key like the
 /// simulated driver's producer does.
 fn write_events(dir: &Path, scenario: &Scenario, events: u64) -> Result<Log, BenchError> {

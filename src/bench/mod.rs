@@ -155,7 +155,13 @@ pub struct BenchConfig {
     pub python: Option<PathBuf>,
     /// Whether to `pip install duckdb` when the module is missing.
     pub install_duckdb: bool,
+    /// Run only these measurements (`append`, `replay`, `speed`, `batch`, `sim`); all when
+    /// empty.
+    pub only: Vec<String>,
 }
+
+/// The measurement names [`BenchConfig::only`] accepts.
+pub const MEASUREMENTS: [&str; 5] = ["append", "replay", "speed", "batch", "sim"];
 
 /// A goal a figure is held to. Every bound that is set must hold.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -368,17 +374,34 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         progress(&f);
         figures.push(f);
     };
+    if let Some(bad) = cfg.only.iter().find(|m| !MEASUREMENTS.contains(&m.as_str())) {
+        return Err(BenchError::Check(format!(
+            "unknown measurement `{bad}` (known: {})",
+            MEASUREMENTS.join(", ")
+        )));
+    }
+    let wanted = |m: &str| cfg.only.is_empty() || cfg.only.iter().any(|o| o == m);
     let s = &cfg.sizes;
-    eprintln!("log append ({} MiB per case)", s.append_bytes >> 20);
-    append::run(&work, s, &mut add)?;
-    eprintln!("log replay ({} records)", s.replay_records);
-    replay::run(&work, s, &mut add)?;
-    eprintln!("speed layer ({} events)", s.speed_events);
-    speed::run(s, &mut add)?;
-    eprintln!("batch layer vs DuckDB ({} events)", s.batch_events);
-    batch::run(&work, cfg, &mut add)?;
-    eprintln!("simulated runs ({} events)", s.sim_events);
-    sim::run(&work, s, &mut add)?;
+    if wanted("append") {
+        eprintln!("log append ({} MiB per case)", s.append_bytes >> 20);
+        append::run(&work, s, &mut add)?;
+    }
+    if wanted("replay") {
+        eprintln!("log replay ({} records)", s.replay_records);
+        replay::run(&work, s, &mut add)?;
+    }
+    if wanted("speed") {
+        eprintln!("speed layer ({} events)", s.speed_events);
+        speed::run(s, &mut add)?;
+    }
+    if wanted("batch") {
+        eprintln!("batch layer vs DuckDB ({} events)", s.batch_events);
+        batch::run(&work, cfg, &mut add)?;
+    }
+    if wanted("sim") {
+        eprintln!("simulated runs ({} events)", s.sim_events);
+        sim::run(&work, s, &mut add)?;
+    }
     let report = BenchReport {
         mode: if cfg.quick { "quick" } else { "full" }.into(),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),

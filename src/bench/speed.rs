@@ -33,13 +33,45 @@ pub(crate) fn keyed_scenario(events: u64) -> Result<Scenario, BenchError> {
     Ok(s)
 }
 
-/// Our speed path over `events`; returns (sum of the counts, contributions dropped as late).
-fn ours(
-    events: &[EventFields],
-    queries: &Arc<QuerySet>,
-    lateness_ms: i64,
-    delay_ms: i64,
-) -> (i64, u64) {
+/// The keyed events of the quickstart workload, in memory, with its queries and speed settings.
+#[derive(Debug, Clone)]
+pub struct SpeedInput {
+    /// The events, in arrival order (partition `i % 4` for event `i`).
+    pub events: Vec<EventFields>,
+    /// The queries (one 10 s tumbling `key_window_count`).
+    pub queries: Arc<QuerySet>,
+    /// Allowed lateness, ms.
+    pub lateness_ms: i64,
+    /// Watermark delay, ms.
+    pub delay_ms: i64,
+}
+
+impl SpeedInput {
+    /// The first `n` events of the quickstart workload scaled to `n` events.
+    pub fn new(n: u64) -> Result<Self, BenchError> {
+        let scenario = keyed_scenario(n)?;
+        let events = workload::events(&scenario.workload, scenario.seed, scenario.duration_ms)
+            .take(n as usize)
+            .map(|e| e.fields())
+            .collect();
+        Ok(SpeedInput {
+            events,
+            queries: Arc::new(QuerySet::from_scenario(&scenario)),
+            lateness_ms: scenario.speed.allowed_lateness_ms,
+            delay_ms: scenario.speed.watermark_delay_ms,
+        })
+    }
+
+    /// Window length of the query.
+    pub fn window_ms(&self) -> i64 {
+        self.queries.specs.first().map_or(10_000, |s| s.window_ms)
+    }
+}
+
+/// Our speed path over `input`; returns (sum of the counts, contributions dropped as late).
+pub fn speed_path(input: &SpeedInput) -> (i64, u64) {
+    let (events, queries) = (&input.events, &input.queries);
+    let (lateness_ms, delay_ms) = (input.lateness_ms, input.delay_ms);
     let compute = HandWritten::new(queries.clone());
     let mut watermark = Watermark::new(PARTITIONS, delay_ms);
     let mut view = View::new();
@@ -63,7 +95,7 @@ fn ours(
 }
 
 /// A plain `HashMap` aggregation: count per (key, tumbling window start).
-fn baseline(events: &[EventFields], window_ms: i64) -> i64 {
+pub fn hashmap_baseline(events: &[EventFields], window_ms: i64) -> i64 {
     let mut counts: HashMap<(&str, i64), i64> = HashMap::with_capacity(4096);
     for e in events {
         let start = e.event_time_ms - e.event_time_ms.rem_euclid(window_ms);
@@ -74,19 +106,12 @@ fn baseline(events: &[EventFields], window_ms: i64) -> i64 {
 
 /// Measures the speed layer against the `HashMap` baseline.
 pub fn run(sizes: &Sizes, add: &mut dyn FnMut(Figure)) -> Result<(), BenchError> {
-    let scenario = keyed_scenario(sizes.speed_events)?;
-    let queries = Arc::new(QuerySet::from_scenario(&scenario));
-    let window_ms = queries.specs.first().map_or(10_000, |s| s.window_ms);
-    let events: Vec<EventFields> =
-        workload::events(&scenario.workload, scenario.seed, scenario.duration_ms)
-            .take(sizes.speed_events as usize)
-            .map(|e| e.fields())
-            .collect();
-    let n = events.len() as f64;
-    let (lateness, delay) = (scenario.speed.allowed_lateness_ms, scenario.speed.watermark_delay_ms);
-    let (base_s, base_total) = best_of(sizes.repeats, || Ok(baseline(&events, window_ms)))?;
-    let (ours_s, (total, late)) =
-        best_of(sizes.repeats, || Ok(ours(&events, &queries, lateness, delay)))?;
+    let input = SpeedInput::new(sizes.speed_events)?;
+    let n = input.events.len() as f64;
+    let window_ms = input.window_ms();
+    let (base_s, base_total) =
+        best_of(sizes.repeats, || Ok(hashmap_baseline(&input.events, window_ms)))?;
+    let (ours_s, (total, late)) = best_of(sizes.repeats, || Ok(speed_path(&input)))?;
     if base_total != n as i64 || total + late as i64 != base_total {
         return Err(BenchError::Check(format!(
             "speed: counted {total} + {late} late, baseline {base_total}, events {n}"
