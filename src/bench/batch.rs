@@ -137,7 +137,8 @@ fn write_parquet(
 #[derive(Debug)]
 struct DuckDb {
     version: String,
-    times: Vec<(QueryKind, f64, u64)>,
+    /// Per query: best wall seconds, CPU seconds of that best run, result rows.
+    times: Vec<(QueryKind, f64, Option<f64>, u64)>,
 }
 
 /// Makes sure the `duckdb` module imports, installing it with pip when allowed. The error
@@ -200,7 +201,7 @@ fn run_duckdb(
         let (Some(s), Some(rows)) = (q["best_s"].as_f64(), q["rows"].as_u64()) else {
             return Err(format!("duckdb script output lacks {}", kind.name()));
         };
-        times.push((kind, s, rows));
+        times.push((kind, s, q["cpu_s"].as_f64(), rows));
     }
     Ok(DuckDb { version: v["version"].as_str().unwrap_or("?").to_owned(), times })
 }
@@ -233,9 +234,15 @@ pub fn run(work: &Path, cfg: &BenchConfig, add: &mut dyn FnMut(Figure)) -> Resul
     }
     for kind in [QueryKind::KeySum, QueryKind::CampaignWindowCount] {
         let queries = QuerySet { specs: vec![spec(kind)], campaigns: campaigns.clone() };
+        let cpu_before = super::process_cpu_secs();
         let (ours_s, (view, read)) = best_of(sizes.repeats, || {
             Ok(PolarsBatch::new().compute(&log, TOPIC, &cutoff, &queries)?)
         })?;
+        // CPU seconds per run (mean over the repeats): steadier than wall time when other
+        // processes share the cores.
+        let ours_cpu = super::process_cpu_secs()
+            .zip(cpu_before)
+            .map(|(after, before)| (after - before) / sizes.repeats.max(1) as f64);
         if read != n {
             return Err(BenchError::Check(format!("batch {}: read {read} of {n}", kind.name())));
         }
@@ -245,7 +252,12 @@ pub fn run(work: &Path, cfg: &BenchConfig, add: &mut dyn FnMut(Figure)) -> Resul
             (ours_s - decode_s).max(0.0)
         );
         let baseline = match &duck {
-            Ok(d) => d.times.iter().find(|t| t.0 == kind).map(|&(_, s, rows)| {
+            Ok(d) => d.times.iter().find(|t| t.0 == kind).map(|&(_, s, cpu, rows)| {
+                if let (Some(ours), Some(theirs)) = (ours_cpu, cpu) {
+                    notes.push_str(&format!(
+                        "; CPU seconds (all threads): ours {ours:.2}, duckdb {theirs:.2}"
+                    ));
+                }
                 if rows != view.len() as u64 {
                     notes.push_str(&format!(
                         "; RESULT ROWS DIFFER: ours {} duckdb {rows}",

@@ -132,10 +132,10 @@ impl Sizes {
             replay_records: 5_000,
             batch_events: 5_000,
             speed_events: 5_000,
-            sim_events: 2_000,
+            sim_events: 1_000,
             batch_scaling: vec![2_000, 4_000],
-            sim_scaling: vec![2_000],
-            sim_duration_ms: 10_000,
+            sim_scaling: vec![1_000],
+            sim_duration_ms: 5_000,
             repeats: 1,
         }
     }
@@ -290,6 +290,18 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// CPU seconds (user + system, all threads) this process has used so far; `None` where
+/// `/proc/self/stat` does not exist. Resolution: one clock tick (10 ms).
+pub fn process_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 /// Seconds `f` takes, best of `repeats` runs (at least one), and its last result.
