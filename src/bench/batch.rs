@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use polars::prelude::*;
 
-use super::{BenchConfig, BenchError, Figure, Goal, best_of, io_err, note};
+use super::{BenchConfig, BenchError, Figure, Goal, best_of_cpu, io_err, note};
 use crate::batch::BatchCompute;
 use crate::batch::lambda_polars::{PolarsBatch, Projection, read_events, read_frame};
 use crate::log::{FsyncPolicy, Log, LogConfig, ManualClock, Record};
@@ -245,8 +245,9 @@ pub fn run(work: &Path, cfg: &BenchConfig, add: &mut dyn FnMut(Figure)) -> Resul
     // Where the time goes, step by step: the log's `Partition::read` alone (partitions in
     // parallel), then read + decode into the query-input columns (what a recompute does before
     // polars), and the whole recompute below.
-    let (log_read_s, records) = best_of(sizes.repeats, || log_read_only(&log, &ranges))?;
-    let (frame_s, height) = best_of(sizes.repeats, || {
+    let (log_read_s, log_read_cpu, records) =
+        best_of_cpu(sizes.repeats, || log_read_only(&log, &ranges))?;
+    let (frame_s, frame_cpu, height) = best_of_cpu(sizes.repeats, || {
         Ok(read_frame(&log, TOPIC, &ranges, Projection::QueryInput, "bench")?.height())
     })?;
     if records != n || height as u64 != n {
@@ -260,30 +261,30 @@ pub fn run(work: &Path, cfg: &BenchConfig, add: &mut dyn FnMut(Figure)) -> Resul
     }
     for kind in [QueryKind::KeySum, QueryKind::CampaignWindowCount] {
         let queries = QuerySet { specs: vec![spec(kind)], campaigns: campaigns.clone() };
-        let cpu_before = super::process_cpu_secs();
-        let (ours_s, (view, read)) = best_of(sizes.repeats, || {
+        let (ours_s, ours_cpu, (view, read)) = best_of_cpu(sizes.repeats, || {
             Ok(PolarsBatch::new().compute(&log, TOPIC, &cutoff, &queries)?)
         })?;
-        // CPU seconds per run (mean over the repeats): steadier than wall time when other
-        // processes share the cores.
-        let ours_cpu = super::process_cpu_secs()
-            .zip(cpu_before)
-            .map(|(after, before)| (after - before) / sizes.repeats.max(1) as f64);
         if read != n {
             return Err(BenchError::Check(format!("batch {}: read {read} of {n}", kind.name())));
         }
         let mut notes = format!(
-            "{n} YSB events, 10 s tumbling windows, {threads} threads; of it: log \
-             Partition::read {log_read_s:.3} s, decode into columns {:.3} s, polars plan + \
-             view {:.3} s (each measured on its own)",
-            (frame_s - log_read_s).max(0.0),
-            (ours_s - frame_s).max(0.0)
+            "{n} YSB events, 10 s tumbling windows, {threads} threads; wall s of each step \
+             measured on its own: log Partition::read {log_read_s:.3}, + decode into columns \
+             {frame_s:.3}, + polars plan and view (whole recompute) {ours_s:.3}"
         );
+        if let (Some(r), Some(f), Some(o)) = (log_read_cpu, frame_cpu, ours_cpu) {
+            notes.push_str(&format!(
+                "; CPU s (all threads): log read {r:.2}, decode into columns {:.2}, polars {:.2}",
+                (f - r).max(0.0),
+                (o - f).max(0.0)
+            ));
+        }
         let baseline = match &duck {
             Ok(d) => d.times.iter().find(|t| t.0 == kind).map(|&(_, s, cpu, rows)| {
                 if let (Some(ours), Some(theirs)) = (ours_cpu, cpu) {
                     notes.push_str(&format!(
-                        "; CPU seconds (all threads): ours {ours:.2}, duckdb {theirs:.2}"
+                        "; CPU s total: ours {ours:.2}, duckdb {theirs:.2} (ratio {:.1})",
+                        ours / theirs.max(1e-9)
                     ));
                 }
                 if rows != view.len() as u64 {

@@ -321,6 +321,18 @@ pub(crate) fn best_of<T>(
     Ok((best, last))
 }
 
+/// Like [`best_of`], also returning the mean CPU seconds (all threads) per run, when the
+/// platform tells: on a shared machine CPU time moves much less with the load than wall time.
+pub(crate) fn best_of_cpu<T>(
+    repeats: usize,
+    f: impl FnMut() -> Result<T, BenchError>,
+) -> Result<(f64, Option<f64>, T), BenchError> {
+    let before = process_cpu_secs();
+    let (wall, out) = best_of(repeats, f)?;
+    let cpu = process_cpu_secs().zip(before).map(|(a, b)| (a - b) / repeats.max(1) as f64);
+    Ok((wall, cpu, out))
+}
+
 /// A number for humans: 3 significant digits.
 pub fn fmt_num(v: f64) -> String {
     if !v.is_finite() {
