@@ -477,21 +477,24 @@ fn chart(report: &BenchReport) -> crate::plot::BarChart {
     };
     BarChart {
         title: format!("workbench bench ({}): ours vs baseline, same run", report.mode),
-        x_label: "figure (throughputs: higher is better; batch times: lower is better)".into(),
+        x_label: "figure (append, replay, speed: higher is better; batch times: lower)".into(),
         y_label: "ratio ours / baseline".into(),
         groups,
         series: vec![ratio, goal],
     }
 }
 
-/// A figure name short enough for an axis label.
+/// A figure name short enough for an axis label (eight labels share 1024 pixels).
 fn short_label(figure: &str) -> String {
     figure
-        .replace("log append ", "append ")
-        .replace("log replay", "replay")
-        .replace(", fsync ", " ")
-        .replace("batch recompute ", "batch ")
-        .replace("speed layer ", "speed ")
+        .replace("log append ", "")
+        .replace(", fsync interval", " intv")
+        .replace(", fsync always", " always")
+        .replace("log replay, ", "replay ")
+        .replace(" partitions", "p")
+        .replace("speed layer windowed count + watermarks", "speed")
+        .replace("batch recompute ", "")
+        .replace("campaign_window_count", "campaign_wc")
 }
 
 /// Writes a small progress note; used by measurements that take long.
