@@ -103,7 +103,7 @@ impl Sizes {
             batch_events: 2_000_000,
             speed_events: 2_000_000,
             sim_events: 100_000,
-            batch_scaling: vec![1_000_000],
+            batch_scaling: vec![500_000, 1_000_000],
             sim_scaling: vec![100_000],
             sim_duration_ms: 120_000,
             repeats: 2,
