@@ -57,6 +57,24 @@ pub enum Command {
         /// A scenario file, or the name of a bundled scenario.
         scenario: PathBuf,
     },
+    /// Measure every layer against a baseline in the same run (table, DIR/bench.json, chart).
+    Bench {
+        /// CI smoke sizes: about a minute instead of several.
+        #[arg(long)]
+        quick: bool,
+        /// Where bench.json, bench.md and bench.png/.svg go (scratch data in OUT/work, removed).
+        #[arg(long, default_value = "results/bench")]
+        out: PathBuf,
+        /// Skip the DuckDB baseline (otherwise it is pip-installed when missing).
+        #[arg(long)]
+        no_duckdb: bool,
+        /// Python interpreter for the DuckDB baseline.
+        #[arg(long, default_value = "python3")]
+        python: PathBuf,
+        /// Only these measurements (append, replay, speed, batch, sim); repeatable.
+        #[arg(long)]
+        only: Vec<String>,
+    },
     /// The log on its own, like Kafka's console tools.
     Log {
         /// What to do with the log.

@@ -66,10 +66,12 @@
 //! - [`html`] — the self-contained `report.html` (`workbench report`).
 //! - [`compare`] — several runs on one chart and one table (`workbench compare`).
 //! - [`run`] — `workbench run`: scenario file in, results directory out.
+//! - [`bench`] — `workbench bench`: every layer's speed against a baseline in the same run.
 #![deny(missing_docs)]
 
 pub mod arch;
 pub mod batch;
+pub mod bench;
 pub mod charts;
 pub mod cluster;
 pub mod compare;

@@ -2,6 +2,12 @@
 
 mod cli;
 
+/// mimalloc instead of glibc's malloc: the log's reader and the layers allocate small buffers
+/// on many threads, and glibc's arenas (`malloc_consolidate`, `_int_free`) were the largest
+/// single cost in profiles of `workbench bench` and of simulated runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{self, BufWriter, Write};
 
 use anyhow::Context;
@@ -80,6 +86,24 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Log { command } => log(command),
+        Command::Bench { quick, out, no_duckdb, python, only } => {
+            use lambda_workbench::bench::{BenchConfig, Sizes, run, table};
+            let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+            let cfg = BenchConfig {
+                out: out.clone(),
+                quick,
+                sizes,
+                python: (!no_duckdb).then_some(python),
+                install_duckdb: true,
+                only,
+            };
+            let report = run(&cfg).context("workbench bench")?;
+            emit(&format!(
+                "{}\nbench.json, bench.md and bench.png/.svg written to {}\n",
+                table(&report.figures),
+                out.display()
+            ))
+        }
         Command::Plot { dir } => {
             let charts = lambda_workbench::html::plot_dir(&dir)?;
             // Written, not `println!`: a closed pipe (`| head`) is an error, not a panic.

@@ -1,7 +1,10 @@
 //! Benchmark groups, one file each.
 
+pub mod batch;
 pub mod log_append;
 pub mod log_read;
+pub mod merge;
+pub mod speed;
 
 use std::sync::Arc;
 

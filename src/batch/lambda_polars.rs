@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use crate::arch::ArchError;
 use crate::log::{Log, Offset, TimestampMs};
 use crate::query::{Agg, Cell, QueryKind, QuerySet, QuerySpec, View};
-use crate::workload::{EventFields, decode};
+use crate::workload::{AdType, EventFields, EventRef, EventType, decode_ref};
 
 use super::BatchCompute;
 
@@ -60,26 +60,69 @@ const AGG: &str = "agg";
 const AD: &str = "ad";
 const CAMPAIGN: &str = "campaign";
 
-/// Records per log read: bounds the memory of one read call, not of the frame.
-const READ_CHUNK: usize = 50_000;
+/// Records per log read: bounds the memory of one read call, not of the frame. Small enough
+/// that the read's record vector is reused by the allocator instead of being fresh pages every
+/// call (at 50 000 records, zeroing fresh pages was ~15% of a recompute).
+const READ_CHUNK: usize = 4_096;
 
-/// Events of the log as column vectors, filled record by record and turned into a DataFrame
-/// once: building columns directly avoids a row-to-column pass over `EventFields`.
+/// Which columns [`EventColumns`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Projection {
+    /// Every column of [`columns`] (exports, the lake's Parquet files).
+    #[default]
+    All,
+    /// Only [`columns::QUERY_INPUT`]: what the query plans read. Half the columns, so about
+    /// half the memory and the column-building time of a batch recompute.
+    QueryInput,
+}
+
+/// Events of the log as column buffers, filled record by record and turned into a DataFrame
+/// once. Nothing is allocated per event: keys go into one byte buffer with offsets, the two
+/// enum columns are one byte each, numbers are plain vectors; the polars string columns are
+/// built in one pass at the end.
 #[derive(Debug, Default, Clone)]
 pub struct EventColumns {
+    projection: Projection,
+    len: usize,
     partition: Vec<u32>,
     offset: Vec<u64>,
-    key: Vec<String>,
+    /// Every key's bytes, back to back; key `i` is `key_bytes[key_ends[i-1]..key_ends[i]]`.
+    key_bytes: Vec<u8>,
+    key_ends: Vec<usize>,
     user_id: Vec<u64>,
     page_id: Vec<u64>,
-    ad_type: Vec<&'static str>,
-    event_type: Vec<&'static str>,
+    ad_type: Vec<AdType>,
+    event_type: Vec<EventType>,
     value: Vec<i64>,
     event_time_ms: Vec<i64>,
     append_time_ms: Vec<i64>,
 }
 
 impl EventColumns {
+    /// Empty columns keeping `projection`.
+    pub fn new(projection: Projection) -> Self {
+        EventColumns { projection, ..EventColumns::default() }
+    }
+
+    /// Reserves room for `n` more events (avoids regrowing every vector while reading).
+    pub fn reserve(&mut self, n: usize) {
+        let all = self.projection == Projection::All;
+        if all {
+            self.partition.reserve(n);
+            self.offset.reserve(n);
+            self.page_id.reserve(n);
+            self.ad_type.reserve(n);
+            self.append_time_ms.reserve(n);
+        }
+        // Keys are ~9 bytes (`ad-000042`, `key-0007`).
+        self.key_bytes.reserve(n * 10);
+        self.key_ends.reserve(n);
+        self.user_id.reserve(n);
+        self.event_type.reserve(n);
+        self.value.reserve(n);
+        self.event_time_ms.reserve(n);
+    }
+
     /// Appends one decoded event.
     pub fn push(
         &mut self,
@@ -88,33 +131,61 @@ impl EventColumns {
         append_time_ms: TimestampMs,
         e: EventFields,
     ) {
-        self.partition.push(partition);
-        self.offset.push(offset);
-        self.key.push(e.key);
+        let e = EventRef {
+            key: &e.key,
+            user_id: e.user_id,
+            page_id: e.page_id,
+            ad_type: e.ad_type,
+            event_type: e.event_type,
+            value: e.value,
+            event_time_ms: e.event_time_ms,
+        };
+        self.push_ref(partition, offset, append_time_ms, &e);
+    }
+
+    /// Appends one event decoded without allocation ([`crate::workload::decode_ref`]).
+    #[inline]
+    pub fn push_ref(
+        &mut self,
+        partition: u32,
+        offset: Offset,
+        append_time_ms: TimestampMs,
+        e: &EventRef<'_>,
+    ) {
+        if self.projection == Projection::All {
+            self.partition.push(partition);
+            self.offset.push(offset);
+            self.page_id.push(e.page_id);
+            self.ad_type.push(e.ad_type);
+            self.append_time_ms.push(append_time_ms);
+        }
+        self.key_bytes.extend_from_slice(e.key.as_bytes());
+        self.key_ends.push(self.key_bytes.len());
         self.user_id.push(e.user_id);
-        self.page_id.push(e.page_id);
-        self.ad_type.push(e.ad_type.as_str());
-        self.event_type.push(e.event_type.as_str());
+        self.event_type.push(e.event_type);
         self.value.push(e.value);
         self.event_time_ms.push(e.event_time_ms);
-        self.append_time_ms.push(append_time_ms);
+        self.len += 1;
     }
 
     /// Number of events held.
     pub fn len(&self) -> usize {
-        self.offset.len()
+        self.len
     }
 
     /// Whether no event is held.
     pub fn is_empty(&self) -> bool {
-        self.offset.is_empty()
+        self.len == 0
     }
 
-    /// Moves every event of `other` after this one's.
+    /// Moves every event of `other` (same projection) after this one's.
     pub fn append(&mut self, other: EventColumns) {
+        debug_assert_eq!(self.projection, other.projection);
+        let base = self.key_bytes.len();
+        self.key_bytes.extend_from_slice(&other.key_bytes);
+        self.key_ends.extend(other.key_ends.iter().map(|e| e + base));
         self.partition.extend(other.partition);
         self.offset.extend(other.offset);
-        self.key.extend(other.key);
         self.user_id.extend(other.user_id);
         self.page_id.extend(other.page_id);
         self.ad_type.extend(other.ad_type);
@@ -122,22 +193,51 @@ impl EventColumns {
         self.value.extend(other.value);
         self.event_time_ms.extend(other.event_time_ms);
         self.append_time_ms.extend(other.append_time_ms);
+        self.len += other.len;
     }
 
-    /// The DataFrame with every column of [`columns`], in that order.
+    /// Key `i` (the buffer only ever holds whole UTF-8 keys, checked when decoded).
+    fn key(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
+        std::str::from_utf8(&self.key_bytes[start..self.key_ends[i]]).unwrap_or_default()
+    }
+
+    /// The DataFrame with the projection's columns, in [`columns`] order.
     pub fn into_frame(self) -> PolarsResult<DataFrame> {
-        DataFrame::new_infer_height(vec![
-            Column::new(c::PARTITION.into(), self.partition),
-            Column::new(c::OFFSET.into(), self.offset),
-            Column::new(c::KEY.into(), self.key),
-            Column::new(c::USER_ID.into(), self.user_id),
-            Column::new(c::PAGE_ID.into(), self.page_id),
-            Column::new(c::AD_TYPE.into(), self.ad_type),
-            Column::new(c::EVENT_TYPE.into(), self.event_type),
-            Column::new(c::VALUE.into(), self.value),
-            Column::new(c::EVENT_TIME_MS.into(), self.event_time_ms),
-            Column::new(c::APPEND_TIME_MS.into(), self.append_time_ms),
-        ])
+        let key =
+            StringChunked::from_iter_values(c::KEY.into(), (0..self.len).map(|i| self.key(i)))
+                .into_column();
+        let event_type = StringChunked::from_iter_values(
+            c::EVENT_TYPE.into(),
+            self.event_type.iter().map(|t| t.as_str()),
+        )
+        .into_column();
+        let user_id = Column::new(c::USER_ID.into(), self.user_id);
+        let value = Column::new(c::VALUE.into(), self.value);
+        let event_time = Column::new(c::EVENT_TIME_MS.into(), self.event_time_ms);
+        let columns = match self.projection {
+            Projection::QueryInput => vec![key, user_id, event_type, value, event_time],
+            Projection::All => {
+                let ad_type = StringChunked::from_iter_values(
+                    c::AD_TYPE.into(),
+                    self.ad_type.iter().map(|t| t.as_str()),
+                )
+                .into_column();
+                vec![
+                    Column::new(c::PARTITION.into(), self.partition),
+                    Column::new(c::OFFSET.into(), self.offset),
+                    key,
+                    user_id,
+                    Column::new(c::PAGE_ID.into(), self.page_id),
+                    ad_type,
+                    event_type,
+                    value,
+                    event_time,
+                    Column::new(c::APPEND_TIME_MS.into(), self.append_time_ms),
+                ]
+            }
+        };
+        DataFrame::new_infer_height(columns)
     }
 }
 
@@ -155,7 +255,59 @@ pub fn read_columns(
     topic: &str,
     ranges: &[(Offset, Offset)],
 ) -> Result<EventColumns, ArchError> {
+    read_columns_projected(log, topic, ranges, Projection::All)
+}
+
+/// [`read_columns`] keeping only the columns of `projection`.
+pub fn read_columns_projected(
+    log: &Log,
+    topic: &str,
+    ranges: &[(Offset, Offset)],
+    projection: Projection,
+) -> Result<EventColumns, ArchError> {
     let topic = log.topic(topic)?;
+    let parts = read_pieces(topic, ranges, projection)?;
+    let mut all = EventColumns::new(projection);
+    all.reserve(parts.iter().map(EventColumns::len).sum());
+    for part in parts {
+        all.append(part);
+    }
+    Ok(all)
+}
+
+/// The events of `ranges` with the columns of `projection`, as one DataFrame whose columns
+/// are made of one chunk per piece of [`read_columns`]: the pieces become polars arrays in
+/// parallel and are never copied into one buffer.
+pub fn read_frame(
+    log: &Log,
+    topic: &str,
+    ranges: &[(Offset, Offset)],
+    projection: Projection,
+    layer: &'static str,
+) -> Result<DataFrame, ArchError> {
+    let parts = read_pieces(log.topic(topic)?, ranges, projection)?;
+    let frames = parts
+        .into_par_iter()
+        .map(EventColumns::into_frame)
+        .collect::<PolarsResult<Vec<DataFrame>>>()
+        .map_err(engine_error(layer))?;
+    let mut frames = frames.into_iter();
+    let Some(mut all) = frames.next() else {
+        return EventColumns::new(projection).into_frame().map_err(engine_error(layer));
+    };
+    for f in frames {
+        all.vstack_mut_owned(f).map_err(engine_error(layer))?;
+    }
+    Ok(all)
+}
+
+/// Reads `ranges` of `topic` in pieces split at partition and segment boundaries, in parallel;
+/// the pieces come back in partition, then offset order.
+fn read_pieces(
+    topic: &crate::log::Topic,
+    ranges: &[(Offset, Offset)],
+    projection: Projection,
+) -> Result<Vec<EventColumns>, ArchError> {
     // (partition, from, end) pieces, in partition then offset order.
     let mut pieces: Vec<(u32, Offset, Offset)> = Vec::new();
     for (p, &(from, end)) in ranges.iter().enumerate() {
@@ -171,34 +323,31 @@ pub fn read_columns(
             pieces.push((p as u32, start, end));
         }
     }
-    let parts: Vec<EventColumns> = pieces
+    pieces
         .par_iter()
         .map(|&(p, from, end)| {
             let partition = topic.partition(p)?;
-            let mut cols = EventColumns::default();
+            let mut cols = EventColumns::new(projection);
+            cols.reserve((end - from) as usize);
             let mut offset = from;
             while offset < end {
                 let records = partition.read(offset, ((end - offset) as usize).min(READ_CHUNK))?;
                 let Some(last) = records.last() else { break };
                 offset = last.offset + 1;
-                for r in records.into_iter().filter(|r| r.offset < end) {
-                    let e = decode(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms)
-                        .map_err(|source| ArchError::Decode {
-                            partition: p,
-                            offset: r.offset,
-                            source,
-                        })?;
-                    cols.push(p, r.offset, r.append_time_ms, e);
+                for r in records.iter().filter(|r| r.offset < end) {
+                    let e =
+                        decode_ref(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms)
+                            .map_err(|source| ArchError::Decode {
+                                partition: p,
+                                offset: r.offset,
+                                source,
+                            })?;
+                    cols.push_ref(p, r.offset, r.append_time_ms, &e);
                 }
             }
             Ok(cols)
         })
-        .collect::<Result<_, ArchError>>()?;
-    let mut all = EventColumns::default();
-    for part in parts {
-        all.append(part);
-    }
-    Ok(all)
+        .collect()
 }
 
 /// The events of `ranges` (see [`read_columns`]) as one DataFrame with the [`columns`].
@@ -233,6 +382,10 @@ fn windowed(events: LazyFrame, spec: &QuerySpec) -> PolarsResult<LazyFrame> {
         (col(c::EVENT_TIME_MS) - col(c::EVENT_TIME_MS) % lit(slide)).alias(SLIDE_BASE),
     );
     let copies = (window + slide - 1) / slide;
+    if window == slide {
+        // Tumbling: the window starting at the slide base always covers the event.
+        return Ok(based.with_column(col(SLIDE_BASE).alias(WINDOW_START)));
+    }
     let frames: Vec<LazyFrame> = (0..copies)
         .map(|k| {
             based
@@ -399,7 +552,8 @@ impl BatchCompute for PolarsBatch {
             .enumerate()
             .map(|(p, &end)| Ok((t.partition(p as u32)?.log_start_offset(), end)))
             .collect::<Result<Vec<_>, ArchError>>()?;
-        let events = read_events(log, topic, &ranges, "batch")?;
+        // The plans read only the query-input columns: build only those.
+        let events = read_frame(log, topic, &ranges, Projection::QueryInput, "batch")?;
         let read = events.height() as u64;
         let view = run_queries(events.lazy(), queries).map_err(engine_error("batch"))?;
         Ok((view, read))

@@ -251,18 +251,154 @@ fn bad(index: usize, expected: &'static str) -> DecodeError {
     DecodeError::BadField { field: VALUE_FIELDS[index], position: index + 1, expected }
 }
 
-fn parse_num<T: FromStr>(b: &[u8], index: usize, expected: &'static str) -> Result<T, DecodeError> {
-    std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).ok_or_else(|| bad(index, expected))
+/// Parses ASCII digits as a `u64`: what `str::parse` accepts for unsigned integers (an
+/// optional `+`, then at least one digit), without its UTF-8 check. `None` on anything else or
+/// on overflow.
+#[inline]
+fn parse_u64(b: &[u8]) -> Option<u64> {
+    let digits = match b {
+        [b'+', rest @ ..] => rest,
+        _ => b,
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &d in digits {
+        let d = d.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(n)
 }
 
-/// Reads a record (key, value, timestamp) back into the event it carries.
-///
-/// Allocates only the key `String`; never panics, whatever the bytes.
-pub fn decode(
-    key: Option<&[u8]>,
+/// Parses an `i64` as `str::parse` does (optional sign, digits), without allocation.
+#[inline]
+fn parse_i64(b: &[u8]) -> Option<i64> {
+    match b {
+        [b'-', rest @ ..] => {
+            if rest.first() == Some(&b'+') {
+                return None;
+            }
+            let m = parse_u64(rest)?;
+            // i64::MIN's magnitude is one more than i64::MAX.
+            if m == 1 << 63 { Some(i64::MIN) } else { i64::try_from(m).ok().map(|v| -v) }
+        }
+        _ => i64::try_from(parse_u64(b)?).ok(),
+    }
+}
+
+fn field_u64(b: &[u8], index: usize) -> Result<u64, DecodeError> {
+    parse_u64(b).ok_or_else(|| bad(index, "an unsigned integer"))
+}
+
+/// A decoded record that borrows its key from the record: what [`decode`] returns without
+/// allocating. The batch layer decodes straight into columns with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    /// The record key.
+    pub key: &'a str,
+    /// Who.
+    pub user_id: u64,
+    /// Where.
+    pub page_id: u64,
+    /// Which kind of ad.
+    pub ad_type: AdType,
+    /// What happened.
+    pub event_type: EventType,
+    /// The amount `key_sum` adds up.
+    pub value: i64,
+    /// The record timestamp: the event time.
+    pub event_time_ms: i64,
+}
+
+impl EventRef<'_> {
+    /// The owned fields.
+    pub fn to_fields(&self) -> EventFields {
+        EventFields {
+            key: self.key.to_owned(),
+            user_id: self.user_id,
+            page_id: self.page_id,
+            ad_type: self.ad_type,
+            event_type: self.event_type,
+            value: self.value,
+            event_time_ms: self.event_time_ms,
+        }
+    }
+}
+
+/// Digits up to the next `,` as a `u64`, and what follows the comma. `None` for anything
+/// unusual (a sign, no digits, overflow, no comma): the careful path then says what is wrong.
+#[inline]
+fn take_u64(b: &[u8]) -> Option<(u64, &[u8])> {
+    let mut n: u64 = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b',' {
+            return (i > 0).then(|| (n, &b[i + 1..]));
+        }
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    None
+}
+
+/// Bytes up to the next `,`, and what follows the comma.
+#[inline]
+fn take_field(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = b.iter().position(|&c| c == b',')?;
+    Some((&b[..i], &b[i + 1..]))
+}
+
+/// One pass over a well-formed value: `(user_id, page_id, ad_type, event_type, value)`.
+/// `None` whenever anything is off, so that errors always come from the careful path.
+#[inline]
+fn decode_fast(value: &[u8]) -> Option<(u64, u64, AdType, EventType, i64)> {
+    let (_seq, rest) = take_u64(value)?;
+    let (user_id, rest) = take_u64(rest)?;
+    let (page_id, rest) = take_u64(rest)?;
+    let (ad, rest) = take_field(rest)?;
+    let (event, rest) = take_field(rest)?;
+    // A seventh field would leave a comma here, which `parse_i64` rejects.
+    let v = parse_i64(rest)?;
+    Some((user_id, page_id, AdType::from_bytes(ad)?, EventType::from_bytes(event)?, v))
+}
+
+/// Reads a record back into the event it carries, borrowing the key: no allocation, never a
+/// panic, whatever the bytes. Same checks and errors as [`decode`].
+#[inline]
+pub fn decode_ref<'a>(
+    key: Option<&'a [u8]>,
     value: &[u8],
     timestamp_ms: i64,
-) -> Result<EventFields, DecodeError> {
+) -> Result<EventRef<'a>, DecodeError> {
+    if let (Some((user_id, page_id, ad_type, event_type, value)), Some(k)) =
+        (decode_fast(value), key)
+        && let Ok(key) = std::str::from_utf8(k)
+    {
+        return Ok(EventRef {
+            key,
+            user_id,
+            page_id,
+            ad_type,
+            event_type,
+            value,
+            event_time_ms: timestamp_ms,
+        });
+    }
+    decode_careful(key, value, timestamp_ms)
+}
+
+/// The field-by-field decoder: slower, and the one that names what is wrong.
+fn decode_careful<'a>(
+    key: Option<&'a [u8]>,
+    value: &[u8],
+    timestamp_ms: i64,
+) -> Result<EventRef<'a>, DecodeError> {
     let mut parts: [&[u8]; FIELDS] = [&[]; FIELDS];
     let mut found = 0;
     for part in value.split(|&b| b == b',') {
@@ -275,25 +411,28 @@ pub fn decode(
     if found != FIELDS {
         return Err(DecodeError::FieldCount { found });
     }
-    let _seq: u64 = parse_num(parts[0], 0, "an unsigned integer")?;
-    let user_id = parse_num(parts[1], 1, "an unsigned integer")?;
-    let page_id = parse_num(parts[2], 2, "an unsigned integer")?;
+    let _seq = field_u64(parts[0], 0)?;
+    let user_id = field_u64(parts[1], 1)?;
+    let page_id = field_u64(parts[2], 2)?;
     let ad_type = AdType::from_bytes(parts[3])
         .ok_or_else(|| bad(3, "an ad type (banner, modal, sponsored, mail, mobile)"))?;
     let event_type = EventType::from_bytes(parts[4])
         .ok_or_else(|| bad(4, "an event type (view, click, purchase)"))?;
-    let value = parse_num(parts[5], 5, "an integer")?;
+    let value = parse_i64(parts[5]).ok_or_else(|| bad(5, "an integer"))?;
     let key = key.ok_or(DecodeError::MissingKey)?;
-    let key = std::str::from_utf8(key).map_err(|_| DecodeError::KeyNotText)?.to_string();
-    Ok(EventFields {
-        key,
-        user_id,
-        page_id,
-        ad_type,
-        event_type,
-        value,
-        event_time_ms: timestamp_ms,
-    })
+    let key = std::str::from_utf8(key).map_err(|_| DecodeError::KeyNotText)?;
+    Ok(EventRef { key, user_id, page_id, ad_type, event_type, value, event_time_ms: timestamp_ms })
+}
+
+/// Reads a record (key, value, timestamp) back into the event it carries.
+///
+/// Allocates only the key `String`; never panics, whatever the bytes.
+pub fn decode(
+    key: Option<&[u8]>,
+    value: &[u8],
+    timestamp_ms: i64,
+) -> Result<EventFields, DecodeError> {
+    decode_ref(key, value, timestamp_ms).map(|e| e.to_fields())
 }
 
 /// The sequence number written in a record value, if it has one (for tools and audits;
@@ -359,6 +498,31 @@ mod tests {
     }
 
     #[test]
+    fn integer_edges_parse_like_std() {
+        for text in [
+            "0",
+            "+7",
+            "-0",
+            "18446744073709551615",
+            "18446744073709551616",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "",
+            "+",
+            "-",
+            "-+1",
+            "+-1",
+            "1 ",
+            "0x1",
+        ] {
+            assert_eq!(parse_u64(text.as_bytes()), text.parse::<u64>().ok(), "{text:?}");
+            assert_eq!(parse_i64(text.as_bytes()), text.parse::<i64>().ok(), "{text:?}");
+        }
+    }
+
+    #[test]
     fn names_parse_and_print() {
         for t in EventType::ALL {
             assert_eq!(t.to_string().parse::<EventType>(), Ok(t));
@@ -401,6 +565,22 @@ mod tests {
             let got = decode(Some(e.key.as_bytes()), &e.value(), e.event_time_ms);
             prop_assert_eq!(got, Ok(e.fields()));
             prop_assert_eq!(decode_seq(&e.value()), Some(e.seq));
+        }
+
+        #[test]
+        fn integer_parsers_agree_with_std(text in "[+-]{0,2}[0-9]{0,21}|[0-9a-z+ -]{0,8}") {
+            let b = text.as_bytes();
+            prop_assert_eq!(parse_u64(b), text.parse::<u64>().ok());
+            prop_assert_eq!(parse_i64(b), text.parse::<i64>().ok());
+        }
+
+        #[test]
+        fn fast_and_careful_decoders_agree(
+            fields in proptest::collection::vec("[0-9+-]{0,4}|banner|view|click|mail|[a-z,]{0,3}", 0..8),
+        ) {
+            let value = fields.join(",");
+            let v = value.as_bytes();
+            prop_assert_eq!(decode_ref(Some(b"k"), v, 3), decode_careful(Some(b"k"), v, 3));
         }
 
         #[test]

@@ -1,0 +1,124 @@
+//! Log append vs the disk: records through [`Producer`] into a [`Log`] on the wall clock, vs
+//! the same number of payload bytes written sequentially to a file in the same directory with
+//! one `fdatasync` per MiB (what `dd oflag=... bs=64K` plus periodic syncs would do).
+//!
+//! Both sides end durable: the log's last batch is `fsync`ed whatever the policy, the baseline
+//! syncs its tail. Throughput counts payload bytes (record values) on both sides, so the log's
+//! framing, keys and indexes are part of its cost, as they are for its users.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{BenchError, Figure, Goal, Sizes, io_err};
+use crate::log::{FsyncPolicy, Log, LogConfig, Producer, ProducerConfig, Record, SystemClock};
+
+/// The baseline's write size and sync interval.
+const BASELINE_WRITE: usize = 64 << 10;
+const BASELINE_SYNC_EVERY: u64 = 1 << 20;
+/// Producer batches: one `fsync` per batch under `always`, like the baseline's per-MiB sync.
+const PRODUCER_BATCH: usize = 1 << 20;
+/// The `interval` policy's interval.
+const INTERVAL_MS: u64 = 100;
+const TOPIC: &str = "bench";
+
+/// Appends `bytes` of payload in `record_bytes` records; returns the seconds taken.
+fn ours(
+    dir: &Path,
+    record_bytes: usize,
+    bytes: u64,
+    fsync: FsyncPolicy,
+) -> Result<f64, BenchError> {
+    let config = LogConfig { fsync, ..LogConfig::default() };
+    let mut log = Log::open(dir, config, Arc::new(SystemClock))?;
+    log.create_topic(TOPIC, 1)?;
+    let mut producer =
+        Producer::new(ProducerConfig { linger_ms: 5, max_batch_bytes: PRODUCER_BATCH });
+    let n = bytes / record_bytes as u64;
+    let t = Instant::now();
+    for i in 0..n {
+        // A record owns its bytes (the producer API takes it by value), as a client's would.
+        let record = Record::new(vec![b'x'; record_bytes], i as i64);
+        producer.send(&mut log, TOPIC, record)?;
+    }
+    producer.flush(&mut log)?;
+    log.topic_mut(TOPIC)?.partition_mut(0)?.flush()?;
+    let secs = t.elapsed().as_secs_f64();
+    let stored = log.topic(TOPIC)?.partition(0)?.log_end_offset();
+    if stored != n {
+        return Err(BenchError::Check(format!("append: {stored} records stored, {n} sent")));
+    }
+    Ok(secs)
+}
+
+/// Writes `bytes` sequentially in 64 KiB writes with `fdatasync` every MiB; returns seconds.
+fn baseline(dir: &Path, bytes: u64) -> Result<f64, BenchError> {
+    std::fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+    let path = dir.join("baseline.bin");
+    let mut file = std::fs::File::create(&path).map_err(io_err("create", &path))?;
+    let buf = vec![b'x'; BASELINE_WRITE];
+    let t = Instant::now();
+    let (mut written, mut since_sync) = (0u64, 0u64);
+    while written < bytes {
+        let n = (bytes - written).min(BASELINE_WRITE as u64) as usize;
+        file.write_all(&buf[..n]).map_err(io_err("write", &path))?;
+        written += n as u64;
+        since_sync += n as u64;
+        if since_sync >= BASELINE_SYNC_EVERY {
+            file.sync_data().map_err(io_err("fdatasync", &path))?;
+            since_sync = 0;
+        }
+    }
+    file.sync_data().map_err(io_err("fdatasync", &path))?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// Runs the four append cases (100 B and 1 KiB records × `interval` and `always`).
+pub fn run(work: &Path, sizes: &Sizes, add: &mut dyn FnMut(Figure)) -> Result<(), BenchError> {
+    let bytes = sizes.append_bytes;
+    let mb = bytes as f64 / 1e6;
+    let policies =
+        [("interval", FsyncPolicy::Interval { ms: INTERVAL_MS }), ("always", FsyncPolicy::Always)];
+    for record_bytes in [100usize, 1024] {
+        for (name, policy) in policies {
+            let case = format!("append-{record_bytes}-{name}");
+            // Baseline and ours alternate in the same directory so both see the same disk state;
+            // each side's scratch files are removed before the other runs.
+            // Pairs are repeated and the best of each side counts: disk latency on a shared
+            // machine jumps between runs, and one slow fsync should not decide a ratio.
+            let (mut b, mut o) = (f64::INFINITY, f64::INFINITY);
+            for _ in 0..sizes.repeats.max(1) {
+                let base_dir = work.join(format!("{case}-baseline"));
+                b = b.min(baseline(&base_dir, bytes)?);
+                let _ = std::fs::remove_dir_all(&base_dir);
+                let log_dir = work.join(&case);
+                o = o.min(ours(&log_dir, record_bytes, bytes, policy)?);
+                let _ = std::fs::remove_dir_all(&log_dir);
+            }
+            let label = if record_bytes == 1024 {
+                "1 KiB".to_string()
+            } else {
+                format!("{record_bytes} B")
+            };
+            let policy_note = match policy {
+                FsyncPolicy::Interval { ms } => format!("fsync at most every {ms} ms"),
+                _ => "fsync per batch before the ack".into(),
+            };
+            add(Figure::new(
+                "append",
+                format!("log append {label}, fsync {name}"),
+                "MB/s",
+                mb / o,
+                Some((mb / b, "64 KiB writes + fdatasync/MiB".into())),
+                Some(Goal { ratio_at_least: Some(0.8), ..Goal::default() }),
+                format!(
+                    "{mb:.0} MB of payload via Producer (1 MiB batches), {policy_note}; \
+                     best of {} pairs: ours {o:.3} s, baseline {b:.3} s",
+                    sizes.repeats.max(1)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! The speed layer's windowed count with watermarks vs the no-framework limit.
+//!
+//! Ours is the speed layer's per-event path exactly as [`crate::speed::StreamJob`] runs it after
+//! decoding: judge lateness against the watermark before the event, observe the event in its
+//! partition's watermark, ask the hand-written operator ([`HandWritten`]) for its
+//! contributions, drop those whose window has closed, merge the rest into the view. The
+//! baseline is a pre-sized `HashMap<(key, window start), count>` over the same events in
+//! memory. Both run on one thread, so the figure is events/s per core. Decoding is left out
+//! of both (the replay and batch figures measure it).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{BenchError, Figure, Goal, Sizes, best_of};
+use crate::query::{QuerySet, View, merge_cell};
+use crate::scenario::Scenario;
+use crate::speed::operators::HandWritten;
+use crate::speed::{StreamCompute, Watermark};
+use crate::workload::{self, EventFields};
+
+/// Partitions the events are spread over (each has its own watermark).
+const PARTITIONS: usize = 4;
+
+/// The quickstart scenario (keyed events, 10 s tumbling counts, out-of-order events) with a
+/// rate giving `events` events.
+pub(crate) fn keyed_scenario(events: u64) -> Result<Scenario, BenchError> {
+    let text = crate::scenario::bundled("quickstart")
+        .ok_or_else(|| BenchError::Check("bundled scenario `quickstart` missing".into()))?;
+    let mut s = Scenario::parse(text, Path::new("scenarios/quickstart.toml"))?;
+    let secs = (s.duration_ms / 1000).max(1) as u64;
+    s.workload.rate_per_sec = events.div_ceil(secs).clamp(1, u64::from(u32::MAX)) as u32;
+    Ok(s)
+}
+
+/// The keyed events of the quickstart workload, in memory, with its queries and speed settings.
+#[derive(Debug, Clone)]
+pub struct SpeedInput {
+    /// The events, in arrival order (partition `i % 4` for event `i`).
+    pub events: Vec<EventFields>,
+    /// The queries (one 10 s tumbling `key_window_count`).
+    pub queries: Arc<QuerySet>,
+    /// Allowed lateness, ms.
+    pub lateness_ms: i64,
+    /// Watermark delay, ms.
+    pub delay_ms: i64,
+}
+
+impl SpeedInput {
+    /// The first `n` events of the quickstart workload scaled to `n` events.
+    pub fn new(n: u64) -> Result<Self, BenchError> {
+        let scenario = keyed_scenario(n)?;
+        let events = workload::events(&scenario.workload, scenario.seed, scenario.duration_ms)
+            .take(n as usize)
+            .map(|e| e.fields())
+            .collect();
+        Ok(SpeedInput {
+            events,
+            queries: Arc::new(QuerySet::from_scenario(&scenario)),
+            lateness_ms: scenario.speed.allowed_lateness_ms,
+            delay_ms: scenario.speed.watermark_delay_ms,
+        })
+    }
+
+    /// Window length of the query.
+    pub fn window_ms(&self) -> i64 {
+        self.queries.specs.first().map_or(10_000, |s| s.window_ms)
+    }
+}
+
+/// Our speed path over `input`; returns (sum of the counts, contributions dropped as late).
+pub fn speed_path(input: &SpeedInput) -> (i64, u64) {
+    let (events, queries) = (&input.events, &input.queries);
+    let (lateness_ms, delay_ms) = (input.lateness_ms, input.delay_ms);
+    let compute = HandWritten::new(queries.clone());
+    let mut watermark = Watermark::new(PARTITIONS, delay_ms);
+    let mut view = View::new();
+    let mut scratch = Vec::with_capacity(8);
+    let mut late = 0u64;
+    for (i, e) in events.iter().enumerate() {
+        let partition = (i % PARTITIONS) as u32;
+        let wm = watermark.current();
+        watermark.observe(partition, e.event_time_ms);
+        scratch.clear();
+        compute.contributions(e, &mut scratch);
+        for (cell, agg) in scratch.drain(..) {
+            if wm.is_some_and(|wm| queries.window_end(&cell) + lateness_ms <= wm) {
+                late += 1;
+                continue;
+            }
+            merge_cell(&mut view, cell, agg);
+        }
+    }
+    (view.values().map(|a| a.present()).sum(), late)
+}
+
+/// A plain `HashMap` aggregation: count per (key, tumbling window start).
+pub fn hashmap_baseline(events: &[EventFields], window_ms: i64) -> i64 {
+    let mut counts: HashMap<(&str, i64), i64> = HashMap::with_capacity(4096);
+    for e in events {
+        let start = e.event_time_ms - e.event_time_ms.rem_euclid(window_ms);
+        *counts.entry((e.key.as_str(), start)).or_insert(0) += 1;
+    }
+    counts.values().sum()
+}
+
+/// Measures the speed layer against the `HashMap` baseline.
+pub fn run(sizes: &Sizes, add: &mut dyn FnMut(Figure)) -> Result<(), BenchError> {
+    let input = SpeedInput::new(sizes.speed_events)?;
+    let n = input.events.len() as f64;
+    let window_ms = input.window_ms();
+    let (base_s, base_total) =
+        best_of(sizes.repeats, || Ok(hashmap_baseline(&input.events, window_ms)))?;
+    let (ours_s, (total, late)) = best_of(sizes.repeats, || Ok(speed_path(&input)))?;
+    if base_total != n as i64 || total + late as i64 != base_total {
+        return Err(BenchError::Check(format!(
+            "speed: counted {total} + {late} late, baseline {base_total}, events {n}"
+        )));
+    }
+    add(Figure::new(
+        "speed",
+        "speed layer windowed count + watermarks",
+        "Mev/s/core",
+        n / ours_s / 1e6,
+        Some((n / base_s / 1e6, "HashMap<(key, window), count>".into())),
+        Some(Goal { ratio_at_least: Some(0.3), ours_at_least: Some(10.0), ..Goal::default() }),
+        format!(
+            "{n} keyed events in memory, {PARTITIONS} partition watermarks, 10 s tumbling \
+             key_window_count (quickstart), one thread; {late} late contributions dropped"
+        ),
+    ));
+    Ok(())
+}
