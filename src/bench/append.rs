@@ -40,9 +40,9 @@ fn ours(
     for i in 0..n {
         // A record owns its bytes (the producer API takes it by value), as a client's would.
         let record = Record::new(vec![b'x'; record_bytes], i as i64);
-        producer.send(&mut log, TOPIC, record)?;
+        producer.send(&log, TOPIC, record)?;
     }
-    producer.flush(&mut log)?;
+    producer.flush(&log)?;
     log.topic_mut(TOPIC)?.partition_mut(0)?.flush()?;
     let secs = t.elapsed().as_secs_f64();
     let stored = log.topic(TOPIC)?.partition(0)?.log_end_offset();
