@@ -37,6 +37,8 @@ pub(crate) const FRAME_LEN: usize = 8;
 pub(crate) const BODY_HEADER_LEN: usize = 8 + 4 + 8 * 5;
 /// Bytes a batch costs beyond its records.
 pub(crate) const BATCH_OVERHEAD: usize = FRAME_LEN + BODY_HEADER_LEN;
+/// The smallest encoded record: key length, value length, timestamp, header count.
+const MIN_RECORD_LEN: usize = 4 + 4 + 8 + 4;
 
 /// The fixed part of a batch body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +191,16 @@ pub(crate) fn check_body(body: &[u8], crc: u32) -> Result<BatchHeader, String> {
     };
     if h.record_count == 0 {
         return Err("batch has no records".into());
+    }
+    // Bounds the work and memory a forged count can ask for (found by fuzzing: a count of
+    // 2^32 - 1 behind a good CRC made `record_timestamps` reserve 32 GiB).
+    let room = (body.len() - BODY_HEADER_LEN) / MIN_RECORD_LEN;
+    if h.record_count as usize > room {
+        return Err(format!(
+            "batch claims {} records but its {} bytes hold at most {room}",
+            h.record_count,
+            body.len()
+        ));
     }
     if h.base_offset.checked_add(u64::from(h.record_count)).is_none() {
         return Err("batch offsets overflow".into());
@@ -372,5 +384,16 @@ mod tests {
         let h = check_body(&body, crc).unwrap();
         assert!(decode_records(&h, &body, 0, usize::MAX, &mut Vec::new()).is_err());
         assert!(record_timestamps(&h, &body).is_err());
+    }
+
+    #[test]
+    fn a_forged_record_count_is_refused_before_decoding() {
+        // Found by fuzzing (tests/fuzz-regressions/batch_decode/oom-record-count): a good CRC
+        // over a body claiming 2^32 - 1 records made `record_timestamps` reserve 32 GiB.
+        let h = BatchHeader { record_count: 1, ..header(0) };
+        let mut body = encode_batch(&h, &[Record::new("v", 0)]).unwrap()[FRAME_LEN..].to_vec();
+        body[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = check_body(&body, crc32c::crc32c(&body)).unwrap_err();
+        assert!(err.contains("claims 4294967295 records"), "{err}");
     }
 }

@@ -79,6 +79,8 @@ pub mod console;
 mod consumer;
 mod error;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 mod group;
 mod partition;
 mod producer;
