@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use crate::arch::{self, ArchContext, ArchError, ArchStats, Architecture};
 use crate::log::{
-    FsyncPolicy, Log, LogConfig, ManualClock, Producer, ProducerConfig, Record, TimestampMs,
+    FaultConfig, FaultyStorage, FsyncPolicy, Log, LogConfig, LogError, ManualClock, Producer,
+    ProducerConfig, Record, TimestampMs,
 };
 use crate::metrics::{self, CorrectnessTracker, ErrorSample, FreshnessTracker, Percentiles};
 use crate::oracle::Oracle;
@@ -78,6 +79,28 @@ pub struct RunResult {
     pub wall_ms: f64,
     /// Per architecture, in scenario order.
     pub architectures: Vec<ArchRun>,
+    /// What `disk_full` faults did to the producer (`None` when the scenario has none).
+    pub disk_full: Option<DiskFullReport>,
+}
+
+/// What `disk_full` faults did: appends that failed with `ENOSPC` and how long the producer was
+/// held up. Nothing is dropped: the producer keeps the records it could not append.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DiskFullReport {
+    /// Append attempts that failed with `ENOSPC` (the first try and one retry per tick).
+    pub failed_appends: u64,
+    /// Simulated ms from each first failed append until the held records were appended, summed.
+    pub blocked_ms: i64,
+    /// The most records waiting at once for space: held by the producer after a failed append,
+    /// or arrived and queued behind them.
+    pub max_waiting_records: u64,
+    /// The log's error for the first failed append, as a user would see it.
+    pub first_error: Option<String>,
+}
+
+/// Whether `e` is the log refusing an append because the disk is full.
+fn is_disk_full(e: &LogError) -> bool {
+    matches!(e, LogError::Io { source, .. } if source.raw_os_error() == Some(28))
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
@@ -106,12 +129,30 @@ pub fn simulate_with(
     let clock = Arc::new(ManualClock::new(0));
     // Durability costs nothing on a simulated clock; skip fsync so runs are fast. Segments roll
     // by time so the streaming lake has closed segments to tier.
-    let config = LogConfig {
+    let mut config = LogConfig {
         fsync: FsyncPolicy::Never,
         segment_bytes: 64 * 1024 * 1024,
         segment_ms: Some(scenario.lake.segment_ms),
         ..LogConfig::default()
     };
+    // A `disk_full` fault needs a disk that can be made full: the fault-injecting storage
+    // (seeded, so the run stays reproducible). Other runs use the real file system untouched.
+    let full_windows: Vec<(i64, i64)> = scenario
+        .faults
+        .iter()
+        .filter_map(|f| match f {
+            Fault::DiskFull { at_ms, duration_ms } => Some((*at_ms, at_ms + duration_ms)),
+            _ => None,
+        })
+        .collect();
+    let disk =
+        (!full_windows.is_empty()).then(|| FaultyStorage::new(FaultConfig::none(scenario.seed)));
+    if let Some(disk) = &disk {
+        config.storage = Arc::new(disk.clone());
+    }
+    let mut disk_full = disk.as_ref().map(|_| DiskFullReport::default());
+    // Since when the producer holds records it could not append (disk full).
+    let mut blocked_since: Option<TimestampMs> = None;
     let mut log = Log::open(work_dir.join("log"), config, clock.clone())?;
     log.create_topic(EVENTS_TOPIC, scenario.workload.partitions)?;
     let partitions = scenario.workload.partitions as usize;
@@ -183,18 +224,66 @@ pub fn simulate_with(
         let stalled = scenario.faults.iter().any(|f| {
             matches!(f, Fault::ProducerStall { at_ms, duration_ms } if (*at_ms..at_ms + duration_ms).contains(&t))
         });
-        while let Some(e) = events.get(next_event).filter(|e| e.arrival_ms <= t && !stalled) {
-            let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
-            producer.send(&mut log, EVENTS_TOPIC, record)?;
-            next_event += 1;
+        if let Some(disk) = &disk {
+            disk.set_disk_full(full_windows.iter().any(|&(from, to)| (from..to).contains(&t)));
         }
-        producer.flush(&mut log)?;
+        // Records held since a failed append go first (retried once per tick); new events wait
+        // behind them, so order is kept.
+        let mut failed: Option<LogError> = None;
+        if blocked_since.is_some() {
+            match producer.flush(&mut log) {
+                Ok(_) => {
+                    if let (Some(since), Some(r)) = (blocked_since.take(), disk_full.as_mut()) {
+                        r.blocked_ms += t - since;
+                    }
+                }
+                Err(e) if disk.is_some() && is_disk_full(&e) => failed = Some(e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        while let Some(e) = events.get(next_event).filter(|e| {
+            e.arrival_ms <= t && !stalled && blocked_since.is_none() && failed.is_none()
+        }) {
+            let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
+            match producer.send(&mut log, EVENTS_TOPIC, record) {
+                Ok(_) => next_event += 1,
+                Err(err) if disk.is_some() && is_disk_full(&err) => {
+                    // Every earlier send left the producer empty (linger 0), so what it holds
+                    // now includes this record: it is kept, not lost.
+                    if producer.pending_records() > 0 {
+                        next_event += 1;
+                    }
+                    failed = Some(err);
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        if failed.is_none() && blocked_since.is_none() {
+            match producer.flush(&mut log) {
+                Ok(_) => {}
+                Err(e) if disk.is_some() && is_disk_full(&e) => failed = Some(e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let (Some(e), Some(r)) = (failed, disk_full.as_mut()) {
+            r.failed_appends += 1;
+            // Relative to the run directory, so reruns elsewhere report the same text.
+            let prefix = format!("{}/", work_dir.display());
+            r.first_error.get_or_insert_with(|| e.to_string().replace(&prefix, ""));
+            blocked_since.get_or_insert(t);
+        }
+        if let Some(r) = disk_full.as_mut() {
+            let queued = events[next_event..].partition_point(|e| e.arrival_ms <= t);
+            let waiting = (producer.pending_records() + queued) as u64;
+            r.max_waiting_records = r.max_waiting_records.max(waiting);
+        }
         for ((a, tracker), spent) in archs.iter_mut().zip(&mut trackers).zip(&mut wall) {
             let clock = std::time::Instant::now();
             tracker.record(&a.tick(t, &log)?);
             *spent += clock.elapsed();
         }
-        let produced_all = next_event == events.len() && t >= scenario.duration_ms;
+        let produced_all =
+            next_event == events.len() && t >= scenario.duration_ms && blocked_since.is_none();
         let mut all_quiet = produced_all;
         if produced_all {
             for (a, q) in archs.iter().zip(&mut quiescent_at) {
@@ -268,5 +357,6 @@ pub fn simulate_with(
         log_bytes,
         wall_ms: started.elapsed().as_secs_f64() * 1000.0,
         architectures,
+        disk_full,
     })
 }

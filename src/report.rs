@@ -97,6 +97,9 @@ pub struct Summary {
     pub faults: Vec<Fault>,
     /// Per architecture id.
     pub architectures: BTreeMap<String, ArchSummary>,
+    /// Failed appends and producer blocking caused by `disk_full` faults (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_full: Option<crate::driver::DiskFullReport>,
 }
 
 /// One architecture in `summary.json`.
@@ -186,6 +189,7 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
             f
         },
         architectures,
+        disk_full: run.disk_full.clone(),
     }
 }
 

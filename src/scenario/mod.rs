@@ -111,6 +111,17 @@ pub enum Fault {
         /// How long, ms.
         duration_ms: i64,
     },
+    /// The log directory's disk is full during `[at_ms, at_ms + duration_ms)`: every append
+    /// fails with `ENOSPC` (injected under the real log by a fault-injecting storage, so the
+    /// log's own rollback runs). The producer keeps what it could not append and retries every
+    /// tick; nothing is dropped, so the architectures see a gap in arrivals and then a burst.
+    /// The run reports the failed appends and how long the producer was blocked.
+    DiskFull {
+        /// When, ms.
+        at_ms: i64,
+        /// How long the disk stays full, ms.
+        duration_ms: i64,
+    },
 }
 
 impl Fault {
@@ -120,7 +131,8 @@ impl Fault {
             Fault::SpeedCrash { at_ms, .. }
             | Fault::BatchFailure { at_ms, .. }
             | Fault::LogicChange { at_ms, .. }
-            | Fault::ProducerStall { at_ms, .. } => *at_ms,
+            | Fault::ProducerStall { at_ms, .. }
+            | Fault::DiskFull { at_ms, .. } => *at_ms,
         }
     }
 
@@ -131,6 +143,7 @@ impl Fault {
             Fault::BatchFailure { .. } => "batch_failure",
             Fault::LogicChange { .. } => "logic_change",
             Fault::ProducerStall { .. } => "producer_stall",
+            Fault::DiskFull { .. } => "disk_full",
         }
     }
 }

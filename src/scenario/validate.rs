@@ -206,7 +206,8 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             }
             super::Fault::SpeedCrash { down_ms, .. } => ("down_ms", *down_ms),
             super::Fault::BatchFailure { retry_ms, .. } => ("retry_ms", *retry_ms),
-            super::Fault::ProducerStall { duration_ms, .. } => ("duration_ms", *duration_ms),
+            super::Fault::ProducerStall { duration_ms, .. }
+            | super::Fault::DiskFull { duration_ms, .. } => ("duration_ms", *duration_ms),
         };
         if length <= 0 {
             return Err(err(name, format!("must be > 0, got {length}")));
