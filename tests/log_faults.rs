@@ -344,3 +344,42 @@ fn recovery_under_read_faults_never_truncates_acknowledged_data() {
         check_recovered(&reopen_clean(src.path()), &ids, &format!("seed {seed}"));
     }
 }
+
+/// A crash that leaves megabytes of garbage after the last good batch (a torn preallocation, a
+/// bad sector) is cut, and the search for good batches beyond it does not CRC every length the
+/// garbage happens to spell.
+#[test]
+fn a_large_garbage_tail_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<u64> = (0..20).collect();
+    {
+        let cfg = LogConfig { segment_bytes: 1 << 30, ..clean_config() };
+        let mut p = Partition::open(dir.path().to_path_buf(), cfg, clock()).unwrap();
+        for chunk in ids.chunks(4) {
+            p.append(&chunk.iter().map(|&i| record(i)).collect::<Vec<_>>()).unwrap();
+        }
+    }
+    let seg = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .max()
+        .unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(77);
+    let mut garbage = vec![0u8; 3 << 20];
+    rng.fill(&mut garbage[..]);
+    // Small little-endian lengths every few KiB, the worst case for a naive search.
+    for at in (0..garbage.len() - 4).step_by(4096) {
+        garbage[at..at + 4].copy_from_slice(&(64u32 + at as u32 % 1000).to_le_bytes());
+    }
+    let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
+    std::io::Write::write_all(&mut f, &garbage).unwrap();
+    drop(f);
+    let p = reopen_clean(dir.path());
+    assert!(
+        p.recovery_events().iter().any(|e| matches!(e, RecoveryEvent::Truncated { bytes, .. } if *bytes == garbage.len() as u64)),
+        "{:?}",
+        p.recovery_events()
+    );
+    check_recovered(&p, &ids, "garbage tail");
+}

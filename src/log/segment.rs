@@ -236,6 +236,21 @@ fn good_batch_after(
     let mut r = BatchReader::new(file, path, size, READ_CHUNK);
     let last = size.min(bad.saturating_add(DAMAGE_SEARCH_WINDOW));
     'candidates: for cand in bad + 1..last {
+        // Cheap checks first, so random bytes cost a few comparisons per position rather than
+        // a CRC over whatever length they happen to spell.
+        let Ok(at) = r.fill(cand, FRAME_LEN + 12) else { break };
+        let head = &r.buf[at..at + FRAME_LEN + 12];
+        let (len, _) = batch::parse_frame(&head[..FRAME_LEN]);
+        let mut base = [0; 8];
+        base.copy_from_slice(&head[FRAME_LEN..FRAME_LEN + 8]);
+        let base = u64::from_le_bytes(base);
+        let plausible = (len as usize) >= batch::BODY_HEADER_LEN
+            && cand + (FRAME_LEN as u64) + u64::from(len) <= size
+            && base > expected
+            && base - expected <= u64::from(u32::MAX);
+        if !plausible {
+            continue;
+        }
         let Ok((h, _, end)) = r.batch_at(cand) else { continue };
         if h.base_offset <= expected {
             continue;
