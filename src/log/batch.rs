@@ -277,9 +277,15 @@ pub(crate) fn record_timestamps(header: &BatchHeader, body: &[u8]) -> Result<Vec
             return Err(format!("negative key length {key_len}"));
         }
         c.len_bytes()?;
-        ts.push(c.i64()?);
+        let t = c.i64()?;
+        // The same checks as `decode_records` (found by fuzzing: a record above the batch
+        // maximum failed a read but still answered `offset_for_time`).
+        if t > header.max_timestamp_ms {
+            return Err(format!("record timestamp {t} above the batch maximum"));
+        }
+        ts.push(t);
         for _ in 0..c.u32()? {
-            c.len_bytes()?;
+            std::str::from_utf8(c.len_bytes()?).map_err(|e| format!("header key: {e}"))?;
             c.len_bytes()?;
         }
     }
@@ -395,5 +401,18 @@ mod tests {
         body[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
         let err = check_body(&body, crc32c::crc32c(&body)).unwrap_err();
         assert!(err.contains("claims 4294967295 records"), "{err}");
+    }
+
+    #[test]
+    fn both_decoders_refuse_a_record_above_the_batch_maximum() {
+        // Found by fuzzing (tests/fuzz-regressions/batch_decode/timestamp-above-max).
+        let records = [Record::new("a", 5), Record::new("b", 9)];
+        let h = BatchHeader { record_count: 2, ..header(0) };
+        let mut body = encode_batch(&h, &records).unwrap()[FRAME_LEN..].to_vec();
+        // The batch maximum (after base offset, count, append time) says 8; a record has 9.
+        body[20..28].copy_from_slice(&8i64.to_le_bytes());
+        let h = check_body(&body, crc32c::crc32c(&body)).unwrap();
+        assert!(decode_records(&h, &body, 0, 10, &mut Vec::new()).is_err());
+        assert!(record_timestamps(&h, &body).unwrap_err().contains("above the batch maximum"));
     }
 }
