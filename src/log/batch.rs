@@ -220,6 +220,7 @@ pub(crate) fn decode_records(
 ) -> Result<(), String> {
     let mut c = Cursor { bytes: body, pos: BODY_HEADER_LEN };
     let mut decoded = Vec::new();
+    let mut seen_max = i64::MIN;
     for i in 0..header.record_count {
         let offset = header.base_offset + u64::from(i);
         let key_len = c.i32()?;
@@ -244,6 +245,7 @@ pub(crate) fn decode_records(
         if timestamp_ms > header.max_timestamp_ms {
             return Err(format!("record timestamp {timestamp_ms} above the batch maximum"));
         }
+        seen_max = seen_max.max(timestamp_ms);
         if wanted {
             decoded.push(StoredRecord {
                 offset,
@@ -260,6 +262,7 @@ pub(crate) fn decode_records(
     if c.pos != body.len() {
         return Err(format!("{} trailing bytes after the last record", body.len() - c.pos));
     }
+    check_batch_max(header, seen_max)?;
     // Only a wholly valid batch contributes records.
     out.append(&mut decoded);
     Ok(())
@@ -292,7 +295,21 @@ pub(crate) fn record_timestamps(header: &BatchHeader, body: &[u8]) -> Result<Vec
     if c.pos != body.len() {
         return Err(format!("{} trailing bytes after the last record", body.len() - c.pos));
     }
+    check_batch_max(header, ts.iter().copied().max().unwrap_or(i64::MIN))?;
     Ok(ts)
+}
+
+/// The header's batch maximum must be its records' maximum, as `encode_batch` writes it (found
+/// by fuzzing: a larger claim decoded fine but could not be re-encoded to the same bytes).
+fn check_batch_max(header: &BatchHeader, records_max: i64) -> Result<(), String> {
+    if records_max == header.max_timestamp_ms {
+        Ok(())
+    } else {
+        Err(format!(
+            "batch maximum timestamp {} but its records' maximum is {records_max}",
+            header.max_timestamp_ms
+        ))
+    }
 }
 
 #[cfg(test)]
