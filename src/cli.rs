@@ -109,6 +109,10 @@ pub enum LogCommand {
         /// Roll segments at this many bytes (hidden: for tests that need several segments).
         #[arg(long, hide = true)]
         segment_bytes: Option<u64>,
+        /// Print `ack <partition> <first offset> <last offset>` on stdout as each batch becomes
+        /// durable per --fsync (for crash tests: every printed ack must survive a kill -9).
+        #[arg(long)]
+        print_acks: bool,
     },
     /// Print a topic's values, one per line, partition by partition in offset order.
     Consume {

@@ -14,7 +14,8 @@ use crate::cluster::{
 };
 use crate::kafka::{KafkaConfig, KafkaFeed, KafkaStats};
 use crate::log::{
-    FsyncPolicy, Log, LogConfig, ManualClock, Producer, ProducerConfig, Record, TimestampMs,
+    FaultConfig, FaultyStorage, FsyncPolicy, Log, LogConfig, LogError, ManualClock, Producer,
+    ProducerConfig, Record, TimestampMs,
 };
 use crate::metrics::{self, CorrectnessTracker, ErrorSample, FreshnessTracker, Percentiles};
 use crate::oracle::Oracle;
@@ -91,6 +92,28 @@ pub struct RunResult {
     /// The run was interrupted (Ctrl-C in a realtime run): the results cover what happened
     /// until then.
     pub partial: bool,
+    /// What `disk_full` faults did to the producer (`None` when the scenario has none).
+    pub disk_full: Option<DiskFullReport>,
+}
+
+/// What `disk_full` faults did: appends that failed with `ENOSPC` and how long the producer was
+/// held up. Nothing is dropped: the producer keeps the records it could not append.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DiskFullReport {
+    /// Append attempts that failed with `ENOSPC` (the first try and one retry per tick).
+    pub failed_appends: u64,
+    /// Simulated ms from each first failed append until the held records were appended, summed.
+    pub blocked_ms: i64,
+    /// The most records waiting at once for space: held by the producer after a failed append,
+    /// or arrived and queued behind them.
+    pub max_waiting_records: u64,
+    /// The log's error for the first failed append, as a user would see it.
+    pub first_error: Option<String>,
+}
+
+/// Whether `e` is the log refusing an append because the disk is full.
+fn is_disk_full(e: &LogError) -> bool {
+    matches!(e, LogError::Io { source, .. } if source.raw_os_error() == Some(28))
 }
 
 /// What a `[cluster]` between the producer and the architectures did in a run.
@@ -174,12 +197,30 @@ pub fn simulate_with(
     let clock = Arc::new(ManualClock::new(0));
     // Durability costs nothing on a simulated clock; skip fsync so runs are fast. Segments roll
     // by time so the streaming lake has closed segments to tier.
-    let config = LogConfig {
+    let mut config = LogConfig {
         fsync: FsyncPolicy::Never,
         segment_bytes: 64 * 1024 * 1024,
         segment_ms: Some(scenario.lake.segment_ms),
         ..LogConfig::default()
     };
+    // A `disk_full` fault needs a disk that can be made full: the fault-injecting storage
+    // (seeded, so the run stays reproducible). Other runs use the real file system untouched.
+    let full_windows: Vec<(i64, i64)> = scenario
+        .faults
+        .iter()
+        .filter_map(|f| match f {
+            Fault::DiskFull { at_ms, duration_ms } => Some((*at_ms, at_ms + duration_ms)),
+            _ => None,
+        })
+        .collect();
+    let disk =
+        (!full_windows.is_empty()).then(|| FaultyStorage::new(FaultConfig::none(scenario.seed)));
+    if let Some(disk) = &disk {
+        config.storage = Arc::new(disk.clone());
+    }
+    let mut disk_full = disk.as_ref().map(|_| DiskFullReport::default());
+    // Since when the producer holds records it could not append (disk full).
+    let mut blocked_since: Option<TimestampMs> = None;
     let mut feed = match &scenario.cluster {
         Some(spec) => Some(open_cluster(spec, scenario, work_dir, &config, clock.clone())?),
         None => None,
@@ -281,25 +322,75 @@ pub fn simulate_with(
         let stalled = scenario.faults.iter().any(|f| {
             matches!(f, Fault::ProducerStall { at_ms, duration_ms } if (*at_ms..at_ms + duration_ms).contains(&t))
         });
-        while let Some(e) = events.get(next_event).filter(|e| e.arrival_ms <= t && !stalled) {
+        if let Some(disk) = &disk {
+            disk.set_disk_full(full_windows.iter().any(|&(from, to)| (from..to).contains(&t)));
+        }
+        // Records held since a failed append go first (retried once per tick); new events wait
+        // behind them, so order is kept.
+        let mut failed: Option<LogError> = None;
+        if blocked_since.is_some() {
+            match producer.flush(&log) {
+                Ok(_) => {
+                    if let (Some(since), Some(r)) = (blocked_since.take(), disk_full.as_mut()) {
+                        r.blocked_ms += t - since;
+                    }
+                }
+                Err(e) if disk.is_some() && is_disk_full(&e) => failed = Some(e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        while let Some(e) = events.get(next_event).filter(|e| {
+            e.arrival_ms <= t && !stalled && blocked_since.is_none() && failed.is_none()
+        }) {
             let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
             match (&mut feed, &mut kafka) {
-                (Some(feed), _) => feed.send(record, e.arrival_ms),
-                (None, Some(kafka)) => kafka.send(record),
-                (None, None) => {
-                    producer.send(&log, EVENTS_TOPIC, record)?;
+                (Some(feed), _) => {
+                    feed.send(record, e.arrival_ms);
+                    next_event += 1;
                 }
+                (None, Some(kafka)) => {
+                    kafka.send(record);
+                    next_event += 1;
+                }
+                (None, None) => match producer.send(&log, EVENTS_TOPIC, record) {
+                    Ok(_) => next_event += 1,
+                    Err(err) if disk.is_some() && is_disk_full(&err) => {
+                        // Every earlier send left the producer empty (linger 0), so what it
+                        // holds now includes this record: it is kept, not lost.
+                        if producer.pending_records() > 0 {
+                            next_event += 1;
+                        }
+                        failed = Some(err);
+                    }
+                    Err(err) => return Err(err.into()),
+                },
             }
-            next_event += 1;
         }
         match (&mut feed, &mut kafka) {
             // Replication, acknowledgements, and the committed records into the consumer view.
             (Some(feed), _) => feed.tick(t, &log).map_err(cluster_err)?,
             // To the brokers and back into the local replica, at the brokers' offsets.
             (None, Some(kafka)) => kafka.tick(t, &log, EVENTS_TOPIC).map_err(kafka_err)?,
-            (None, None) => {
-                producer.flush(&log)?;
+            (None, None) if failed.is_none() && blocked_since.is_none() => {
+                match producer.flush(&log) {
+                    Ok(_) => {}
+                    Err(e) if disk.is_some() && is_disk_full(&e) => failed = Some(e),
+                    Err(e) => return Err(e.into()),
+                }
             }
+            (None, None) => {}
+        }
+        if let (Some(e), Some(r)) = (failed, disk_full.as_mut()) {
+            r.failed_appends += 1;
+            // Relative to the run directory, so reruns elsewhere report the same text.
+            let prefix = format!("{}/", work_dir.display());
+            r.first_error.get_or_insert_with(|| e.to_string().replace(&prefix, ""));
+            blocked_since.get_or_insert(t);
+        }
+        if let Some(r) = disk_full.as_mut() {
+            let queued = events[next_event..].partition_point(|e| e.arrival_ms <= t);
+            let waiting = (producer.pending_records() + queued) as u64;
+            r.max_waiting_records = r.max_waiting_records.max(waiting);
         }
         for (a, record) in archs.iter_mut().zip(&mut records) {
             let clock = std::time::Instant::now();
@@ -308,6 +399,7 @@ pub fn simulate_with(
         }
         let produced_all = next_event == events.len()
             && t >= scenario.duration_ms
+            && blocked_since.is_none()
             && restarts.is_empty()
             && feed.as_ref().is_none_or(ClusterFeed::drained)
             && kafka.as_ref().is_none_or(KafkaFeed::drained);
@@ -373,6 +465,7 @@ pub fn simulate_with(
         architectures,
         clock: RunClock::Simulated,
         partial: false,
+        disk_full,
     })
 }
 

@@ -189,18 +189,27 @@ fn log(command: LogCommand) -> anyhow::Result<()> {
             fsync_interval_ms,
             key_sep,
             segment_bytes,
+            print_acks,
         } => {
             let fsync = match fsync {
                 Fsync::Always => FsyncPolicy::Always,
                 Fsync::Interval => FsyncPolicy::Interval { ms: fsync_interval_ms },
                 Fsync::Never => FsyncPolicy::Never,
             };
-            let opts = ProduceOptions { dir, topic, partitions, fsync, key_sep, segment_bytes };
+            let opts = ProduceOptions {
+                dir,
+                topic,
+                partitions,
+                fsync,
+                key_sep,
+                segment_bytes,
+                print_acks,
+            };
             // A buffer larger than stdin's 8 KiB lets one read take in more of a fast writer's
             // lines, so batches (and fsyncs) are fewer; a slow writer still gets each read
             // flushed as soon as it is processed.
             let input = io::BufReader::with_capacity(256 * 1024, io::stdin().lock());
-            let n = console::produce(&opts, input).context("log produce")?;
+            let n = console::produce(&opts, input, io::stdout().lock()).context("log produce")?;
             eprintln!("{n} records durable");
             Ok(())
         }

@@ -520,6 +520,7 @@ pub fn run_realtime(
         // Scenarios with either are refused for realtime runs (scenario validation).
         cluster: None,
         kafka: None,
+        disk_full: None,
     })
 }
 

@@ -106,6 +106,9 @@ pub struct Summary {
     /// Records through the real Kafka brokers, with `[log] backend = "kafka"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kafka: Option<crate::kafka::KafkaStats>,
+    /// Failed appends and producer blocking caused by `disk_full` faults (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_full: Option<crate::driver::DiskFullReport>,
 }
 
 /// One architecture in `summary.json`.
@@ -205,6 +208,7 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
         architectures,
         cluster: run.cluster.clone(),
         kafka: run.kafka.clone(),
+        disk_full: run.disk_full.clone(),
     }
 }
 

@@ -98,25 +98,40 @@ fn truncation_at_every_byte_keeps_exactly_the_whole_batches() {
     }
 }
 
+/// A flipped byte in the *last* batch of the active segment looks like a torn write and is cut;
+/// anywhere earlier, good batches follow it, so it is damage to acknowledged data: opening fails
+/// with `Corrupt` at that batch instead of truncating everything after it.
 #[test]
-fn flipped_byte_in_active_segment_keeps_the_prefix_before_it() {
+fn flipped_byte_in_active_segment_cuts_only_a_torn_tail() {
     let src = tempfile::tempdir().unwrap();
     let (all, ends) = write(src.path(), 9);
     let size = ends.last().unwrap().0;
+    let last_start = ends[ends.len() - 2].0;
     for pos in 0..size {
         // Low and high bits alternate over positions, to keep the test quick.
         let mask = if pos % 2 == 0 { 0x01u8 } else { 0x80 };
-        {
-            let tmp = tempfile::tempdir().unwrap();
-            copy_dir(src.path(), tmp.path());
-            let path = seg_path(tmp.path(), 0, "log");
-            let mut bytes = std::fs::read(&path).unwrap();
-            bytes[pos as usize] ^= mask;
-            std::fs::write(&path, bytes).unwrap();
-            let p = Partition::open(tmp.path().to_path_buf(), config(1 << 20), clock()).unwrap();
-            // The flipped batch is the first one ending after `pos`; everything before it stays.
-            let keep = surviving(&ends, pos);
-            assert_eq!(read_all(&p), all[..keep], "flip at {pos}");
+        let tmp = tempfile::tempdir().unwrap();
+        copy_dir(src.path(), tmp.path());
+        let path = seg_path(tmp.path(), 0, "log");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[pos as usize] ^= mask;
+        std::fs::write(&path, bytes).unwrap();
+        let opened = Partition::open(tmp.path().to_path_buf(), config(1 << 20), clock());
+        // The flipped batch is the first one ending after `pos`.
+        let keep = surviving(&ends, pos);
+        let batch_start = ends.iter().map(|e| e.0).filter(|&e| e <= pos).max().unwrap_or(0);
+        if pos >= last_start {
+            assert_eq!(read_all(&opened.unwrap()), all[..keep], "flip at {pos}");
+        } else {
+            match opened {
+                Err(LogError::Corrupt { position, reason, .. }) => {
+                    assert_eq!(position, batch_start, "flip at {pos}");
+                    assert!(reason.contains("not truncating"), "{reason}");
+                }
+                other => panic!("flip at {pos}: expected Corrupt, got {:?}", other.map(|_| ())),
+            }
+            // Nothing was cut: the file is as damaged as before, every byte still there.
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
         }
     }
 }

@@ -157,8 +157,10 @@ impl Architecture for LambdaArch {
                 self.speed.crash(now, *down_ms, *restore_state)
             }
             Fault::BatchFailure { retry_ms, .. } => self.batch.fail_next(*retry_ms),
-            Fault::ProducerStall { .. } | Fault::LogicChange { .. } | Fault::BrokerCrash { .. } => {
-            }
+            Fault::ProducerStall { .. }
+            | Fault::LogicChange { .. }
+            | Fault::BrokerCrash { .. }
+            | Fault::DiskFull { .. } => {}
         }
         Ok(())
     }

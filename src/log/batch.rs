@@ -37,6 +37,8 @@ pub(crate) const FRAME_LEN: usize = 8;
 pub(crate) const BODY_HEADER_LEN: usize = 8 + 4 + 8 * 5;
 /// Bytes a batch costs beyond its records.
 pub(crate) const BATCH_OVERHEAD: usize = FRAME_LEN + BODY_HEADER_LEN;
+/// The smallest encoded record: key length, value length, timestamp, header count.
+const MIN_RECORD_LEN: usize = 4 + 4 + 8 + 4;
 
 /// The fixed part of a batch body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +192,16 @@ pub(crate) fn check_body(body: &[u8], crc: u32) -> Result<BatchHeader, String> {
     if h.record_count == 0 {
         return Err("batch has no records".into());
     }
+    // Bounds the work and memory a forged count can ask for (found by fuzzing: a count of
+    // 2^32 - 1 behind a good CRC made `record_timestamps` reserve 32 GiB).
+    let room = (body.len() - BODY_HEADER_LEN) / MIN_RECORD_LEN;
+    if h.record_count as usize > room {
+        return Err(format!(
+            "batch claims {} records but its {} bytes hold at most {room}",
+            h.record_count,
+            body.len()
+        ));
+    }
     if h.base_offset.checked_add(u64::from(h.record_count)).is_none() {
         return Err("batch offsets overflow".into());
     }
@@ -208,6 +220,7 @@ pub(crate) fn decode_records(
 ) -> Result<(), String> {
     let mut c = Cursor { bytes: body, pos: BODY_HEADER_LEN };
     let mut decoded = Vec::new();
+    let mut seen_max = i64::MIN;
     for i in 0..header.record_count {
         let offset = header.base_offset + u64::from(i);
         let key_len = c.i32()?;
@@ -232,6 +245,7 @@ pub(crate) fn decode_records(
         if timestamp_ms > header.max_timestamp_ms {
             return Err(format!("record timestamp {timestamp_ms} above the batch maximum"));
         }
+        seen_max = seen_max.max(timestamp_ms);
         if wanted {
             decoded.push(StoredRecord {
                 offset,
@@ -248,6 +262,7 @@ pub(crate) fn decode_records(
     if c.pos != body.len() {
         return Err(format!("{} trailing bytes after the last record", body.len() - c.pos));
     }
+    check_batch_max(header, seen_max)?;
     // Only a wholly valid batch contributes records.
     out.append(&mut decoded);
     Ok(())
@@ -265,16 +280,36 @@ pub(crate) fn record_timestamps(header: &BatchHeader, body: &[u8]) -> Result<Vec
             return Err(format!("negative key length {key_len}"));
         }
         c.len_bytes()?;
-        ts.push(c.i64()?);
+        let t = c.i64()?;
+        // The same checks as `decode_records` (found by fuzzing: a record above the batch
+        // maximum failed a read but still answered `offset_for_time`).
+        if t > header.max_timestamp_ms {
+            return Err(format!("record timestamp {t} above the batch maximum"));
+        }
+        ts.push(t);
         for _ in 0..c.u32()? {
-            c.len_bytes()?;
+            std::str::from_utf8(c.len_bytes()?).map_err(|e| format!("header key: {e}"))?;
             c.len_bytes()?;
         }
     }
     if c.pos != body.len() {
         return Err(format!("{} trailing bytes after the last record", body.len() - c.pos));
     }
+    check_batch_max(header, ts.iter().copied().max().unwrap_or(i64::MIN))?;
     Ok(ts)
+}
+
+/// The header's batch maximum must be its records' maximum, as `encode_batch` writes it (found
+/// by fuzzing: a larger claim decoded fine but could not be re-encoded to the same bytes).
+fn check_batch_max(header: &BatchHeader, records_max: i64) -> Result<(), String> {
+    if records_max == header.max_timestamp_ms {
+        Ok(())
+    } else {
+        Err(format!(
+            "batch maximum timestamp {} but its records' maximum is {records_max}",
+            header.max_timestamp_ms
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -372,5 +407,29 @@ mod tests {
         let h = check_body(&body, crc).unwrap();
         assert!(decode_records(&h, &body, 0, usize::MAX, &mut Vec::new()).is_err());
         assert!(record_timestamps(&h, &body).is_err());
+    }
+
+    #[test]
+    fn a_forged_record_count_is_refused_before_decoding() {
+        // Found by fuzzing (tests/fuzz-regressions/batch_decode/oom-record-count): a good CRC
+        // over a body claiming 2^32 - 1 records made `record_timestamps` reserve 32 GiB.
+        let h = BatchHeader { record_count: 1, ..header(0) };
+        let mut body = encode_batch(&h, &[Record::new("v", 0)]).unwrap()[FRAME_LEN..].to_vec();
+        body[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = check_body(&body, crc32c::crc32c(&body)).unwrap_err();
+        assert!(err.contains("claims 4294967295 records"), "{err}");
+    }
+
+    #[test]
+    fn both_decoders_refuse_a_record_above_the_batch_maximum() {
+        // Found by fuzzing (tests/fuzz-regressions/batch_decode/timestamp-above-max).
+        let records = [Record::new("a", 5), Record::new("b", 9)];
+        let h = BatchHeader { record_count: 2, ..header(0) };
+        let mut body = encode_batch(&h, &records).unwrap()[FRAME_LEN..].to_vec();
+        // The batch maximum (after base offset, count, append time) says 8; a record has 9.
+        body[20..28].copy_from_slice(&8i64.to_le_bytes());
+        let h = check_body(&body, crc32c::crc32c(&body)).unwrap();
+        assert!(decode_records(&h, &body, 0, 10, &mut Vec::new()).is_err());
+        assert!(record_timestamps(&h, &body).unwrap_err().contains("above the batch maximum"));
     }
 }

@@ -28,6 +28,10 @@ pub struct ProduceOptions {
     /// Segment size override (bytes); `None` keeps the [`LogConfig`] default. Tests use a small
     /// value to get several segments out of a few lines.
     pub segment_bytes: Option<u64>,
+    /// Write `ack <partition> <first offset> <last offset>` to the ack output (and flush it) as
+    /// each batch is acknowledged, i.e. once it is as durable as `fsync` promises. A crash test
+    /// can then check that every printed ack survives a `kill -9` (see `scripts/crash-campaign`).
+    pub print_acks: bool,
 }
 
 /// Options of `workbench log consume`.
@@ -59,7 +63,14 @@ const READ_CHUNK: usize = 4096;
 /// without a newline still counts. Records go through the batching [`Producer`], but a batch is
 /// also sent whenever everything read so far has been handed to the producer: a slow writer on
 /// the other end of a pipe must not leave its lines waiting in a buffer for the next line.
-pub fn produce(opts: &ProduceOptions, mut input: impl BufRead) -> Result<u64> {
+///
+/// With [`ProduceOptions::print_acks`], each acknowledgement is written to `acks_out` and flushed
+/// before anything else is read, so a printed ack is a promise the log must keep.
+pub fn produce(
+    opts: &ProduceOptions,
+    mut input: impl BufRead,
+    mut acks_out: impl Write,
+) -> Result<u64> {
     let mut config = LogConfig { fsync: opts.fsync, ..LogConfig::default() };
     if let Some(bytes) = opts.segment_bytes {
         config.segment_bytes = bytes;
@@ -94,22 +105,22 @@ pub fn produce(opts: &ProduceOptions, mut input: impl BufRead) -> Result<u64> {
             };
             let record = to_record(line, sep, log.clock().now_ms());
             let (_, acks) = producer.send(&log, &opts.topic, record)?;
-            durable += count(&acks);
+            durable += report(opts, &acks, &mut acks_out)?;
             sent += 1;
             partial.clear();
             rest = &rest[nl + 1..];
         }
         partial.extend_from_slice(rest);
         input.consume(len);
-        durable += count(&producer.flush(&log)?);
+        durable += report(opts, &producer.flush(&log)?, &mut acks_out)?;
     }
     if !partial.is_empty() {
         let record = to_record(&partial, sep, log.clock().now_ms());
         let (_, acks) = producer.send(&log, &opts.topic, record)?;
-        durable += count(&acks);
+        durable += report(opts, &acks, &mut acks_out)?;
         sent += 1;
     }
-    durable += count(&producer.flush(&log)?);
+    durable += report(opts, &producer.flush(&log)?, &mut acks_out)?;
     debug_assert_eq!(durable, sent, "every line sent must have been acknowledged");
     Ok(durable)
 }
@@ -125,9 +136,17 @@ fn to_record(line: &[u8], sep: Option<&[u8]>, now_ms: i64) -> Record {
     Record::new(line, now_ms)
 }
 
-/// Records acknowledged by `acks`.
-fn count(acks: &[Ack]) -> u64 {
-    acks.iter().map(|a| u64::from(a.record_count)).sum()
+/// Prints `acks` if asked to (flushed, so the line is out before the next append starts);
+/// returns the number of records they acknowledge.
+fn report(opts: &ProduceOptions, acks: &[Ack], out: &mut impl Write) -> Result<u64> {
+    if opts.print_acks && !acks.is_empty() {
+        for a in acks {
+            let last = a.base_offset + u64::from(a.record_count) - 1;
+            writeln!(out, "ack {} {} {last}", a.partition, a.base_offset).map_err(stdout_err)?;
+        }
+        out.flush().map_err(stdout_err)?;
+    }
+    Ok(acks.iter().map(|a| u64::from(a.record_count)).sum())
 }
 
 fn stdin_err(op: &'static str, source: std::io::Error) -> LogError {

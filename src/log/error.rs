@@ -27,6 +27,16 @@ pub enum LogError {
         /// What check failed.
         reason: String,
     },
+    /// The segment refuses writes until the log is reopened: an earlier `fsync` failed (the
+    /// data may not be on disk, and a retried fsync could falsely succeed) or a failed write
+    /// could not be rolled back.
+    #[error("{}: refusing writes until the log is reopened: {reason}", file.display())]
+    Poisoned {
+        /// The segment file.
+        file: PathBuf,
+        /// What failed first.
+        reason: String,
+    },
     /// No topic of that name.
     #[error("unknown topic `{0}`")]
     UnknownTopic(String),

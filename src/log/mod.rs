@@ -57,7 +57,9 @@
 //! - **Recovery.** On open, the active (last) segment of each partition is scanned: the first
 //!   batch that is torn (short), fails its CRC, or does not continue the offsets, and everything
 //!   after it, is truncated; that can only remove data that was never acknowledged under
-//!   `Always`. The active segment's indexes are always rebuilt from that scan (rewritten only if
+//!   `Always`. The scan is repeated before cutting (a bit flipped in transit reads back
+//!   differently), and a bad batch followed by good batches is damage, not a torn end: it is
+//!   reported as [`LogError::Corrupt`] and nothing is cut. The active segment's indexes are always rebuilt from that scan (rewritten only if
 //!   they differ). A closed segment's indexes are checked (entry sizes, monotonic, first entry at
 //!   0, within the file, the two files agree) and its batches from the last index entry to the
 //!   end are read back; if anything fails the indexes are rebuilt by a full scan. A bad batch
@@ -69,6 +71,9 @@
 //!   partition has its own lock, taken by one [`PartitionRef`] call at a time and never held
 //!   between calls: a long reader (a batch job) reads in bounded chunks, so appends and tail
 //!   polls wait for at most one chunk (see `shared.rs`).
+//! - **Faults.** Segment I/O goes through [`Storage`]; what the log promises when a write,
+//!   fsync or read fails (rollback of failed writes, poisoning after a failed fsync) is stated
+//!   in [`storage`] and tested under a seeded [`FaultyStorage`].
 //! - **Time.** Each record carries its event timestamp (ms). The time index stores the running
 //!   maximum, so [`Partition::offset_for_time`] answers Kafka's `offsetsForTimes`: the first
 //!   offset whose timestamp is ≥ T.
@@ -79,12 +84,15 @@ pub mod console;
 mod consumer;
 mod error;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 mod group;
 mod partition;
 mod producer;
 mod record;
 mod segment;
 mod shared;
+pub mod storage;
 mod topic;
 
 pub use clock::{Clock, ElapsedClock, ManualClock, SystemClock};
@@ -94,6 +102,7 @@ pub use partition::{Partition, SegmentInfo};
 pub use producer::{Ack, Producer, ProducerConfig};
 pub use record::{Header, Record, StoredRecord};
 pub use shared::PartitionRef;
+pub use storage::{FaultConfig, FaultCounts, FaultyStorage, FileStorage, Storage, StorageFile};
 pub use topic::{Log, RecoveryEvent, RetentionReport, Topic, partition_for_key};
 
 /// A record's position in its partition: dense, from 0, never reused.
@@ -132,6 +141,9 @@ pub struct LogConfig {
     pub retention_ms: Option<i64>,
     /// Delete the oldest closed segments while a partition is larger than this (default: no limit).
     pub retention_bytes: Option<u64>,
+    /// Where segment files are read and written (default: the real file system, [`FileStorage`];
+    /// tests put a [`FaultyStorage`] here).
+    pub storage: std::sync::Arc<dyn Storage>,
 }
 
 impl Default for LogConfig {
@@ -143,6 +155,7 @@ impl Default for LogConfig {
             fsync: FsyncPolicy::Always,
             retention_ms: None,
             retention_bytes: None,
+            storage: FileStorage::shared(),
         }
     }
 }

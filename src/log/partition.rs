@@ -86,15 +86,28 @@ impl Partition {
         let mut segments = Vec::with_capacity(bases.len().max(1));
         match bases.split_last() {
             None => {
-                segments.push(Segment::create(&dir, 0)?);
+                segments.push(Segment::create(&config.storage, &dir, 0)?);
                 sync_dir(&dir)?;
             }
             Some((&last, closed)) => {
                 for (i, &base) in closed.iter().enumerate() {
                     let next = bases[i + 1];
-                    segments.push(Segment::open_closed(&dir, base, next, interval, &mut events)?);
+                    segments.push(Segment::open_closed(
+                        &config.storage,
+                        &dir,
+                        base,
+                        next,
+                        interval,
+                        &mut events,
+                    )?);
                 }
-                segments.push(Segment::open_active(&dir, last, interval, &mut events)?);
+                segments.push(Segment::open_active(
+                    &config.storage,
+                    &dir,
+                    last,
+                    interval,
+                    &mut events,
+                )?);
             }
         }
         let last_sync_ms = clock.now_ms();
@@ -168,7 +181,7 @@ impl Partition {
 
     /// `fsync`s the active segment now, whatever the policy.
     pub fn flush(&mut self) -> Result<()> {
-        self.active().sync()?;
+        self.active_mut().sync()?;
         self.last_sync_ms = self.clock.now_ms();
         Ok(())
     }
@@ -182,7 +195,7 @@ impl Partition {
         let next = self.log_end_offset();
         self.active_mut().close()?;
         self.last_sync_ms = self.clock.now_ms();
-        let seg = Segment::create(&self.dir, next)?;
+        let seg = Segment::create(&self.config.storage, &self.dir, next)?;
         self.segments.push(seg);
         sync_dir(&self.dir)
     }
@@ -274,15 +287,16 @@ impl Partition {
         let (base, path) = (seg.base, seg.log_path.clone());
         let cut = seg.cut_position(offset)?;
         drop(seg);
-        let file =
-            std::fs::OpenOptions::new().write(true).open(&path).map_err(io_err("open", &path))?;
+        // Through the log's storage, so injected faults reach truncation too.
+        let file = self.config.storage.open_append(&path, false).map_err(io_err("open", &path))?;
         file.set_len(cut).map_err(io_err("truncate", &path))?;
         file.sync_all().map_err(io_err("fsync", &path))?;
         drop(file);
         sync_dir(&self.dir)?;
         let interval = self.config.index_interval_bytes;
         // Rebuilding the cut segment's indexes is expected here, not a recovery event.
-        let seg = Segment::open_active(&self.dir, base, interval, &mut Vec::new())?;
+        let storage = self.config.storage.clone();
+        let seg = Segment::open_active(&storage, &self.dir, base, interval, &mut Vec::new())?;
         self.segments.push(seg);
         Ok(self.log_end_offset())
     }

@@ -14,14 +14,13 @@
 //!   first entry). So if it is below T, no record before that offset has a timestamp ≥ T, and
 //!   `offset_for_time(T)` may start scanning there.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::batch::{self, BatchHeader, FRAME_LEN};
 use super::error::{LogError, Result};
 use super::fsutil::io_err;
+use super::storage::{Storage, StorageFile};
 use super::{Offset, RecoveryEvent, SegmentInfo, StoredRecord, TimestampMs};
 
 const INDEX_ENTRY: usize = 8;
@@ -58,7 +57,7 @@ impl Stats {
 /// Sequential or positional batch reads over a segment file with a read-ahead buffer, so a scan
 /// costs one syscall per chunk rather than two per batch.
 pub(crate) struct BatchReader<'a> {
-    file: &'a File,
+    file: &'a dyn StorageFile,
     path: &'a Path,
     /// Bytes of the segment that are valid to read (the in-memory size for the active segment).
     end: u64,
@@ -76,7 +75,7 @@ pub(crate) enum BadBatch {
 }
 
 impl<'a> BatchReader<'a> {
-    pub(crate) fn new(file: &'a File, path: &'a Path, end: u64, chunk: usize) -> Self {
+    pub(crate) fn new(file: &'a dyn StorageFile, path: &'a Path, end: u64, chunk: usize) -> Self {
         BatchReader { file, path, end, chunk, buf: Vec::new(), buf_start: 0 }
     }
 
@@ -134,7 +133,7 @@ struct Scan {
 }
 
 /// Index bookkeeping shared by appends and scans, so both produce identical indexes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct IndexBuilder {
     bytes_since_entry: u64,
     max_ts: Option<i64>,
@@ -163,7 +162,13 @@ impl IndexBuilder {
     }
 }
 
-fn scan(file: &File, path: &Path, size: u64, base: Offset, interval: u32) -> Result<Scan> {
+fn scan(
+    file: &dyn StorageFile,
+    path: &Path,
+    size: u64,
+    base: Offset,
+    interval: u32,
+) -> Result<Scan> {
     let mut r = BatchReader::new(file, path, size, SCAN_CHUNK);
     let mut s = Scan {
         index: Vec::new(),
@@ -210,6 +215,56 @@ fn scan(file: &File, path: &Path, size: u64, base: Offset, interval: u32) -> Res
         s.valid_end = end;
     }
     Ok(s)
+}
+
+/// How far past a bad batch recovery looks for good batches (bytes).
+const DAMAGE_SEARCH_WINDOW: u64 = 8 << 20;
+
+/// Looks for evidence that the bad batch at `bad` is damage in the middle of the file rather
+/// than a torn end: a checked batch further on that continues the offsets (`base_offset >
+/// expected`) and from which checked, contiguous batches run exactly to the end of the file.
+/// The candidate is searched byte by byte (a flipped length field hides where the next batch
+/// starts); requiring a clean chain to the end keeps bytes that merely look like a batch inside
+/// a torn record value from counting. Returns the position of that batch.
+fn good_batch_after(
+    file: &dyn StorageFile,
+    path: &Path,
+    size: u64,
+    bad: u64,
+    expected: Offset,
+) -> Option<u64> {
+    let mut r = BatchReader::new(file, path, size, READ_CHUNK);
+    let last = size.min(bad.saturating_add(DAMAGE_SEARCH_WINDOW));
+    'candidates: for cand in bad + 1..last {
+        // Cheap checks first, so random bytes cost a few comparisons per position rather than
+        // a CRC over whatever length they happen to spell.
+        let Ok(at) = r.fill(cand, FRAME_LEN + 12) else { break };
+        let head = &r.buf[at..at + FRAME_LEN + 12];
+        let (len, _) = batch::parse_frame(&head[..FRAME_LEN]);
+        let mut base = [0; 8];
+        base.copy_from_slice(&head[FRAME_LEN..FRAME_LEN + 8]);
+        let base = u64::from_le_bytes(base);
+        let plausible = (len as usize) >= batch::BODY_HEADER_LEN
+            && cand + (FRAME_LEN as u64) + u64::from(len) <= size
+            && base > expected
+            && base - expected <= u64::from(u32::MAX);
+        if !plausible {
+            continue;
+        }
+        let Ok((h, _, end)) = r.batch_at(cand) else { continue };
+        if h.base_offset <= expected {
+            continue;
+        }
+        let (mut pos, mut next) = (end, h.next_offset());
+        while pos < size {
+            match r.batch_at(pos) {
+                Ok((h, _, end)) if h.base_offset == next => (pos, next) = (end, h.next_offset()),
+                _ => continue 'candidates,
+            }
+        }
+        return Some(cand);
+    }
+    None
 }
 
 fn encode_index(index: &[(u32, u32)]) -> Vec<u8> {
@@ -259,8 +314,8 @@ fn parse_time_index(bytes: &[u8], index: &[(u32, u32)]) -> Option<Vec<(i64, u32)
     (same_offsets && first_ok && monotonic).then_some(v)
 }
 
-fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
+fn read_optional(storage: &dyn Storage, path: &Path) -> Result<Option<Vec<u8>>> {
+    match storage.read(path) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err("read", path)(e)),
@@ -270,8 +325,8 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
 /// The index files of the active segment, appended to as batches are.
 #[derive(Debug)]
 struct IndexWriters {
-    index: File,
-    time_index: File,
+    index: Box<dyn StorageFile>,
+    time_index: Box<dyn StorageFile>,
 }
 
 /// A segment: its `.log` file, in-memory copies of its indexes, and running stats.
@@ -281,14 +336,35 @@ pub(crate) struct Segment {
     pub log_path: PathBuf,
     pub index_path: PathBuf,
     pub time_index_path: PathBuf,
-    file: File,
+    storage: Arc<dyn Storage>,
+    file: Box<dyn StorageFile>,
     pub size: u64,
     pub next_offset: Offset,
     index: Vec<(u32, u32)>,
     time_index: Vec<(i64, u32)>,
     writers: Option<IndexWriters>,
+    /// Index entries already in the index files; fewer than `index.len()` after a failed index
+    /// write, and then `close` rewrites the files in full.
+    index_persisted: usize,
     builder: IndexBuilder,
     pub stats: Stats,
+    /// Why this segment refuses appends and syncs until the log is reopened: an `fsync` failed
+    /// (its data may be gone from the page cache, so a later "successful" fsync would lie), or a
+    /// failed write could not be rolled back.
+    poisoned: Option<String>,
+    /// The segment as of its last successful fsync (or when opened): what a failed fsync cuts
+    /// it back to.
+    synced: Synced,
+}
+
+/// What a segment looked like at a point it can be rolled back to.
+#[derive(Debug, Clone)]
+struct Synced {
+    size: u64,
+    next_offset: Offset,
+    index_len: usize,
+    builder: IndexBuilder,
+    stats: Stats,
 }
 
 fn paths(dir: &Path, base: Offset) -> (PathBuf, PathBuf, PathBuf) {
@@ -300,58 +376,99 @@ fn paths(dir: &Path, base: Offset) -> (PathBuf, PathBuf, PathBuf) {
     )
 }
 
-fn open_append(path: &Path, truncate: bool) -> Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .read(true)
-        .open(path)
-        .and_then(|f| {
-            if truncate {
-                f.set_len(0)?;
-            }
-            Ok(f)
-        })
-        .map_err(io_err("open", path))
+fn open_append(storage: &dyn Storage, path: &Path, truncate: bool) -> Result<Box<dyn StorageFile>> {
+    storage.open_append(path, truncate).map_err(io_err("open", path))
 }
+
+/// Replaces an index file with `bytes` and syncs it.
+fn rewrite(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<Box<dyn StorageFile>> {
+    let f = open_append(storage, path, true)?;
+    f.append_all(bytes).map_err(io_err("write", path))?;
+    f.sync_all().map_err(io_err("fsync", path))?;
+    Ok(f)
+}
+
+/// How many times recovery reads a bad active-segment tail before cutting it: a bit flipped in
+/// transit (bus, controller) reads back differently, a torn write reads back the same.
+const RECOVERY_READS: usize = 3;
 
 impl Segment {
     /// Creates an empty active segment starting at `base` (the caller fsyncs the directory).
-    pub fn create(dir: &Path, base: Offset) -> Result<Self> {
+    pub fn create(storage: &Arc<dyn Storage>, dir: &Path, base: Offset) -> Result<Self> {
         let (log_path, index_path, time_index_path) = paths(dir, base);
-        let file = open_append(&log_path, true)?;
+        let file = open_append(&**storage, &log_path, true)?;
         let writers = IndexWriters {
-            index: open_append(&index_path, true)?,
-            time_index: open_append(&time_index_path, true)?,
+            index: open_append(&**storage, &index_path, true)?,
+            time_index: open_append(&**storage, &time_index_path, true)?,
         };
         Ok(Segment {
             base,
             log_path,
             index_path,
             time_index_path,
+            storage: storage.clone(),
             file,
             size: 0,
             next_offset: base,
             index: Vec::new(),
             time_index: Vec::new(),
             writers: Some(writers),
+            index_persisted: 0,
             builder: IndexBuilder::default(),
             stats: Stats::default(),
+            poisoned: None,
+            synced: Synced {
+                size: 0,
+                next_offset: base,
+                index_len: 0,
+                builder: IndexBuilder::default(),
+                stats: Stats::default(),
+            },
         })
     }
 
     /// Opens the active segment: scans every batch, truncates a torn or corrupt tail, rebuilds
     /// both indexes from the scan (rewriting the files if they differ).
+    ///
+    /// A bad batch is read again (up to [`RECOVERY_READS`] scans) before anything is cut, and a
+    /// bad batch that is followed by a good one is reported as [`LogError::Corrupt`] instead of
+    /// truncated: a crash tears only the end of the file, so that is damage to data that may
+    /// have been acknowledged, and cutting it would silently lose everything after it.
     pub fn open_active(
+        storage: &Arc<dyn Storage>,
         dir: &Path,
         base: Offset,
         interval: u32,
         events: &mut Vec<RecoveryEvent>,
     ) -> Result<Self> {
         let (log_path, index_path, time_index_path) = paths(dir, base);
-        let file = open_append(&log_path, false)?;
-        let size = file.metadata().map_err(io_err("stat", &log_path))?.len();
-        let s = scan(&file, &log_path, size, base, interval)?;
+        let file = open_append(&**storage, &log_path, false)?;
+        let size = file.size().map_err(io_err("stat", &log_path))?;
+        let mut s = scan(&*file, &log_path, size, base, interval)?;
+        for _ in 1..RECOVERY_READS {
+            if s.bad.is_none() {
+                break;
+            }
+            let again = scan(&*file, &log_path, size, base, interval)?;
+            let stable = again.valid_end == s.valid_end;
+            s = again;
+            if stable {
+                break;
+            }
+        }
+        if let Some((pos, reason)) = &s.bad
+            && let Some(next) = good_batch_after(&*file, &log_path, size, *pos, s.next_offset)
+        {
+            return Err(LogError::Corrupt {
+                file: log_path.clone(),
+                position: *pos,
+                reason: format!(
+                    "{reason}; a valid batch follows at byte {next}, so this is damage inside \
+                     the active segment, not a torn write at its end: not truncating \
+                     (acknowledged records would be lost); copy the segment aside to inspect it"
+                ),
+            });
+        }
         if s.valid_end < size {
             // Only the unacknowledged tail of the active segment can be torn (see mod docs).
             file.set_len(s.valid_end).map_err(io_err("truncate", &log_path))?;
@@ -367,12 +484,13 @@ impl Segment {
             (&index_path, encode_index(&s.index)),
             (&time_index_path, encode_time_index(&s.time_index)),
         ] {
-            let same = read_optional(path)?.is_some_and(|b| b == want);
-            let f = open_append(path, !same)?;
-            if !same {
-                (&f).write_all(&want).map_err(io_err("write", path))?;
+            let same = read_optional(&**storage, path)?.is_some_and(|b| b == want);
+            let f = if same {
+                open_append(&**storage, path, false)?
+            } else {
                 events.push(RecoveryEvent::IndexRebuilt { file: path.clone() });
-            }
+                rewrite(&**storage, path, &want)?
+            };
             writers.push(f);
         }
         let time_index_w = writers.pop();
@@ -384,20 +502,32 @@ impl Segment {
             bytes_since_entry: s.index.last().map_or(0, |&(_, p)| s.valid_end - u64::from(p)),
             max_ts: s.stats.time_range.map(|(_, max)| max),
         };
-        Ok(Segment {
+        let mut seg = Segment {
             base,
             log_path,
             index_path,
             time_index_path,
+            storage: storage.clone(),
             file,
             size: s.valid_end,
             next_offset: s.next_offset,
+            index_persisted: s.index.len(),
             index: s.index,
             time_index: s.time_index,
             writers: Some(IndexWriters { index, time_index }),
             builder,
             stats: s.stats,
-        })
+            poisoned: None,
+            synced: Synced {
+                size: 0,
+                next_offset: base,
+                index_len: 0,
+                builder: IndexBuilder::default(),
+                stats: Stats::default(),
+            },
+        };
+        seg.synced = seg.snapshot();
+        Ok(seg)
     }
 
     /// Opens a closed segment, which ends where the next one begins (`next_base`). Its indexes are
@@ -405,6 +535,7 @@ impl Segment {
     /// range. Missing or inconsistent indexes are rebuilt. Corrupt data is left in place and
     /// reported when read.
     pub fn open_closed(
+        storage: &Arc<dyn Storage>,
         dir: &Path,
         base: Offset,
         next_base: Offset,
@@ -412,11 +543,13 @@ impl Segment {
         events: &mut Vec<RecoveryEvent>,
     ) -> Result<Self> {
         let (log_path, index_path, time_index_path) = paths(dir, base);
-        let file = File::open(&log_path).map_err(io_err("open", &log_path))?;
-        let size = file.metadata().map_err(io_err("stat", &log_path))?.len();
-        let index = read_optional(&index_path)?.and_then(|b| parse_index(&b, size));
+        let file = storage.open_read(&log_path).map_err(io_err("open", &log_path))?;
+        let size = file.size().map_err(io_err("stat", &log_path))?;
+        let index = read_optional(&**storage, &index_path)?.and_then(|b| parse_index(&b, size));
         let time_index = match &index {
-            Some(ix) => read_optional(&time_index_path)?.and_then(|b| parse_time_index(&b, ix)),
+            Some(ix) => {
+                read_optional(&**storage, &time_index_path)?.and_then(|b| parse_time_index(&b, ix))
+            }
             None => None,
         };
         let mut seg = Segment {
@@ -424,14 +557,24 @@ impl Segment {
             log_path,
             index_path,
             time_index_path,
+            storage: storage.clone(),
             file,
             size,
             next_offset: next_base,
+            index_persisted: index.as_ref().map_or(0, Vec::len),
             index: index.clone().unwrap_or_default(),
             time_index: time_index.clone().unwrap_or_default(),
             writers: None,
             builder: IndexBuilder::default(),
             stats: Stats::default(),
+            poisoned: None,
+            synced: Synced {
+                size,
+                next_offset: next_base,
+                index_len: 0,
+                builder: IndexBuilder::default(),
+                stats: Stats::default(),
+            },
         };
         if index.is_some()
             && time_index.is_some()
@@ -441,7 +584,7 @@ impl Segment {
             return Ok(seg);
         }
         // The indexes are missing, inconsistent, or the tail did not read back as expected.
-        let s = scan(&seg.file, &seg.log_path, size, base, interval)?;
+        let s = scan(&*seg.file, &seg.log_path, size, base, interval)?;
         seg.stats = s.stats;
         let indexes_valid = index.is_some() && time_index.is_some();
         if s.bad.is_some() && indexes_valid {
@@ -458,12 +601,11 @@ impl Segment {
             ),
         ] {
             if have.as_ref() != Some(&want) {
-                let mut f = File::create(path).map_err(io_err("create", path))?;
-                f.write_all(&want).map_err(io_err("write", path))?;
-                f.sync_all().map_err(io_err("fsync", path))?;
+                rewrite(&**storage, path, &want)?;
                 events.push(RecoveryEvent::IndexRebuilt { file: path.clone() });
             }
         }
+        seg.index_persisted = s.index.len();
         seg.index = s.index;
         seg.time_index = s.time_index;
         Ok(seg)
@@ -473,7 +615,7 @@ impl Segment {
     /// batch if everything there checks and ends exactly at the next segment's base.
     fn tail_stats(&self) -> Result<Option<Stats>> {
         let Some(&(rel, pos)) = self.index.last() else { return Ok(None) };
-        let mut r = BatchReader::new(&self.file, &self.log_path, self.size, SCAN_CHUNK);
+        let mut r = BatchReader::new(&*self.file, &self.log_path, self.size, SCAN_CHUNK);
         let mut pos = u64::from(pos);
         let mut expected = self.base + u64::from(rel);
         let mut stats = Stats::default();
@@ -496,10 +638,33 @@ impl Segment {
         self.size == 0
     }
 
+    fn check_poisoned(&self) -> Result<()> {
+        match &self.poisoned {
+            None => Ok(()),
+            Some(why) => {
+                Err(LogError::Poisoned { file: self.log_path.clone(), reason: why.clone() })
+            }
+        }
+    }
+
     /// Appends an encoded batch (one `write_all`), then updates the indexes.
+    ///
+    /// If the write fails part-way, the file is truncated back to where the batch began, so
+    /// the segment stays a clean sequence of batches and the caller may retry; if that fails
+    /// too, the segment is poisoned. A failed index write does not fail the append (see
+    /// `storage.rs`).
     pub fn append(&mut self, buf: &[u8], h: &BatchHeader, interval: u32) -> Result<()> {
+        self.check_poisoned()?;
         let pos = self.size;
-        (&self.file).write_all(buf).map_err(io_err("write", &self.log_path))?;
+        if let Err(e) = self.file.append_all(buf) {
+            if let Err(undo) = self.file.set_len(pos) {
+                self.poisoned = Some(format!(
+                    "a failed write ({e}) left a partial batch at byte {pos} that could not be \
+                     removed ({undo})"
+                ));
+            }
+            return Err(io_err("write", &self.log_path)(e));
+        }
         self.size += buf.len() as u64;
         // The partition rolls before a segment outgrows u32 positions or relative offsets.
         let rel = (h.base_offset - self.base) as u32;
@@ -511,37 +676,99 @@ impl Segment {
             buf.len() as u64,
             h.max_timestamp_ms,
         ) {
-            if let Some(w) = &mut self.writers {
-                w.index
-                    .write_all(&encode_index(&[ie]))
-                    .map_err(io_err("write", &self.index_path))?;
-                w.time_index
-                    .write_all(&encode_time_index(&[te]))
-                    .map_err(io_err("write", &self.time_index_path))?;
-            }
             self.index.push(ie);
             self.time_index.push(te);
+            self.persist_index_entry();
         }
         self.stats.absorb(h);
         self.next_offset = h.next_offset();
         Ok(())
     }
 
-    /// `fsync`s the log file's data.
-    pub fn sync(&self) -> Result<()> {
-        self.file.sync_data().map_err(io_err("fsync", &self.log_path))
+    /// Appends the newest index entry to the index files if they are up to date; after a failed
+    /// write they are left alone until `close` rewrites them (a partial entry would shift every
+    /// later one).
+    fn persist_index_entry(&mut self) {
+        let n = self.index.len();
+        let Some(w) = &self.writers else { return };
+        if self.index_persisted + 1 != n {
+            return;
+        }
+        let ok = w.index.append_all(&encode_index(&self.index[n - 1..])).is_ok()
+            && w.time_index.append_all(&encode_time_index(&self.time_index[n - 1..])).is_ok();
+        if ok {
+            self.index_persisted = n;
+        }
     }
 
-    /// Makes the segment closed: everything synced, index writers dropped.
+    /// `fsync`s the log file's data. A failure poisons the segment: the kernel may have dropped
+    /// the unwritten pages and marked them clean, so a retried fsync could report success for
+    /// data that never reaches the disk. The file is also cut back to its last synced size (best
+    /// effort): those pages would otherwise stay readable now and turn into a hole after the next
+    /// power failure, with acknowledged batches after it.
+    pub fn sync(&mut self) -> Result<()> {
+        self.check_poisoned()?;
+        if let Err(e) = self.file.sync_data() {
+            let at = self.synced.size;
+            let cut = match self.file.set_len(at) {
+                Ok(()) => {
+                    self.rollback();
+                    format!("the file was cut back to its last synced size, byte {at}")
+                }
+                Err(cut) => format!(
+                    "cutting it back to byte {at} failed too ({cut}): the storage is failing; \
+                     records after that byte may vanish even after a reopen"
+                ),
+            };
+            self.poisoned = Some(format!(
+                "fsync failed ({e}); data written since the last successful fsync may not be on \
+                 disk, so nothing more is acknowledged on this segment ({cut})"
+            ));
+            return Err(io_err("fsync", &self.log_path)(e));
+        }
+        self.synced = self.snapshot();
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Synced {
+        Synced {
+            size: self.size,
+            next_offset: self.next_offset,
+            index_len: self.index.len(),
+            builder: self.builder.clone(),
+            stats: self.stats,
+        }
+    }
+
+    /// Forgets everything appended since the last successful fsync (the file was cut there).
+    /// The index files may hold entries beyond the cut: they are no longer written (the segment
+    /// is poisoned) and recovery rebuilds them.
+    fn rollback(&mut self) {
+        let s = self.synced.clone();
+        self.size = s.size;
+        self.next_offset = s.next_offset;
+        self.index.truncate(s.index_len);
+        self.time_index.truncate(s.index_len);
+        self.builder = s.builder;
+        self.stats = s.stats;
+        self.writers = None;
+    }
+
+    /// Makes the segment closed: everything synced, index files complete, index writers dropped.
     pub fn close(&mut self) -> Result<()> {
         self.sync()?;
+        if self.index_persisted != self.index.len() {
+            rewrite(&*self.storage, &self.index_path, &encode_index(&self.index))?;
+            rewrite(&*self.storage, &self.time_index_path, &encode_time_index(&self.time_index))?;
+            self.index_persisted = self.index.len();
+            self.writers = None;
+        }
         if let Some(w) = self.writers.take() {
             w.index.sync_all().map_err(io_err("fsync", &self.index_path))?;
             w.time_index.sync_all().map_err(io_err("fsync", &self.time_index_path))?;
         }
         Ok(())
     }
-
     fn corrupt(&self, position: u64, reason: String) -> LogError {
         LogError::Corrupt { file: self.log_path.clone(), position, reason }
     }
@@ -571,7 +798,7 @@ impl Segment {
         chunk: usize,
         f: &mut dyn FnMut(&BatchHeader, &[u8]) -> Result<bool>,
     ) -> Result<()> {
-        let mut r = BatchReader::new(&self.file, &self.log_path, self.size, chunk);
+        let mut r = BatchReader::new(&*self.file, &self.log_path, self.size, chunk);
         while pos < self.size {
             let (h, body, end) = match r.batch_at(pos) {
                 Ok(b) => b,
@@ -652,7 +879,7 @@ impl Segment {
     /// reaches it): where a truncation to `offset` cuts, dropping that batch whole. A scan from the start, checked
     /// batch by batch; truncation is rare (a replica diverging from a new leader).
     pub fn cut_position(&self, offset: Offset) -> Result<u64> {
-        let mut r = BatchReader::new(&self.file, &self.log_path, self.size, READ_CHUNK);
+        let mut r = BatchReader::new(&*self.file, &self.log_path, self.size, READ_CHUNK);
         let mut pos = 0;
         while pos < self.size {
             let (h, _, end) = match r.batch_at(pos) {
@@ -682,11 +909,11 @@ impl Segment {
 
     /// Deletes the segment's files (the caller fsyncs the directory).
     pub fn delete(self) -> Result<()> {
-        let Segment { file, log_path, index_path, time_index_path, .. } = self;
-        drop(file);
-        std::fs::remove_file(&log_path).map_err(io_err("delete", &log_path))?;
+        let Segment { file, writers, storage, log_path, index_path, time_index_path, .. } = self;
+        drop((file, writers));
+        storage.remove_file(&log_path).map_err(io_err("delete", &log_path))?;
         for p in [&index_path, &time_index_path] {
-            match std::fs::remove_file(p) {
+            match storage.remove_file(p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_err("delete", p)(e)),

@@ -224,6 +224,17 @@ pub enum Fault {
         /// How long it stays down, ms.
         down_ms: i64,
     },
+    /// The log directory's disk is full during `[at_ms, at_ms + duration_ms)`: every append
+    /// fails with `ENOSPC` (injected under the real log by a fault-injecting storage, so the
+    /// log's own rollback runs). The producer keeps what it could not append and retries every
+    /// tick; nothing is dropped, so the architectures see a gap in arrivals and then a burst.
+    /// The run reports the failed appends and how long the producer was blocked.
+    DiskFull {
+        /// When, ms.
+        at_ms: i64,
+        /// How long the disk stays full, ms.
+        duration_ms: i64,
+    },
 }
 
 impl Fault {
@@ -235,6 +246,7 @@ impl Fault {
             | Fault::LogicChange { at_ms, .. }
             | Fault::ProducerStall { at_ms, .. }
             | Fault::BrokerCrash { at_ms, .. } => *at_ms,
+            Fault::DiskFull { at_ms, .. } => *at_ms,
         }
     }
 
@@ -246,6 +258,7 @@ impl Fault {
             Fault::LogicChange { .. } => "logic_change",
             Fault::ProducerStall { .. } => "producer_stall",
             Fault::BrokerCrash { .. } => "broker_crash",
+            Fault::DiskFull { .. } => "disk_full",
         }
     }
 }

@@ -27,6 +27,17 @@ pub const MAX_ADS: u64 = 10_000_000;
 /// The largest rate multiplier of a burst.
 pub const MAX_BURST_MULTIPLIER: f64 = 1000.0;
 
+/// The longest run, and the longest of any other time setting (7 days, ms). Far beyond any
+/// lesson, and small enough that sums of times never overflow.
+pub const MAX_DURATION_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// The most events a run may generate (rate × duration, bursts and ramp included): the
+/// simulated driver holds them in memory (about 100 bytes each).
+pub const MAX_EVENTS: f64 = 100_000_000.0;
+
+/// The largest simulated cost per event, µs (1000 s): beyond it simulated times overflow.
+pub const MAX_COST_US_PER_EVENT: f64 = 1e9;
+
 /// Builds located errors for one scenario text.
 struct Checker<'a> {
     text: &'a str,
@@ -91,9 +102,30 @@ impl Checker<'_> {
             .any(|d| d.path.iter().map(String::as_str).eq(parts.iter().copied()))
     }
 
-    /// `value >= 0` and finite (TOML allows `inf` and `nan`, which no cost can be).
+    /// `value >= 0` and finite (TOML allows `inf` and `nan`, which no cost can be), and not so
+    /// large that simulated times overflow: at most `max`.
     fn non_negative(&self, field: &str, value: f64) -> Result<(), ScenarioError> {
-        self.require(value.is_finite() && value >= 0.0, field, "a finite number >= 0", value)
+        let max = if field.ends_with("_us_per_event") {
+            MAX_COST_US_PER_EVENT
+        } else {
+            MAX_DURATION_MS as f64
+        };
+        self.require(
+            value.is_finite() && (0.0..=max).contains(&value),
+            field,
+            &format!("a finite number between 0 and {max:e}"),
+            format!("{value:?}"),
+        )
+    }
+
+    /// A time setting of at most [`MAX_DURATION_MS`] (7 days).
+    fn at_most_max_duration(&self, field: &str, value: i64) -> Result<(), ScenarioError> {
+        self.require(
+            value <= MAX_DURATION_MS,
+            field,
+            &format!("at most {MAX_DURATION_MS} (7 days)"),
+            value,
+        )
     }
 }
 
@@ -107,6 +139,7 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
     check_name(&c, &s.name)?;
     check_architectures(&c, &s.architectures)?;
     c.require(s.duration_ms > 0, "duration_ms", "> 0", s.duration_ms)?;
+    c.at_most_max_duration("duration_ms", s.duration_ms)?;
     c.require(s.sample_every_ms > 0, "sample_every_ms", "> 0", s.sample_every_ms)?;
     if s.clock == super::RunClock::Realtime {
         // A realtime run lasts as long as it says, in wall-clock time: a simulated day would
@@ -131,6 +164,7 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             "\"realtime\"",
         )?;
     }
+    c.at_most_max_duration("sample_every_ms", s.sample_every_ms)?;
 
     let w = &s.workload;
     c.require(w.rate_per_sec > 0, "workload.rate_per_sec", "> 0", w.rate_per_sec)?;
@@ -148,6 +182,12 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
         w.out_of_order_fraction,
     )?;
     c.require(w.max_delay_ms >= 0, "workload.max_delay_ms", ">= 0", w.max_delay_ms)?;
+    c.require(
+        w.max_delay_ms <= s.duration_ms,
+        "workload.max_delay_ms",
+        "at most duration_ms (an event cannot lag by more than the run)",
+        w.max_delay_ms,
+    )?;
     c.require(
         w.zipf_exponent.is_finite() && w.zipf_exponent > 0.0,
         "workload.zipf_exponent",
@@ -177,6 +217,12 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             return Err(err("name", format!("query `{}` is listed twice", q.name)));
         }
         require(q.window_ms > 0, "window_ms", "> 0", q.window_ms.to_string())?;
+        require(
+            q.window_ms <= s.duration_ms,
+            "window_ms",
+            "at most duration_ms (a longer window never closes within the run)",
+            q.window_ms.to_string(),
+        )?;
         if let Some(slide) = q.slide_ms {
             require(
                 slide > 0 && slide <= q.window_ms && q.window_ms % slide == 0,
@@ -302,7 +348,6 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             }
             super::Fault::SpeedCrash { down_ms, .. } => ("down_ms", *down_ms),
             super::Fault::BatchFailure { retry_ms, .. } => ("retry_ms", *retry_ms),
-            super::Fault::ProducerStall { duration_ms, .. } => ("duration_ms", *duration_ms),
             super::Fault::BrokerCrash { broker, down_ms, .. } => {
                 let Some(cluster) = &s.cluster else {
                     return Err(err("kind", "`broker_crash` needs a `[cluster]` section".into()));
@@ -318,9 +363,31 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
                 }
                 ("down_ms", *down_ms)
             }
+            super::Fault::ProducerStall { duration_ms, .. } => ("duration_ms", *duration_ms),
+            super::Fault::DiskFull { duration_ms, .. } => {
+                // The fault-injecting disk sits under the simulated driver's local log only.
+                if s.cluster.is_some()
+                    || s.log.backend != "local"
+                    || s.clock != super::RunClock::Simulated
+                {
+                    return Err(err(
+                        "kind",
+                        "`disk_full` runs on the local log with the simulated clock only (not with \
+                         [cluster], backend = \"kafka\" or clock = \"realtime\")"
+                            .into(),
+                    ));
+                }
+                ("duration_ms", *duration_ms)
+            }
         };
         if length <= 0 {
             return Err(err(name, format!("must be > 0, got {length}")));
+        }
+        if length > s.duration_ms {
+            return Err(err(
+                name,
+                format!("must be at most duration_ms ({}), got {length}", { s.duration_ms }),
+            ));
         }
     }
     let k = &s.kappa;
@@ -334,6 +401,7 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
     }
     let l = &s.lake;
     c.require(l.segment_ms > 0, "lake.segment_ms", "> 0", l.segment_ms)?;
+    c.at_most_max_duration("lake.segment_ms", l.segment_ms)?;
     c.non_negative("lake.tier_overhead_ms", l.tier_overhead_ms)?;
     c.non_negative("lake.tier_cost_us_per_event", l.tier_cost_us_per_event)?;
     c.non_negative("lake.query_overhead_ms", l.query_overhead_ms)?;
@@ -341,6 +409,9 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
 
     let sp = &s.speed;
     c.require(sp.poll_interval_ms > 0, "speed.poll_interval_ms", "> 0", sp.poll_interval_ms)?;
+    c.at_most_max_duration("speed.poll_interval_ms", sp.poll_interval_ms)?;
+    c.at_most_max_duration("speed.watermark_delay_ms", sp.watermark_delay_ms)?;
+    c.at_most_max_duration("speed.allowed_lateness_ms", sp.allowed_lateness_ms)?;
     c.non_negative("speed.overhead_ms", sp.overhead_ms)?;
     c.non_negative("speed.cost_us_per_event", sp.cost_us_per_event)?;
     c.require(
@@ -358,6 +429,7 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
 
     let b = &s.batch;
     c.require(b.interval_ms > 0, "batch.interval_ms", "> 0", b.interval_ms)?;
+    c.at_most_max_duration("batch.interval_ms", b.interval_ms)?;
     c.non_negative("batch.overhead_ms", b.overhead_ms)?;
     c.non_negative("batch.cost_us_per_event", b.cost_us_per_event)?;
     Ok(())
@@ -396,6 +468,12 @@ fn check_workload(c: &Checker<'_>, w: &Workload, duration_ms: i64) -> Result<(),
         w.late_fraction,
     )?;
     c.require(w.late_delay_ms >= 0, "workload.late_delay_ms", ">= 0", w.late_delay_ms)?;
+    c.require(
+        w.late_delay_ms <= duration_ms,
+        "workload.late_delay_ms",
+        "at most duration_ms (an event cannot lag by more than the run)",
+        w.late_delay_ms,
+    )?;
     if w.late_fraction > 0.0 {
         c.require(
             w.late_delay_ms > 0,
@@ -434,13 +512,18 @@ fn check_workload(c: &Checker<'_>, w: &Workload, duration_ms: i64) -> Result<(),
                 ),
             ));
         }
-        if b.duration_ms <= 0 {
-            return Err(located("duration_ms", format!("must be > 0, got {}", b.duration_ms)));
+        if b.duration_ms <= 0 || b.duration_ms > duration_ms {
+            return Err(located(
+                "duration_ms",
+                format!("must be > 0 and at most duration_ms ({duration_ms}), got {}", {
+                    b.duration_ms
+                }),
+            ));
         }
         if !(b.multiplier.is_finite() && (0.0..=MAX_BURST_MULTIPLIER).contains(&b.multiplier)) {
             return Err(located(
                 "multiplier",
-                format!("must be between 0 and {MAX_BURST_MULTIPLIER}, got {}", b.multiplier),
+                format!("must be between 0 and {MAX_BURST_MULTIPLIER}, got {:?}", b.multiplier),
             ));
         }
         if let Some(j) = w.bursts[..i].iter().position(|o| {
@@ -453,6 +536,25 @@ fn check_workload(c: &Checker<'_>, w: &Workload, duration_ms: i64) -> Result<(),
             ));
         }
     }
+    // An upper estimate of the events generated: the higher of the start and ramp rates over
+    // the whole run, plus each burst's extra.
+    let rate = f64::from(w.rate_per_sec.max(w.ramp_to_rate_per_sec.unwrap_or(0)));
+    let seconds = duration_ms as f64 / 1000.0;
+    let extra: f64 = w
+        .bursts
+        .iter()
+        .map(|b| rate * (b.multiplier - 1.0).max(0.0) * b.duration_ms as f64 / 1000.0)
+        .sum();
+    let events = rate * seconds + extra;
+    c.require(
+        events <= MAX_EVENTS,
+        "workload.rate_per_sec",
+        &format!(
+            "such that the run generates at most {MAX_EVENTS:e} events (rate × duration, \
+             bursts included); lower it or duration_ms"
+        ),
+        format!("{} (~{events:.3e} events)", w.rate_per_sec),
+    )?;
     Ok(())
 }
 
