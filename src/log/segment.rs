@@ -367,6 +367,19 @@ struct Synced {
     stats: Stats,
 }
 
+impl Synced {
+    /// Nothing synced yet: an empty segment starting at `base`.
+    fn empty(base: Offset) -> Self {
+        Synced {
+            size: 0,
+            next_offset: base,
+            index_len: 0,
+            builder: IndexBuilder::default(),
+            stats: Stats::default(),
+        }
+    }
+}
+
 fn paths(dir: &Path, base: Offset) -> (PathBuf, PathBuf, PathBuf) {
     let stem = file_stem(base);
     (
@@ -417,13 +430,7 @@ impl Segment {
             builder: IndexBuilder::default(),
             stats: Stats::default(),
             poisoned: None,
-            synced: Synced {
-                size: 0,
-                next_offset: base,
-                index_len: 0,
-                builder: IndexBuilder::default(),
-                stats: Stats::default(),
-            },
+            synced: Synced::empty(base),
         })
     }
 
@@ -518,13 +525,7 @@ impl Segment {
             builder,
             stats: s.stats,
             poisoned: None,
-            synced: Synced {
-                size: 0,
-                next_offset: base,
-                index_len: 0,
-                builder: IndexBuilder::default(),
-                stats: Stats::default(),
-            },
+            synced: Synced::empty(base),
         };
         seg.synced = seg.snapshot();
         Ok(seg)
