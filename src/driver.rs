@@ -128,7 +128,18 @@ pub struct ClusterRun {
     pub replication: ClusterStats,
 }
 
-fn kafka_err(e: crate::kafka::KafkaError) -> ArchError {
+/// Where a scenario's `[log] backend = "kafka"` brokers are and what the topic is called.
+pub(crate) fn kafka_config(scenario: &Scenario) -> KafkaConfig {
+    KafkaConfig {
+        bootstrap_servers: scenario.log.bootstrap_servers.clone(),
+        topic: scenario.log.topic.clone().unwrap_or_else(|| format!("workbench-{}", scenario.name)),
+        partitions: scenario.workload.partitions,
+        timeout: std::time::Duration::from_millis(scenario.log.kafka_timeout_ms),
+    }
+}
+
+/// A Kafka failure as the architectures' error (a local replica's log error stays one).
+pub(crate) fn kafka_err(e: crate::kafka::KafkaError) -> ArchError {
     match e {
         crate::kafka::KafkaError::Log(source) => ArchError::Log(source),
         e => ArchError::Engine { layer: "kafka", message: e.to_string() },
@@ -227,19 +238,7 @@ pub fn simulate_with(
     };
     let mut restarts: Vec<(TimestampMs, u32)> = Vec::new();
     let mut kafka = match scenario.log.backend.as_str() {
-        "kafka" => Some(
-            KafkaFeed::connect(KafkaConfig {
-                bootstrap_servers: scenario.log.bootstrap_servers.clone(),
-                topic: scenario
-                    .log
-                    .topic
-                    .clone()
-                    .unwrap_or_else(|| format!("workbench-{}", scenario.name)),
-                partitions: scenario.workload.partitions,
-                timeout: std::time::Duration::from_millis(scenario.log.kafka_timeout_ms),
-            })
-            .map_err(kafka_err)?,
-        ),
+        "kafka" => Some(KafkaFeed::connect(kafka_config(scenario)).map_err(kafka_err)?),
         _ => None,
     };
     let mut log = Log::open(work_dir.join("log"), config, clock.clone())?;

@@ -7,7 +7,10 @@
 //!   times, append times and a scenario's `at_ms` share one origin, as in simulated mode.
 //! - **A paced producer** (a tokio task) appends every generated event at its `arrival_ms`,
 //!   as one batch per partition of whatever is due when it wakes (linger 0: nothing waits for
-//!   a batch to fill). A producer stall holds events until it ends.
+//!   a batch to fill). A producer stall holds events until it ends. With `[log] backend =
+//!   "kafka"` the events go to a thread that produces them to the real brokers and fetches
+//!   them back into the local log at the brokers' offsets, so freshness includes the round
+//!   trip through Kafka.
 //! - **Each architecture runs on a thread of its own**, ticking every `tick_ms` with the wall
 //!   clock's `now`; its layers use [`Timing::Measured`]: a stream poll's results are visible
 //!   when it has been processed, batch jobs (lambda's, lambda-unified's, the batch lake's) run
@@ -28,12 +31,13 @@
 //! tests check.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use crate::arch::{ArchContext, ArchError, Architecture, Timing};
-use crate::driver::{ArchRecord, BuildFn, EVENTS_TOPIC, RunResult};
+use crate::driver::{ArchRecord, BuildFn, EVENTS_TOPIC, RunResult, kafka_config, kafka_err};
+use crate::kafka::{KafkaFeed, KafkaStats};
 use crate::log::{
     Clock, ElapsedClock, FsyncPolicy, Log, LogConfig, Producer, ProducerConfig, Record, TimestampMs,
 };
@@ -137,18 +141,27 @@ fn release_ms(arrival_ms: TimestampMs, stalls: &[(TimestampMs, TimestampMs)]) ->
         .map_or(arrival_ms, |(_, end)| *end)
 }
 
-/// The paced producer: appends each event when it is released, in arrival order, until every
-/// event is in the log or `stop` turns true. Counts what it appended in `produced`.
+/// Where the paced producer's records go.
+enum Sink {
+    /// Straight into the local log, batched per partition by the workbench's producer.
+    Local(Producer),
+    /// To the Kafka feed's thread, which produces them to the brokers and fetches them back
+    /// into the local log at the brokers' offsets (`[log] backend = "kafka"`).
+    Kafka(mpsc::Sender<Record>),
+}
+
+/// The paced producer: sends each event when it is released, in arrival order, until every
+/// event is sent or `stop` turns true. With the local log it counts what it appended in
+/// `produced`; with Kafka the feed's thread counts what came back from the brokers.
 async fn produce(
     log: Arc<Log>,
     clock: ElapsedClock,
     events: Arc<Vec<Event>>,
     stalls: Vec<(TimestampMs, TimestampMs)>,
     produced: Arc<AtomicU64>,
+    mut sink: Sink,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ArchError> {
-    // Linger 0: the producer wakes when the next event is due and sends what is due then.
-    let mut producer = Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 64 * 1024 });
     let mut next = 0;
     while let Some(first) = events.get(next) {
         let due = clock.instant_at(release_ms(first.arrival_ms, &stalls));
@@ -159,13 +172,66 @@ async fn produce(
         let now = clock.now_ms();
         while let Some(e) = events.get(next).filter(|e| release_ms(e.arrival_ms, &stalls) <= now) {
             let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
-            producer.send(&log, EVENTS_TOPIC, record)?;
+            match &mut sink {
+                Sink::Local(producer) => {
+                    producer.send(&log, EVENTS_TOPIC, record)?;
+                }
+                // The feed's thread only stops after this side hangs up, unless it failed;
+                // its error comes out when it is joined.
+                Sink::Kafka(tx) => {
+                    if tx.send(record).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
             next += 1;
         }
-        producer.flush(&log)?;
-        produced.store(next as u64, Ordering::Release);
+        if let Sink::Local(producer) = &mut sink {
+            producer.flush(&log)?;
+            produced.store(next as u64, Ordering::Release);
+        }
     }
     Ok(())
+}
+
+/// The Kafka feed's thread: produces what the paced producer sends to the brokers and fetches
+/// every partition back into `log` at the brokers' offsets, every few milliseconds, until the
+/// producer has hung up and everything it sent is back. Counts the records fetched in
+/// `fetched` (the coordinator's "in the log"). Runs on a thread of its own because the feed
+/// blocks on its own runtime, which cannot run inside the driver's.
+fn run_kafka_feed(
+    mut feed: KafkaFeed,
+    log: &Log,
+    clock: ElapsedClock,
+    records: &mpsc::Receiver<Record>,
+    fetched: &AtomicU64,
+) -> Result<KafkaStats, ArchError> {
+    // Short enough to add little to freshness, long enough not to flood the brokers with
+    // empty fetches.
+    let poll = Duration::from_millis(10);
+    let mut open = true;
+    loop {
+        if open {
+            match records.recv_timeout(poll) {
+                Ok(r) => feed.send(r),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => open = false,
+            }
+            while let Ok(r) = records.try_recv() {
+                feed.send(r);
+            }
+        }
+        feed.tick(clock.now_ms(), log, EVENTS_TOPIC).map_err(kafka_err)?;
+        let stats = feed.stats();
+        fetched.store(stats.fetched, Ordering::Release);
+        if !open && feed.drained() && stats.fetched >= stats.produced {
+            return Ok(stats.clone());
+        }
+        if !open {
+            // Waiting for the brokers only: do not spin on an empty channel.
+            std::thread::sleep(poll);
+        }
+    }
 }
 
 /// What the coordinator measured, per architecture, and how the run ended.
@@ -260,6 +326,7 @@ async fn coordinate(
     oracle: &mut Oracle,
     mut queries: Arc<QuerySet>,
     produced: &AtomicU64,
+    failed: &AtomicBool,
     interrupt: &mut Interrupt,
     progress: &mut dyn FnMut(TimestampMs, TimestampMs),
 ) -> Result<Option<Coordinated>, ArchError> {
@@ -290,6 +357,11 @@ async fn coordinate(
                 partial = true;
             }
             _ = tokio::time::sleep_until(plan.clock.instant_at(wake).into()) => {}
+        }
+        // The producer or the Kafka feed stopped on an error: stop now (its error is what the
+        // run reports) instead of waiting for events that will never come.
+        if failed.load(Ordering::Acquire) {
+            partial = true;
         }
         let t = plan.clock.now_ms();
         while let Some(fault) = faults.get(next_fault).filter(|f| f.at_ms() <= t && !partial) {
@@ -382,6 +454,12 @@ pub fn run_realtime(
     let horizon_ms = scenario.duration_ms
         + (3 * (scenario.batch.interval_ms + scenario.speed.poll_interval_ms)).max(10_000);
 
+    // Connect first: a broker that is not there is an error before anything starts. This
+    // (re)creates the topic, so offsets start at 0.
+    let kafka = match scenario.log.backend.as_str() {
+        "kafka" => Some(KafkaFeed::connect(kafka_config(scenario)).map_err(kafka_err)?),
+        _ => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("workbench-rt")
@@ -438,19 +516,44 @@ pub fn run_realtime(
     }
     let workers = Workers { commands };
     let produced = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicBool::new(false));
+    let (sink, kafka_thread) = match kafka {
+        Some(feed) => {
+            let (tx, rx) = mpsc::channel();
+            let (log, fetched, failed) = (log.clone(), produced.clone(), failed.clone());
+            let thread = std::thread::Builder::new()
+                .name("kafka-feed".into())
+                .spawn(move || {
+                    let result = run_kafka_feed(feed, &log, clock, &rx, &fetched);
+                    if result.is_err() {
+                        failed.store(true, Ordering::Release);
+                    }
+                    result
+                })
+                .map_err(RealtimeError::Runtime)?;
+            (Sink::Kafka(tx), Some(thread))
+        }
+        // Linger 0: the producer wakes when the next event is due and sends what is due then.
+        None => (
+            Sink::Local(Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 64 * 1024 })),
+            None,
+        ),
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let plan = Plan { scenario, clock, tick_ms, horizon_ms, events: events.len() };
 
     on_started();
     let coordinated = runtime.block_on(async {
-        let producer = tokio::spawn(produce(
-            log.clone(),
-            clock,
-            events.clone(),
-            stalls,
-            produced.clone(),
-            stop_rx,
-        ));
+        let producing =
+            produce(log.clone(), clock, events.clone(), stalls, produced.clone(), sink, stop_rx);
+        let producer_failed = failed.clone();
+        let producer = tokio::spawn(async move {
+            let result = producing.await;
+            if result.is_err() {
+                producer_failed.store(true, Ordering::Release);
+            }
+            result
+        });
         let outcome = coordinate(
             &plan,
             &log,
@@ -458,6 +561,7 @@ pub fn run_realtime(
             &mut oracle,
             queries,
             &produced,
+            &failed,
             &mut interrupt,
             progress,
         )
@@ -486,11 +590,21 @@ pub fn run_realtime(
             }
         }
     }
+    // The producer has hung up, so the feed drains what it was sent and stops; join it before
+    // any error is returned, so it is not left running.
+    let kafka: Result<Option<KafkaStats>, RealtimeError> = match kafka_thread {
+        Some(thread) => match thread.join() {
+            Ok(result) => result.map(Some).map_err(RealtimeError::from),
+            Err(_) => Err(RealtimeError::Panicked("the Kafka feed".into())),
+        },
+        None => Ok(None),
+    };
     let (outcome, produced_result) = coordinated;
     if let Some(e) = first_error {
         return Err(e);
     }
     produced_result?;
+    let kafka = kafka?;
     let Some(c) = outcome? else {
         return Err(RealtimeError::Panicked("an architecture thread".into()));
     };
@@ -517,9 +631,9 @@ pub fn run_realtime(
         architectures,
         clock: RunClock::Realtime,
         partial: c.partial,
-        // Scenarios with either are refused for realtime runs (scenario validation).
+        // Refused for realtime runs (scenario validation).
         cluster: None,
-        kafka: None,
+        kafka,
         disk_full: None,
     })
 }

@@ -7,8 +7,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use lambda_workbench::driver;
-use lambda_workbench::scenario::Scenario;
+use lambda_workbench::scenario::{RunClock, Scenario};
+use lambda_workbench::{arch, driver, realtime};
 
 fn scenario(bootstrap: &str, timeout_ms: u64) -> String {
     format!(
@@ -156,4 +156,40 @@ fn every_architecture_runs_on_a_real_broker_at_its_offsets() {
     let dir2 = tempfile::tempdir().unwrap();
     let again = driver::simulate(&s, dir2.path()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again.oracle_final, run.oracle_final);
+}
+
+#[test]
+fn a_realtime_run_goes_through_a_real_broker_as_events_are_due() {
+    let Some(bin) = tansu() else {
+        eprintln!(
+            "SKIPPED: tansu (a Kafka-compatible broker) is not installed; run \
+             `scripts/kafka-broker install` (scripts/test does)"
+        );
+        return;
+    };
+    let broker = start_broker(&bin);
+    // Two seconds of wall-clock time, the same queries and backend as the simulated test.
+    let text = scenario(&format!("127.0.0.1:{}", broker.port), 10_000)
+        .replace(
+            "duration_ms = 20_000",
+            "duration_ms = 2_000\nclock = \"realtime\"\nsample_every_ms = 200",
+        )
+        .replace("interval_ms = 10_000", "interval_ms = 1_000")
+        .replace("segment_ms = 5_000", "segment_ms = 1_000")
+        .replace("window_ms = 5_000", "window_ms = 500")
+        .replace("[speed]", "[speed]\npoll_interval_ms = 100");
+    let s = Scenario::parse(&text, Path::new("k.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.clock, RunClock::Realtime);
+    let dir = tempfile::tempdir().unwrap();
+    let run = realtime::run_realtime(&s, dir.path(), &arch::build, &mut || {}, &mut |_, _| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(run.converged, "every architecture settled");
+    assert!(!run.partial);
+    let kafka = run.kafka.expect("kafka stats");
+    assert_eq!(run.events, 400, "every event went through the broker");
+    assert_eq!(kafka.produced, run.events);
+    assert_eq!(kafka.fetched, run.events, "and came back, offset for offset");
+    for a in &run.architectures {
+        assert!(a.final_view == run.oracle_final, "{} ends exactly right", a.id);
+    }
 }

@@ -157,12 +157,6 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             "\"simulated\" with a [cluster] (the realtime driver does not run replicated brokers yet)",
             "\"realtime\"",
         )?;
-        c.require(
-            s.log.backend == "local",
-            "clock",
-            "\"simulated\" with [log] backend = \"kafka\" (the realtime driver does not feed Kafka yet)",
-            "\"realtime\"",
-        )?;
     }
     c.at_most_max_duration("sample_every_ms", s.sample_every_ms)?;
 
