@@ -30,6 +30,10 @@ pub enum Command {
         /// `duration_ms` in real time; Ctrl-C stops it and keeps partial results.
         #[arg(long)]
         realtime: bool,
+        /// Use the cost model measured by `workbench calibrate` (its TOML file) instead of the
+        /// scenario's batch, speed and lake costs; the file is copied into the results.
+        #[arg(long, value_name = "FILE")]
+        calibration: Option<PathBuf>,
     },
     /// Redraw every chart of a results directory into DIR/plots/ (PNG and SVG).
     Plot {
@@ -74,6 +78,19 @@ pub enum Command {
         /// Only these measurements (append, replay, speed, batch, sim); repeatable.
         #[arg(long)]
         only: Vec<String>,
+    },
+    /// Measure this code's batch, stream and lake costs on this machine and write them as a
+    /// cost model for `workbench run --calibration FILE`.
+    Calibrate {
+        /// Events in the larger of the two generated logs (the smaller has a quarter).
+        #[arg(long, default_value_t = 400_000)]
+        events: u64,
+        /// Where the cost model (TOML) goes.
+        #[arg(long, default_value = "calibration.toml")]
+        out: PathBuf,
+        /// Scratch directory for the generated logs (removed after).
+        #[arg(long, default_value = "results/calibrate-work")]
+        work: PathBuf,
     },
     /// The log on its own, like Kafka's console tools.
     Log {

@@ -180,6 +180,17 @@ pub fn render(r: &RunResults, charts: &[DrawnChart]) -> String {
         ("answer cells", r.run_figure("oracle_cells").map(|v| format!("{v:.0}"))),
         ("driver", r.summary.get("driver").and_then(|v| v.as_str()).map(str::to_owned)),
         (
+            "cost model",
+            r.summary
+                .get("cost_model")
+                .and_then(|m| m.get("source"))
+                .and_then(|v| v.as_str())
+                .map(|s| match s {
+                    "scenario" => "the scenario's".to_owned(),
+                    file => format!("measured on this machine ({file})"),
+                }),
+        ),
+        (
             "converged",
             r.summary
                 .get("converged")

@@ -70,9 +70,12 @@ fn code_of(id: &str) -> &'static str {
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run { scenario, out, export_events, realtime } => {
-            let clock = realtime.then_some(lambda_workbench::scenario::RunClock::Realtime);
-            let written = lambda_workbench::run::run_scenario_file_with(&scenario, &out, clock)?;
+        Command::Run { scenario, out, export_events, realtime, calibration } => {
+            let options = lambda_workbench::run::RunOptions {
+                clock: realtime.then_some(lambda_workbench::scenario::RunClock::Realtime),
+                calibration,
+            };
+            let written = lambda_workbench::run::run_scenario_file_opts(&scenario, &out, &options)?;
             if export_events {
                 let path = lambda_workbench::run::export_events(&written.dir)?;
                 eprintln!("events exported to {}", path.display());
@@ -86,6 +89,19 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Log { command } => log(command),
+        Command::Calibrate { events, out, work } => {
+            let c = lambda_workbench::calibrate::calibrate(&work, events)
+                .context("workbench calibrate")?;
+            std::fs::write(&out, c.to_toml())
+                .with_context(|| format!("writing {}", out.display()))?;
+            emit(&format!(
+                "{}
+cost model written to {}
+",
+                c.to_toml(),
+                out.display()
+            ))
+        }
         Command::Bench { quick, out, no_duckdb, python, only } => {
             use lambda_workbench::bench::{BenchConfig, Sizes, run, table};
             let sizes = if quick { Sizes::quick() } else { Sizes::full() };

@@ -109,6 +109,48 @@ pub struct Summary {
     /// Failed appends and producer blocking caused by `disk_full` faults (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_full: Option<crate::driver::DiskFullReport>,
+    /// The cost model that decided when results became visible, and where its numbers came
+    /// from. Absent for realtime runs: there every duration is measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_model: Option<CostModel>,
+}
+
+/// The simulated driver's cost model as a run used it (`summary.json` → `cost_model`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CostModel {
+    /// `"scenario"` (the scenario file's numbers, or the documented defaults) or
+    /// `"calibration.toml"` (measured by `workbench calibrate`, copied into the results).
+    pub source: String,
+    /// Batch job: fixed ms + µs per event.
+    pub batch: crate::calibrate::JobCost,
+    /// Stream poll (lambda's speed layer, kappa's job): fixed ms + µs per event.
+    pub speed: crate::calibrate::JobCost,
+    /// Lake: conversion of a segment and query, fixed ms + µs per event each.
+    pub lake: crate::calibrate::LakeCost,
+}
+
+impl CostModel {
+    /// The cost model of `scenario`, said to come from `source`.
+    pub fn of(scenario: &Scenario, source: &str) -> CostModel {
+        use crate::calibrate::{JobCost, LakeCost};
+        CostModel {
+            source: source.to_owned(),
+            batch: JobCost {
+                overhead_ms: scenario.batch.overhead_ms,
+                cost_us_per_event: scenario.batch.cost_us_per_event,
+            },
+            speed: JobCost {
+                overhead_ms: scenario.speed.overhead_ms,
+                cost_us_per_event: scenario.speed.cost_us_per_event,
+            },
+            lake: LakeCost {
+                tier_overhead_ms: scenario.lake.tier_overhead_ms,
+                tier_cost_us_per_event: scenario.lake.tier_cost_us_per_event,
+                query_overhead_ms: scenario.lake.query_overhead_ms,
+                query_cost_us_per_event: scenario.lake.query_cost_us_per_event,
+            },
+        }
+    }
 }
 
 /// One architecture in `summary.json`.
@@ -209,6 +251,8 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
         cluster: run.cluster.clone(),
         kafka: run.kafka.clone(),
         disk_full: run.disk_full.clone(),
+        cost_model: (run.clock == crate::scenario::RunClock::Simulated)
+            .then(|| CostModel::of(scenario, "scenario")),
     }
 }
 

@@ -14,6 +14,9 @@ pub enum RunError {
     /// The scenario file is unusable.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
+    /// The `--calibration` file could not be read or is not valid.
+    #[error(transparent)]
+    Calibration(#[from] crate::calibrate::CalibrateError),
     /// An architecture (or the log under it) failed.
     #[error(transparent)]
     Arch(#[from] ArchError),
@@ -44,6 +47,9 @@ fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), RunError> {
     std::fs::write(path, contents).map_err(io)
 }
 
+/// The copy of `--calibration FILE` in a results directory.
+pub const CALIBRATION_FILE: &str = "calibration.toml";
+
 /// Runs the scenario at `path` — or, when no such file exists and `path` is a bare name, the
 /// bundled scenario of that name — writes `out/<name>/`, returns that directory.
 pub fn run_scenario_file(path: &Path, out: &Path) -> Result<PathBuf, RunError> {
@@ -66,14 +72,41 @@ pub fn run_scenario_file_with(
     out: &Path,
     clock: Option<RunClock>,
 ) -> Result<Written, RunError> {
+    run_scenario_file_opts(path, out, &RunOptions { clock, calibration: None })
+}
+
+/// What `workbench run`'s flags change about a scenario file's run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Run on this clock whatever the scenario says (`--realtime`).
+    pub clock: Option<RunClock>,
+    /// Use the cost model measured by `workbench calibrate` and written to this file
+    /// (`--calibration FILE`) instead of the scenario's.
+    pub calibration: Option<PathBuf>,
+}
+
+/// [`run_scenario_file`] with `options`.
+pub fn run_scenario_file_opts(
+    path: &Path,
+    out: &Path,
+    options: &RunOptions,
+) -> Result<Written, RunError> {
+    let calibration = match &options.calibration {
+        Some(file) => Some(crate::calibrate::Calibration::load(file)?),
+        None => None,
+    };
+    let clock = options.clock;
     let (mut scenario, text) = load_scenario(path)?;
+    if let Some(c) = &calibration {
+        c.apply(&mut scenario);
+    }
     if let Some(clock) = clock {
         scenario.clock = clock;
         // The same limits as a file saying so (a realtime run takes its duration in real time).
         let origin = PathBuf::from(format!("{} (with --{})", path.display(), clock.name()));
         crate::scenario::Scenario::parse(&with_clock(&text, clock), &origin)?;
     }
-    run_scenario_written(&scenario, text.as_bytes(), out)
+    run_and_write(&scenario, text.as_bytes(), out, calibration.as_ref())
 }
 
 /// The scenario text with its root `clock` set, for validating a command-line override.
@@ -191,6 +224,17 @@ pub fn run_scenario_written(
     text: &[u8],
     out: &Path,
 ) -> Result<Written, RunError> {
+    run_and_write(scenario, text, out, None)
+}
+
+/// Runs and writes the results; with a calibration (already applied to `scenario`), copies it
+/// into the results as `calibration.toml` and names it as the cost model's source.
+fn run_and_write(
+    scenario: &Scenario,
+    text: &[u8],
+    out: &Path,
+    calibration: Option<&crate::calibrate::Calibration>,
+) -> Result<Written, RunError> {
     let layout = ResultsLayout::new(out, &scenario.name);
     // A rerun replaces the previous results entirely, so nothing stale is mixed in.
     if layout.root.exists() {
@@ -226,7 +270,15 @@ pub fn run_scenario_written(
     }
 
     write(&layout.scenario(), text)?;
-    let summary = report::summary(scenario, &run);
+    let mut summary = report::summary(scenario, &run);
+    if let Some(c) = calibration {
+        // Rerun from the results directory: `workbench run scenario.toml --calibration
+        // calibration.toml` gives the same results byte for byte.
+        write(&layout.root.join(CALIBRATION_FILE), c.to_toml())?;
+        if let Some(model) = &mut summary.cost_model {
+            model.source = CALIBRATION_FILE.into();
+        }
+    }
     let json = serde_json::to_string_pretty(&summary).map_err(|e| RunError::Write {
         path: layout.summary(),
         source: std::io::Error::other(e),
