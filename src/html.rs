@@ -181,14 +181,12 @@ pub fn render(r: &RunResults, charts: &[DrawnChart]) -> String {
         ("driver", r.summary.get("driver").and_then(|v| v.as_str()).map(str::to_owned)),
         (
             "cost model",
-            r.summary
-                .get("cost_model")
-                .and_then(|m| m.get("source"))
-                .and_then(|v| v.as_str())
-                .map(|s| match s {
+            r.summary.get("cost_model").and_then(|m| m.get("source")).and_then(|v| v.as_str()).map(
+                |s| match s {
                     "scenario" => "the scenario's".to_owned(),
                     file => format!("measured on this machine ({file})"),
-                }),
+                },
+            ),
         ),
         (
             "converged",

@@ -45,7 +45,7 @@ use crate::metrics::FreshnessTracker;
 use crate::oracle::Oracle;
 use crate::query::{QuerySet, Table};
 use crate::scenario::{Fault, RunClock, Scenario};
-use crate::workload::{self, Event};
+use crate::workload;
 
 /// Why a realtime run failed.
 #[derive(Debug, thiserror::Error)]
@@ -156,21 +156,22 @@ enum Sink {
 async fn produce(
     log: Arc<Log>,
     clock: ElapsedClock,
-    events: Arc<Vec<Event>>,
+    events: workload::Events,
     stalls: Vec<(TimestampMs, TimestampMs)>,
     produced: Arc<AtomicU64>,
     mut sink: Sink,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ArchError> {
+    let mut events = events.peekable();
     let mut next = 0;
-    while let Some(first) = events.get(next) {
+    while let Some(first) = events.peek() {
         let due = clock.instant_at(release_ms(first.arrival_ms, &stalls));
         tokio::select! {
             _ = tokio::time::sleep_until(due.into()) => {}
             _ = stop.changed() => break,
         }
         let now = clock.now_ms();
-        while let Some(e) = events.get(next).filter(|e| release_ms(e.arrival_ms, &stalls) <= now) {
+        while let Some(e) = events.next_if(|e| release_ms(e.arrival_ms, &stalls) <= now) {
             let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
             match &mut sink {
                 Sink::Local(producer) => {
@@ -438,10 +439,13 @@ pub fn run_realtime(
         segment_ms: Some(scenario.lake.segment_ms),
         ..LogConfig::default()
     };
-    let events =
-        Arc::new(workload::generate(&scenario.workload, scenario.seed, scenario.duration_ms));
-    let out_of_order_events =
-        events.iter().filter(|e| e.event_time_ms < e.arrival_ms).count() as u64;
+    // Counted here, generated again as the producer sends them: a long run never holds its
+    // whole workload in memory (32 minutes at 300 events/s would be ~170 MB of events).
+    let (event_count, out_of_order_events) =
+        workload::events(&scenario.workload, scenario.seed, scenario.duration_ms)
+            .fold((0usize, 0u64), |(n, ooo), e| {
+                (n + 1, ooo + u64::from(e.event_time_ms < e.arrival_ms))
+            });
     let partitions = scenario.workload.partitions as usize;
     let tick_ms =
         [scenario.speed.poll_interval_ms, scenario.sample_every_ms, scenario.batch.interval_ms]
@@ -540,12 +544,13 @@ pub fn run_realtime(
         ),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let plan = Plan { scenario, clock, tick_ms, horizon_ms, events: events.len() };
+    let plan = Plan { scenario, clock, tick_ms, horizon_ms, events: event_count };
 
     on_started();
     let coordinated = runtime.block_on(async {
+        let events = workload::events(&scenario.workload, scenario.seed, scenario.duration_ms);
         let producing =
-            produce(log.clone(), clock, events.clone(), stalls, produced.clone(), sink, stop_rx);
+            produce(log.clone(), clock, events, stalls, produced.clone(), sink, stop_rx);
         let producer_failed = failed.clone();
         let producer = tokio::spawn(async move {
             let result = producing.await;
