@@ -521,6 +521,7 @@ pub fn run_realtime(
         cluster: None,
         kafka: None,
         disk_full: None,
+        consumer_group: None,
     })
 }
 
