@@ -251,9 +251,8 @@ impl Cluster {
         let eligible: Vec<BrokerId> = self
             .broker_ids()
             .into_iter()
-            .filter(|b| {
-                !leaving.contains(b) && !self.decommissioning.contains(b) && self.is_alive(*b)
-            })
+            // A broker that is down still counts: its new replicas wait for it, as Kafka's do.
+            .filter(|b| !leaving.contains(b) && !self.decommissioning.contains(b))
             .collect();
         let current = self.assignment();
         let mut plan = current.clone();
@@ -279,7 +278,7 @@ impl Cluster {
                 }
                 let Some(to) = least_loaded(&load, replicas) else {
                     return Err(ClusterError::Reassignment(format!(
-                        "moving partition {p} off broker {b} needs a live broker without a \
+                        "moving partition {p} off broker {b} needs a broker without a \
                          replica of it; only {} brokers would remain for replication factor {}",
                         eligible.len(),
                         replicas.len()
