@@ -476,7 +476,7 @@ pub fn simulate_with(
     }
     let cluster = match &mut feed {
         Some(feed) => {
-            let staleness: Vec<(String, Vec<(TimestampMs, Option<i64>)>)> =
+            let staleness: Vec<crate::cluster::ArchStaleness> =
                 architectures.iter().map(|a| (a.id.clone(), a.staleness.clone())).collect();
             Some(ClusterRun {
                 events_generated: events.len() as u64,

@@ -83,6 +83,9 @@ pub struct StalenessDuring {
     pub max_outside: Option<i64>,
 }
 
+/// An architecture's id and its staleness samples (`(time, staleness ms)`).
+pub type ArchStaleness = (String, Vec<(TimestampMs, Option<i64>)>);
+
 /// The producer side (acks, retries) and consumer side (high-watermark copy) of a cluster.
 #[derive(Debug)]
 pub struct ClusterFeed {
@@ -289,7 +292,7 @@ impl ClusterFeed {
     pub fn scale_out(
         &self,
         workload_end: TimestampMs,
-        staleness: &[(String, Vec<(TimestampMs, Option<i64>)>)],
+        staleness: &[ArchStaleness],
     ) -> Option<ScaleOut> {
         let r = self.cluster.reassignment_stats();
         if r.brokers_added == 0 && r.brokers_removed == 0 && r.partitions_moved == 0 {

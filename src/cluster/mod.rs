@@ -28,11 +28,16 @@
 //! cache keeps what was written); a restart reopens them with the log's own crash recovery.
 //! Each replica's epoch history is checkpointed next to its segments
 //! (`leader-epoch-checkpoint`), as Kafka does, since truncation depends on it after a restart.
+//!
+//! Messages carrying records take time on the wire when the network has a bandwidth
+//! ([`ClusterConfig::bandwidth_bytes_per_ms`]): each broker's outgoing and incoming link carry
+//! one message at a time. Brokers can be added and decommissioned, and partitions moved between
+//! them, as [`reassign`] describes.
 
 pub mod feed;
 pub mod reassign;
 
-pub use feed::{ClusterFeed, ClusterSample, FeedStats, ScaleOut, StalenessDuring};
+pub use feed::{ArchStaleness, ClusterFeed, ClusterSample, FeedStats, ScaleOut, StalenessDuring};
 pub use reassign::{ReassignmentRecord, ReassignmentStats};
 
 use std::collections::{BTreeMap, BinaryHeap};

@@ -289,12 +289,9 @@ impl Cluster {
             }
         }
         if balance {
-            loop {
-                let Some((&hi, &hi_n)) =
-                    load.iter().max_by_key(|&(&b, &n)| (n, std::cmp::Reverse(b)))
-                else {
-                    break;
-                };
+            while let Some((&hi, &hi_n)) =
+                load.iter().max_by_key(|&(&b, &n)| (n, std::cmp::Reverse(b)))
+            {
                 let Some((&lo, &lo_n)) = load.iter().min_by_key(|&(&b, &n)| (n, b)) else { break };
                 if hi_n <= lo_n + 1 {
                     break;
@@ -401,7 +398,9 @@ impl Cluster {
             let ready = r.target.iter().all(|b| s.isr.contains(b) && self.is_alive(*b));
             if !ready {
                 // A target replica died or fell behind: give writes back to the leader.
-                self.partitions[p as usize].reassignment.as_mut().map(|r| r.moving_leader = None);
+                if let Some(r) = self.partitions[p as usize].reassignment.as_mut() {
+                    r.moving_leader = None;
+                }
                 continue;
             }
             let preferred = r.target[0];
@@ -539,4 +538,87 @@ fn replica_bytes(r: &Replica) -> u64 {
     r.log
         .read(start, usize::MAX)
         .map_or(0, |records| records.iter().map(|s| super::record_bytes(&s.record)).sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cluster::{Acks, ClusterConfig};
+    use crate::log::{FsyncPolicy, LogConfig, ManualClock, Record};
+
+    fn cluster(dir: &std::path::Path, partitions: u32, brokers: u32, bw: u64) -> Cluster {
+        let config = ClusterConfig {
+            brokers,
+            replication_factor: brokers.min(3),
+            min_insync_replicas: 1,
+            bandwidth_bytes_per_ms: bw,
+            log: LogConfig { fsync: FsyncPolicy::Never, ..LogConfig::default() },
+            ..ClusterConfig::default()
+        };
+        Cluster::open(dir, partitions, config, Arc::new(ManualClock::new(0))).unwrap()
+    }
+
+    #[test]
+    fn a_new_broker_gets_an_even_share_of_replicas_and_leaders() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cluster(dir.path(), 6, 3, 0);
+        c.add_broker();
+        let plan = c.plan(&[], true).unwrap();
+        let mut after = c.assignment();
+        for (p, target) in &plan {
+            after[*p as usize] = target.clone();
+        }
+        let mut replicas = BTreeMap::new();
+        let mut leaders = BTreeMap::new();
+        for r in &after {
+            assert_eq!(r.len(), 3);
+            for &b in r {
+                *replicas.entry(b).or_insert(0) += 1;
+            }
+            *leaders.entry(r[0]).or_insert(0) += 1;
+        }
+        // 18 replicas over 4 brokers: 4 or 5 each; 6 leaders: 1 or 2 each.
+        assert!(replicas.values().all(|&n| n == 4 || n == 5), "{replicas:?}");
+        assert!(leaders.values().all(|&n| n == 1 || n == 2), "{leaders:?}");
+        assert_eq!(replicas.len(), 4);
+        // Minimal data movement: only the 4 or 5 replicas the new broker takes move.
+        let moved: usize = plan
+            .iter()
+            .map(|(p, t)| t.iter().filter(|b| !c.replicas(*p).contains(b)).count())
+            .sum();
+        assert_eq!(moved, replicas[&3]);
+    }
+
+    #[test]
+    fn decommissioning_below_the_replication_factor_is_refused_before_anything_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cluster(dir.path(), 2, 3, 0);
+        let err = c.decommission(0, 0).unwrap_err();
+        assert!(err.to_string().contains("replication factor 3"), "{err}");
+        assert_eq!(c.reassigning(), 0);
+        assert!(!c.is_removed(0));
+        assert!(matches!(c.decommission(9, 0), Err(ClusterError::UnknownBroker(9))));
+    }
+
+    #[test]
+    fn records_take_bytes_over_bandwidth_to_reach_a_follower() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cluster(dir.path(), 1, 2, 10);
+        // 20 records of 50 value bytes: 1000 bytes at 10 bytes/ms is 100 ms on the link.
+        let batch: Vec<Record> = (0..20).map(|i| Record::new(vec![b'x'; 50], i)).collect();
+        c.produce(0, &batch, Acks::One).unwrap();
+        let mut arrived = None;
+        for now in 1..500 {
+            c.tick(now).unwrap();
+            if arrived.is_none() && c.log_end_offset(1, 0) == Some(20) {
+                arrived = Some(now);
+            }
+        }
+        let at = arrived.expect("replicated");
+        // Fetch request (latency 1), then 100 ms of transmission and 1 ms of latency.
+        assert!((100..=110).contains(&at), "arrived at {at} ms");
+        assert_eq!(c.stats().bytes_replicated, 1000);
+    }
 }

@@ -721,15 +721,15 @@ fn check_membership_timeline(c: &Checker<'_>, s: &Scenario) -> Result<(), Scenar
                 }
                 brokers.retain(|b| b != broker);
             }
-            super::Fault::BrokerCrash { broker, at_ms, .. } if s.cluster.is_some() => {
-                if !brokers.contains(broker) {
-                    return Err(err(
-                        "broker",
-                        format!(
-                            "broker {broker} is not in the cluster at {at_ms} ms (brokers then: {brokers:?})"
-                        ),
-                    ));
-                }
+            super::Fault::BrokerCrash { broker, at_ms, .. }
+                if s.cluster.is_some() && !brokers.contains(broker) =>
+            {
+                return Err(err(
+                    "broker",
+                    format!(
+                        "broker {broker} is not in the cluster at {at_ms} ms (brokers then: {brokers:?})"
+                    ),
+                ));
             }
             super::Fault::MemberJoin { .. } => {
                 members.push(next_member);
