@@ -333,7 +333,10 @@ pub fn simulate_with(
         }
         if let Some(feed) = &mut feed {
             for &(_, broker) in restarts.iter().filter(|(at, _)| *at <= t) {
-                feed.cluster_mut().restart(broker, t).map_err(cluster_err)?;
+                // A broker decommissioned while it was down stays gone.
+                if !feed.cluster().is_removed(broker) {
+                    feed.cluster_mut().restart(broker, t).map_err(cluster_err)?;
+                }
             }
             restarts.retain(|(at, _)| *at > t);
         }

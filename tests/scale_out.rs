@@ -518,3 +518,87 @@ fn membership_faults_name_what_is_missing() {
     let err = load_err(&text);
     assert!(err.contains("consumer_group.assignor"), "{err}");
 }
+
+#[test]
+fn a_run_with_every_membership_fault_ends_exact_and_accounts_for_everything() {
+    // Broker 0 crashes and is decommissioned while down (it must not come back), a broker
+    // joins, a consumer member joins and another dies.
+    let text = r#"name = "membership"
+seed = 5
+architectures = ["kappa"]
+duration_ms = 20000
+
+[workload]
+rate_per_sec = 200
+partitions = 3
+
+[[queries]]
+name = "key_window_count"
+window_ms = 5000
+
+[batch]
+interval_ms = 10000
+
+[cluster]
+brokers = 3
+replication_factor = 2
+min_insync_replicas = 1
+acks = "all"
+bandwidth_bytes_per_ms = 20
+
+[consumer_group]
+members = 2
+assignor = "cooperative_sticky"
+commit_interval_ms = 2000
+session_timeout_ms = 3000
+rebalance_ms = 500
+
+[[faults]]
+kind = "broker_crash"
+at_ms = 2000
+broker = 0
+down_ms = 8000
+
+[[faults]]
+kind = "broker_remove"
+at_ms = 4000
+broker = 0
+
+[[faults]]
+kind = "broker_add"
+at_ms = 6000
+throttle_bytes_per_ms = 5
+
+[[faults]]
+kind = "member_join"
+at_ms = 3000
+
+[[faults]]
+kind = "member_leave"
+at_ms = 9000
+member = 0
+graceful = false
+"#;
+    let scenario = Scenario::parse(text, Path::new("membership.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = lambda_workbench::driver::simulate(&scenario, dir.path()).unwrap();
+    assert!(run.converged);
+    assert_eq!(run.architectures[0].final_view, run.oracle_final);
+    let cluster = run.cluster.as_ref().unwrap();
+    assert_eq!(cluster.feed.lost_acked_events, 0);
+    assert_eq!(cluster.feed.acked_events, cluster.events_generated);
+    let so = cluster.scale_out.as_ref().unwrap();
+    assert_eq!((so.reassignment.brokers_added, so.reassignment.brokers_removed), (1, 1));
+    assert!(so.reassignment.partitions.iter().all(|p| p.to.len() == 2 && !p.to.contains(&0)));
+    let g = run.consumer_group.as_ref().unwrap();
+    assert_eq!(g.rebalances, 2);
+    assert_eq!(g.records_reprocessed, g.uncommitted_at_handover);
+    assert_eq!(
+        g.records_processed - g.records_reprocessed,
+        run.events,
+        "each event once, plus repeats"
+    );
+    let timeseries = lambda_workbench::report::timeseries_csv(&run);
+    assert!(timeseries.contains(",cluster,under_replicated_partitions,"));
+    assert!(timeseries.contains(",consumer_group,lag_records,"));
+}
