@@ -73,7 +73,10 @@ fn cluster_table(h: &mut String, r: &RunResults) {
     let rows = [
         ("events the producer was told were written", n(c, "acked_events")),
         ("of those, lost by the cluster", n(c, "lost_acked_events")),
-        ("writes refused (no leader, or ISR too small), retried", n(c, "refused_writes")),
+        (
+            "writes refused (no leader, ISR too small, leadership moving), retried",
+            n(c, "refused_writes"),
+        ),
         ("ms with events the cluster would not take", n(c, "blocked_ms")),
         ("leader elections", c.get("replication").and_then(|v| n(v, "elections"))),
         (
