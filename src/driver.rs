@@ -10,9 +10,11 @@ use std::sync::Arc;
 
 use crate::arch::{self, ArchContext, ArchError, ArchStats, Architecture};
 use crate::cluster::{
-    Acks, Cluster, ClusterConfig, ClusterError, ClusterFeed, ClusterStats, FeedStats,
+    Acks, Cluster, ClusterConfig, ClusterError, ClusterFeed, ClusterSample, ClusterStats,
+    FeedStats, ScaleOut,
 };
 use crate::kafka::{KafkaConfig, KafkaFeed, KafkaStats};
+use crate::log::coordinator::{GroupConfig, GroupRun, GroupStats};
 use crate::log::{
     FaultConfig, FaultyStorage, FsyncPolicy, Log, LogConfig, LogError, ManualClock, Producer,
     ProducerConfig, Record, TimestampMs,
@@ -94,6 +96,8 @@ pub struct RunResult {
     pub partial: bool,
     /// What `disk_full` faults did to the producer (`None` when the scenario has none).
     pub disk_full: Option<DiskFullReport>,
+    /// What the `[consumer_group]` did (membership, rebalances, reprocessing), if any.
+    pub consumer_group: Option<GroupStats>,
 }
 
 /// What `disk_full` faults did: appends that failed with `ENOSPC` and how long the producer was
@@ -126,6 +130,13 @@ pub struct ClusterRun {
     pub feed: FeedStats,
     /// The replication protocol's counters (elections, ISR changes, bytes replicated).
     pub replication: ClusterStats,
+    /// Brokers added or removed: what moved, how long it took, and what it cost the producer
+    /// and the architectures' freshness (absent when the cluster did not change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_out: Option<ScaleOut>,
+    /// The cluster at each sample time (for `timeseries.csv`).
+    #[serde(skip)]
+    pub samples: Vec<ClusterSample>,
 }
 
 /// Where a scenario's `[log] backend = "kafka"` brokers are and what the topic is called.
@@ -170,6 +181,9 @@ fn open_cluster(
         network_latency_ms: spec.network_latency_ms,
         network_loss: spec.network_loss,
         fetch_max_records: 10_000,
+        fetch_max_bytes: spec.replica_fetch_max_bytes as usize,
+        bandwidth_bytes_per_ms: spec.bandwidth_bytes_per_ms,
+        reassignment_throttle_bytes_per_ms: spec.reassignment_throttle_bytes_per_ms,
         seed: scenario.seed,
         log: log.clone(),
     };
@@ -244,6 +258,10 @@ pub fn simulate_with(
     let mut log = Log::open(work_dir.join("log"), config, clock.clone())?;
     log.create_topic(EVENTS_TOPIC, scenario.workload.partitions)?;
     let partitions = scenario.workload.partitions as usize;
+    let mut group = match &scenario.consumer_group {
+        Some(g) => Some(GroupRun::new(&log, group_config(g), g.members, 0)?),
+        None => None,
+    };
 
     let events = workload::generate(&scenario.workload, scenario.seed, scenario.duration_ms);
     let out_of_order_events =
@@ -306,6 +324,7 @@ pub fn simulate_with(
                 feed.cluster_mut().crash(*broker, t).map_err(cluster_err)?;
                 restarts.push((t + down_ms, *broker));
             }
+            apply_membership(fault, t, feed.as_mut(), group.as_mut(), &log)?;
             for a in archs.iter_mut() {
                 a.fault(fault, t, &log)?;
             }
@@ -313,7 +332,10 @@ pub fn simulate_with(
         }
         if let Some(feed) = &mut feed {
             for &(_, broker) in restarts.iter().filter(|(at, _)| *at <= t) {
-                feed.cluster_mut().restart(broker, t).map_err(cluster_err)?;
+                // A broker decommissioned while it was down stays gone.
+                if !feed.cluster().is_removed(broker) {
+                    feed.cluster_mut().restart(broker, t).map_err(cluster_err)?;
+                }
             }
             restarts.retain(|(at, _)| *at > t);
         }
@@ -391,6 +413,9 @@ pub fn simulate_with(
             let waiting = (producer.pending_records() + queued) as u64;
             r.max_waiting_records = r.max_waiting_records.max(waiting);
         }
+        if let Some(g) = &mut group {
+            g.tick(&log, t)?;
+        }
         for (a, record) in archs.iter_mut().zip(&mut records) {
             let clock = std::time::Instant::now();
             record.tracker.record(&a.tick(t, &log)?);
@@ -401,7 +426,11 @@ pub fn simulate_with(
             && blocked_since.is_none()
             && restarts.is_empty()
             && feed.as_ref().is_none_or(ClusterFeed::drained)
-            && kafka.as_ref().is_none_or(KafkaFeed::drained);
+            && kafka.as_ref().is_none_or(KafkaFeed::drained)
+            && match &group {
+                Some(g) => g.caught_up(&log)?,
+                None => true,
+            };
         let mut all_quiet = produced_all;
         if produced_all {
             for (a, record) in archs.iter().zip(&mut records) {
@@ -424,6 +453,12 @@ pub fn simulate_with(
             }
             let topic = log.topic(EVENTS_TOPIC)?;
             log_bytes.push((t, topic.partitions().iter().map(|p| p.size_bytes()).sum()));
+            if let Some(feed) = &mut feed {
+                feed.sample(t);
+            }
+            if let Some(g) = &mut group {
+                g.sample(&log, t)?;
+            }
         }
         if stop {
             break all_quiet;
@@ -442,11 +477,17 @@ pub fn simulate_with(
         architectures.push(record.finish(a.as_ref(), final_view, &oracle, &exact, &queries));
     }
     let cluster = match &mut feed {
-        Some(feed) => Some(ClusterRun {
-            events_generated: events.len() as u64,
-            feed: feed.finish().map_err(cluster_err)?,
-            replication: feed.cluster().stats().clone(),
-        }),
+        Some(feed) => {
+            let staleness: Vec<crate::cluster::ArchStaleness> =
+                architectures.iter().map(|a| (a.id.clone(), a.staleness.clone())).collect();
+            Some(ClusterRun {
+                events_generated: events.len() as u64,
+                feed: feed.finish().map_err(cluster_err)?,
+                replication: feed.cluster().stats().clone(),
+                scale_out: feed.scale_out(scenario.duration_ms, &staleness),
+                samples: feed.samples().to_vec(),
+            })
+        }
         None => None,
     };
     Ok(RunResult {
@@ -465,7 +506,58 @@ pub fn simulate_with(
         clock: RunClock::Simulated,
         partial: false,
         disk_full,
+        consumer_group: group.map(|g| g.stats()),
     })
+}
+
+/// The consumer group's settings from the scenario's `[consumer_group]`.
+fn group_config(g: &crate::scenario::ConsumerGroupSpec) -> GroupConfig {
+    GroupConfig {
+        group: "downstream".into(),
+        topic: EVENTS_TOPIC.into(),
+        assignor: g.assignor,
+        commit_interval_ms: g.commit_interval_ms,
+        session_timeout_ms: g.session_timeout_ms,
+        rebalance_ms: g.rebalance_ms,
+        member_events_per_sec: g.member_events_per_sec,
+    }
+}
+
+/// Applies a membership change on the timeline: brokers added or decommissioned in the
+/// cluster (with their partition reassignments), consumer-group members joining or leaving.
+fn apply_membership(
+    fault: &Fault,
+    t: TimestampMs,
+    feed: Option<&mut ClusterFeed>,
+    group: Option<&mut GroupRun>,
+    log: &Log,
+) -> Result<(), ArchError> {
+    match (fault, feed, group) {
+        (Fault::BrokerAdd { rebalance, throttle_bytes_per_ms, .. }, Some(feed), _) => {
+            let cluster = feed.cluster_mut();
+            if let Some(rate) = throttle_bytes_per_ms {
+                cluster.set_reassignment_throttle(*rate);
+            }
+            cluster.add_broker();
+            if *rebalance {
+                cluster.rebalance(t).map_err(cluster_err)?;
+            }
+        }
+        (Fault::BrokerRemove { broker, throttle_bytes_per_ms, .. }, Some(feed), _) => {
+            if let Some(rate) = throttle_bytes_per_ms {
+                feed.cluster_mut().set_reassignment_throttle(*rate);
+            }
+            feed.cluster_mut().decommission(*broker, t).map_err(cluster_err)?;
+        }
+        (Fault::MemberJoin { .. }, _, Some(group)) => {
+            group.join(log, t)?;
+        }
+        (Fault::MemberLeave { member, graceful, .. }, _, Some(group)) => {
+            group.leave(log, *member, *graceful, t)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// What a driver records about one architecture while a run goes on; both drivers keep one per

@@ -68,16 +68,27 @@ const COMMON_SOURCES: &[(&str, &str)] = &[
 fn cluster_table(h: &mut String, r: &RunResults) {
     let Some(c) = r.summary.get("cluster") else { return };
     let n = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_f64);
+    // Scale-out figures, present only when brokers were added or removed.
+    let so = |v: &serde_json::Value, k: &str| v.get("scale_out").and_then(|s| n(s, k));
     let rows = [
         ("events the producer was told were written", n(c, "acked_events")),
         ("of those, lost by the cluster", n(c, "lost_acked_events")),
-        ("writes refused (no leader, or ISR too small), retried", n(c, "refused_writes")),
+        (
+            "writes refused (no leader, ISR too small, leadership moving), retried",
+            n(c, "refused_writes"),
+        ),
         ("ms with events the cluster would not take", n(c, "blocked_ms")),
         ("leader elections", c.get("replication").and_then(|v| n(v, "elections"))),
         (
             "records cut from diverged replicas",
             c.get("replication").and_then(|v| n(v, "records_truncated")),
         ),
+        ("partitions reassigned (brokers added or removed)", so(c, "partitions_moved")),
+        ("bytes copied to new replicas", so(c, "bytes_moved")),
+        ("ms with a reassignment running", so(c, "busy_ms")),
+        ("most partitions under-replicated at once", so(c, "max_under_replicated")),
+        ("producer events/s during reassignment", so(c, "acked_events_per_sec_during")),
+        ("producer events/s otherwise", so(c, "acked_events_per_sec_outside")),
     ];
     let _ = writeln!(
         h,

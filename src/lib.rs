@@ -36,9 +36,11 @@
 //! ## Layout (one module per concept; a student should guess the file from the idea)
 //!
 //! - [`log`] — the shared log: partitions, segments, indexes, CRC, fsync, recovery, consumer
-//!   groups, retention. Everything else reads from it.
+//!   groups (offsets; membership and rebalancing in `log/coordinator.rs`), retention.
+//!   Everything else reads from it.
 //! - [`cluster`] — the log replicated over in-process brokers: leader and followers, ISR, high
-//!   watermark, `acks`, leader epochs, elections and truncation, on a simulated network.
+//!   watermark, `acks`, leader epochs, elections and truncation, on a simulated network with
+//!   bandwidth; brokers added and decommissioned, partitions reassigned (`cluster/reassign.rs`).
 //! - [`kafka`] — a real Kafka cluster under the architectures (rskafka client): events go to
 //!   the brokers and come back, at the brokers' offsets, into a local replica.
 //! - [`scenario`] — scenario files (TOML): what to generate, what to run, how layers are set.

@@ -176,6 +176,13 @@ cost model written to {}
                     s.log.bootstrap_servers.join(",")
                 ));
             }
+            if let Some(g) = &s.consumer_group {
+                text.push_str(&format!(
+                    "consumer: a group of {} members, {} assignor: src/log/coordinator.rs\n",
+                    g.members,
+                    g.assignor.name()
+                ));
+            }
             for f in &s.faults {
                 text.push_str(&format!("fault:    {} at {} s\n", f.kind(), f.at_ms() / 1000));
             }

@@ -640,6 +640,7 @@ pub fn run_realtime(
         cluster: None,
         kafka,
         disk_full: None,
+        consumer_group: None,
     })
 }
 

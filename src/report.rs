@@ -109,6 +109,9 @@ pub struct Summary {
     /// Failed appends and producer blocking caused by `disk_full` faults (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_full: Option<crate::driver::DiskFullReport>,
+    /// The `[consumer_group]`'s membership, rebalances and reprocessing (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer_group: Option<crate::log::coordinator::GroupStats>,
     /// The cost model that decided when results became visible, and where its numbers came
     /// from. Absent for realtime runs: there every duration is measured.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -251,6 +254,7 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
         cluster: run.cluster.clone(),
         kafka: run.kafka.clone(),
         disk_full: run.disk_full.clone(),
+        consumer_group: run.consumer_group.clone(),
         cost_model: (run.clock == crate::scenario::RunClock::Simulated)
             .then(|| CostModel::of(scenario, "scenario")),
     }
@@ -279,6 +283,21 @@ pub fn timeseries_csv(run: &RunResult) -> String {
     }
     for (t, bytes) in &run.log_bytes {
         let _ = writeln!(out, "{t},log,log_bytes,{bytes}");
+    }
+    // Only runs whose cluster changed get these rows (older runs' files stay as they were).
+    if let Some(c) = run.cluster.as_ref().filter(|c| c.scale_out.is_some()) {
+        for s in &c.samples {
+            let t = s.t_ms;
+            let _ = writeln!(out, "{t},cluster,under_replicated_partitions,{}", s.under_replicated);
+            let _ = writeln!(out, "{t},cluster,reassigning_partitions,{}", s.reassigning);
+            let _ = writeln!(out, "{t},cluster,acked_events,{}", s.acked_events);
+            let _ = writeln!(out, "{t},cluster,bytes_moved,{}", s.bytes_moved);
+        }
+    }
+    if let Some(g) = &run.consumer_group {
+        for (t, lag) in &g.lag {
+            let _ = writeln!(out, "{t},consumer_group,lag_records,{lag}");
+        }
     }
     out
 }

@@ -96,6 +96,7 @@ fn valid_file_parses_into_expected_struct() {
         expect: Default::default(),
         faults: Vec::new(),
         cluster: None,
+        consumer_group: None,
         log: Default::default(),
         lake: Default::default(),
     };

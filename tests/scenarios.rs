@@ -16,7 +16,7 @@ fn bundled() -> Vec<PathBuf> {
     files
 }
 
-fn check(path: &Path) {
+fn check(path: &Path) -> driver::RunResult {
     let scenario = Scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
     assert!(
         !scenario.lesson.trim().is_empty(),
@@ -61,6 +61,7 @@ fn check(path: &Path) {
             assert_eq!(a.stats.late_events, 0, "{}: {}", path.display(), a.id);
         }
     }
+    run
 }
 
 #[test]
@@ -73,6 +74,7 @@ fn there_are_bundled_scenarios() {
     for expected in [
         "broker-failover",
         "broker-failover-acks-all",
+        "scale-out",
         "quickstart",
         "ysb",
         "late-data",
@@ -153,6 +155,41 @@ fn broker_failover() {
 #[test]
 fn broker_failover_acks_all() {
     check(Path::new("scenarios/broker-failover-acks-all.toml"));
+}
+
+#[test]
+fn scale_out() {
+    let path = Path::new("scenarios/scale-out.toml");
+    let run = check(path);
+    // What the lesson says, checked: the unthrottled move hurts freshness and throughput, the
+    // throttled one moves the same kind of data more slowly, and the dead member's
+    // uncommitted window is processed again, exactly.
+    let cluster = run.cluster.as_ref().unwrap();
+    let so = cluster.scale_out.as_ref().expect("brokers changed: scale_out figures");
+    let r = &so.reassignment;
+    assert_eq!((r.brokers_added, r.brokers_removed), (1, 1));
+    assert!(r.partitions_moved >= 6, "{r:?}");
+    assert_eq!(r.replicas_deleted, r.partitions_moved, "one replica replaced per move");
+    assert!(r.bytes_moved > 0 && r.busy_ms > 0);
+    let added: Vec<_> = r.partitions.iter().filter(|p| p.started_ms == 30_000).collect();
+    let removed: Vec<_> = r.partitions.iter().filter(|p| p.started_ms == 75_000).collect();
+    assert!(!added.is_empty() && !removed.is_empty());
+    assert!(removed.iter().all(|p| !p.to.contains(&0)), "broker 0 keeps nothing");
+    // Throttled moves copy at most 10 bytes/ms per leader (plus one bucket of 10 KB).
+    for p in &removed {
+        assert!(p.bytes <= 10 * p.ms as u64 + 10_000, "{p:?}");
+    }
+    assert_eq!(cluster.feed.lost_acked_events, 0);
+    for (id, s) in &so.staleness_ms {
+        assert!(s.max_during > s.max_outside, "{id}: {s:?}");
+    }
+    let (during, outside) = (so.acked_events_per_sec_during, so.acked_events_per_sec_outside);
+    assert!(during.unwrap() < outside.unwrap(), "{during:?} {outside:?}");
+    let g = run.consumer_group.as_ref().unwrap();
+    assert_eq!(g.rebalances, 2);
+    assert!(g.records_reprocessed > 0);
+    assert_eq!(g.records_reprocessed, g.uncommitted_at_handover);
+    assert_eq!(g.rebalance_log[0].uncommitted_records, 0, "a join reprocesses nothing");
 }
 
 #[test]

@@ -160,7 +160,11 @@ impl Architecture for LambdaArch {
             Fault::ProducerStall { .. }
             | Fault::LogicChange { .. }
             | Fault::BrokerCrash { .. }
-            | Fault::DiskFull { .. } => {}
+            | Fault::DiskFull { .. }
+            | Fault::BrokerAdd { .. }
+            | Fault::BrokerRemove { .. }
+            | Fault::MemberJoin { .. }
+            | Fault::MemberLeave { .. } => {}
         }
         Ok(())
     }

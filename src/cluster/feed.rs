@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::{Acks, Cluster, ClusterError, Produced};
+use super::{Acks, Cluster, ClusterError, Produced, ReassignmentStats};
 use crate::log::{Log, LogError, Offset, Record, TimestampMs, partition_for_key};
 
 /// What the producer and the consumer view saw of the cluster.
@@ -28,8 +28,8 @@ pub struct FeedStats {
     /// Of those, events the cluster no longer holds at the end of the run (lost by a leader
     /// that died before its followers copied them, or by an unclean election).
     pub lost_acked_events: u64,
-    /// Produce requests the cluster refused (no leader, or too few in-sync replicas) and the
-    /// producer kept to retry.
+    /// Produce requests the cluster refused (no leader, too few in-sync replicas, or
+    /// leadership moving in a reassignment) and the producer kept to retry.
     pub refused_writes: u64,
     /// `acks = all` writes whose leader changed before they were replicated, sent again (a
     /// retry can duplicate the write if the first attempt survived).
@@ -40,6 +40,51 @@ pub struct FeedStats {
     /// Events copied to the consumer view (committed and read).
     pub committed_events: u64,
 }
+
+/// The cluster at one sample time (`timeseries.csv`, metric per field).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterSample {
+    /// Sample time, simulated ms.
+    pub t_ms: TimestampMs,
+    /// Partitions whose live ISR is smaller than their replication factor.
+    pub under_replicated: u32,
+    /// Partitions being reassigned.
+    pub reassigning: u32,
+    /// Events acknowledged to the producer so far.
+    pub acked_events: u64,
+    /// Bytes reassignments copied so far.
+    pub bytes_moved: u64,
+}
+
+/// What scale-out and scale-in cost, in `summary.json` → `cluster.scale_out` (present when a
+/// broker was added or removed).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ScaleOut {
+    /// Brokers added and removed, partitions moved, bytes, times (see [`ReassignmentStats`]).
+    #[serde(flatten)]
+    pub reassignment: ReassignmentStats,
+    /// Producer throughput (events acknowledged per second) over the samples taken while a
+    /// reassignment ran.
+    pub acked_events_per_sec_during: Option<f64>,
+    /// The same over the other samples while the workload ran.
+    pub acked_events_per_sec_outside: Option<f64>,
+    /// Per architecture: the worst staleness (sample time minus newest event time fully
+    /// reflected) at samples while a reassignment ran, and at the other samples while the
+    /// workload ran, ms.
+    pub staleness_ms: BTreeMap<String, StalenessDuring>,
+}
+
+/// Worst staleness during and outside reassignments.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StalenessDuring {
+    /// Worst at samples while a reassignment ran, ms.
+    pub max_during: Option<i64>,
+    /// Worst at the other samples while the workload ran, ms.
+    pub max_outside: Option<i64>,
+}
+
+/// An architecture's id and its staleness samples (`(time, staleness ms)`).
+pub type ArchStaleness = (String, Vec<(TimestampMs, Option<i64>)>);
 
 /// The producer side (acks, retries) and consumer side (high-watermark copy) of a cluster.
 #[derive(Debug)]
@@ -58,6 +103,7 @@ pub struct ClusterFeed {
     copied: Vec<Offset>,
     last_tick: TimestampMs,
     stats: FeedStats,
+    samples: Vec<ClusterSample>,
 }
 
 fn hash(r: &Record) -> u64 {
@@ -82,6 +128,7 @@ impl ClusterFeed {
             copied: vec![0; n],
             last_tick: 0,
             stats: FeedStats::default(),
+            samples: Vec::new(),
         }
     }
 
@@ -149,7 +196,11 @@ impl ClusterFeed {
                     self.waiting[p].drain(..due);
                     self.pending.insert(ticket, (p as u32, base, batch));
                 }
-                Err(ClusterError::NoLeader(_) | ClusterError::NotEnoughReplicas { .. }) => {
+                Err(
+                    ClusterError::NoLeader(_)
+                    | ClusterError::NotEnoughReplicas { .. }
+                    | ClusterError::LeaderMoving(_),
+                ) => {
                     self.stats.refused_writes += 1;
                 }
                 Err(e) => return Err(e),
@@ -209,12 +260,78 @@ impl ClusterFeed {
     pub fn drained(&self) -> bool {
         self.waiting.iter().all(VecDeque::is_empty)
             && self.pending.is_empty()
+            && self.cluster.reassigning() == 0
             && (0..self.copied.len() as u32).all(|p| {
                 let leader_end =
                     self.cluster.leader(p).and_then(|l| self.cluster.log_end_offset(l, p));
                 self.copied[p as usize] >= self.cluster.high_watermark(p)
                     && leader_end.is_some_and(|e| e == self.cluster.high_watermark(p))
             })
+    }
+
+    /// Records the cluster's state at sample time `t`.
+    pub fn sample(&mut self, t: TimestampMs) {
+        let c = &self.cluster;
+        self.samples.push(ClusterSample {
+            t_ms: t,
+            under_replicated: c.under_replicated() as u32,
+            reassigning: c.reassigning() as u32,
+            acked_events: self.stats.acked_events,
+            bytes_moved: c.reassignment_stats().bytes_moved,
+        });
+    }
+
+    /// The samples so far.
+    pub fn samples(&self) -> &[ClusterSample] {
+        &self.samples
+    }
+
+    /// What scale-out and scale-in cost, when a broker was added or removed: the reassignment
+    /// figures, producer throughput and each architecture's staleness (`(id, samples)`) during
+    /// reassignments against the rest of the workload (up to `workload_end`).
+    pub fn scale_out(
+        &self,
+        workload_end: TimestampMs,
+        staleness: &[ArchStaleness],
+    ) -> Option<ScaleOut> {
+        let r = self.cluster.reassignment_stats();
+        if r.brokers_added == 0 && r.brokers_removed == 0 && r.partitions_moved == 0 {
+            return None;
+        }
+        let windows: Vec<(TimestampMs, TimestampMs)> =
+            r.partitions.iter().map(|p| (p.started_ms, p.finished_ms)).collect();
+        let during = |t: TimestampMs| windows.iter().any(|&(a, b)| a < t && t <= b);
+        // Throughput per sample interval, attributed to the interval's end.
+        let (mut d, mut o) = ((0u64, 0i64), (0u64, 0i64));
+        for w in self.samples.windows(2) {
+            let (a, b) = (&w[0], &w[1]);
+            if b.t_ms > workload_end {
+                break;
+            }
+            let acc = if during(b.t_ms) { &mut d } else { &mut o };
+            acc.0 += b.acked_events - a.acked_events;
+            acc.1 += b.t_ms - a.t_ms;
+        }
+        let rate = |(n, ms): (u64, i64)| (ms > 0).then(|| n as f64 * 1000.0 / ms as f64);
+        let staleness_ms = staleness
+            .iter()
+            .map(|(id, samples)| {
+                let worst = |inside: bool| {
+                    samples
+                        .iter()
+                        .filter(|(t, _)| *t <= workload_end && during(*t) == inside)
+                        .filter_map(|(_, s)| *s)
+                        .max()
+                };
+                (id.clone(), StalenessDuring { max_during: worst(true), max_outside: worst(false) })
+            })
+            .collect();
+        Some(ScaleOut {
+            reassignment: r.clone(),
+            acked_events_per_sec_during: rate(d),
+            acked_events_per_sec_outside: rate(o),
+            staleness_ms,
+        })
     }
 
     /// The figures at the end of the run, with acknowledged writes checked against what the

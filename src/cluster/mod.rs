@@ -28,10 +28,17 @@
 //! cache keeps what was written); a restart reopens them with the log's own crash recovery.
 //! Each replica's epoch history is checkpointed next to its segments
 //! (`leader-epoch-checkpoint`), as Kafka does, since truncation depends on it after a restart.
+//!
+//! Messages carrying records take time on the wire when the network has a bandwidth
+//! ([`ClusterConfig::bandwidth_bytes_per_ms`]): each broker's outgoing and incoming link carry
+//! one message at a time. Brokers can be added and decommissioned, and partitions moved between
+//! them, as [`reassign`] describes.
 
 pub mod feed;
+pub mod reassign;
 
-pub use feed::{ClusterFeed, FeedStats};
+pub use feed::{ArchStaleness, ClusterFeed, ClusterSample, FeedStats, ScaleOut, StalenessDuring};
+pub use reassign::{ReassignmentRecord, ReassignmentStats};
 
 use std::collections::{BTreeMap, BinaryHeap};
 use std::path::{Path, PathBuf};
@@ -90,6 +97,17 @@ pub struct ClusterConfig {
     pub network_loss: f64,
     /// Records per fetch response at most.
     pub fetch_max_records: usize,
+    /// Record bytes per fetch response at most (Kafka's `replica.fetch.max.bytes`); the first
+    /// record is always sent, so a larger one still moves.
+    pub fetch_max_bytes: usize,
+    /// Bytes per ms each broker's network link carries, each way (0: unlimited). A message
+    /// from broker A to broker B waits until A's outgoing and B's incoming link are free, then
+    /// occupies both for `bytes / bandwidth` ms, so copying a partition to a new broker takes
+    /// simulated time and delays the ordinary replication that shares those links.
+    pub bandwidth_bytes_per_ms: u64,
+    /// Bytes per ms a leader sends to replicas that are being added by a reassignment and are
+    /// not in sync yet (Kafka's `leader.replication.throttled.rate`; 0: unthrottled).
+    pub reassignment_throttle_bytes_per_ms: u64,
     /// Seed for the network's losses.
     pub seed: u64,
     /// Segment, index and fsync settings of every replica.
@@ -107,6 +125,9 @@ impl Default for ClusterConfig {
             network_latency_ms: 1,
             network_loss: 0.0,
             fetch_max_records: 10_000,
+            fetch_max_bytes: 1 << 20,
+            bandwidth_bytes_per_ms: 0,
+            reassignment_throttle_bytes_per_ms: 0,
             seed: 0,
             log: LogConfig::default(),
         }
@@ -149,6 +170,14 @@ pub enum ClusterError {
     /// No such broker or partition.
     #[error("no broker {0}")]
     UnknownBroker(BrokerId),
+    /// A reassignment is handing leadership to another replica: the old leader refuses new
+    /// writes until the new one has everything (the producer retries, as after Kafka's
+    /// `NOT_LEADER_OR_FOLLOWER`).
+    #[error("partition {0}: leadership is moving to another broker")]
+    LeaderMoving(u32),
+    /// A reassignment or decommission that cannot be carried out (named in the message).
+    #[error("reassignment refused: {0}")]
+    Reassignment(String),
 }
 
 type Result<T> = std::result::Result<T, ClusterError>;
@@ -193,6 +222,17 @@ pub struct ClusterStats {
     pub messages_lost: u64,
     /// `acks = all` writes refused for a small ISR.
     pub writes_refused: u64,
+}
+
+/// Bytes moved by one kind of replication traffic, for [`Cluster::send`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Traffic {
+    /// Requests and empty responses: latency only.
+    Control,
+    /// Records to an in-sync (or ordinary) follower: `bytes` over the links.
+    Replication(u64),
+    /// Records to a replica a reassignment is adding: over the links and the throttle.
+    Reassignment(u64),
 }
 
 /// One replica: a partition on a broker, and its leader-epoch history.
@@ -303,6 +343,8 @@ struct PartitionState {
     last_fetch: BTreeMap<BrokerId, (TimestampMs, Offset)>,
     /// Followers with a fetch in flight, and when they may give up on it.
     in_flight: BTreeMap<BrokerId, TimestampMs>,
+    /// The reassignment under way, if any (see [`reassign`]).
+    reassignment: Option<reassign::Reassignment>,
 }
 
 #[derive(Debug)]
@@ -383,6 +425,18 @@ pub struct Cluster {
     completed: Vec<(u64, Result<()>)>,
     next_ticket: u64,
     stats: ClusterStats,
+    /// Per broker: when its outgoing and its incoming link are free again (bandwidth model).
+    egress_free: Vec<TimestampMs>,
+    ingress_free: Vec<TimestampMs>,
+    /// Per broker (as leader): the reassignment throttle's token bucket, bytes, and when it
+    /// was last refilled.
+    throttle_tokens: Vec<(f64, TimestampMs)>,
+    /// Brokers decommissioned and gone for good.
+    removed: Vec<bool>,
+    /// Brokers being decommissioned: they shut down once their last replica moved away.
+    decommissioning: Vec<BrokerId>,
+    /// Reassignments: what moved, when, and how many bytes.
+    reassign: reassign::ReassignmentStats,
 }
 
 fn log_err(broker: BrokerId) -> impl Fn(LogError) -> ClusterError {
@@ -441,6 +495,7 @@ impl Cluster {
                 caught_up_at: replicas.iter().map(|&b| (b, now)).collect(),
                 last_fetch: BTreeMap::new(),
                 in_flight: BTreeMap::new(),
+                reassignment: None,
                 replicas,
             };
             // The first leader starts epoch 0 where its log ends.
@@ -453,7 +508,14 @@ impl Cluster {
             states.push(state);
         }
         let rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let n = config.brokers as usize;
         Ok(Cluster {
+            egress_free: vec![0; n],
+            ingress_free: vec![0; n],
+            throttle_tokens: vec![(0.0, 0); n],
+            removed: vec![false; n],
+            decommissioning: Vec::new(),
+            reassign: reassign::ReassignmentStats::default(),
             dir: dir.to_path_buf(),
             config,
             clock,
@@ -533,6 +595,9 @@ impl Cluster {
                 _ => Err(ClusterError::NoLeader(partition)),
             };
         };
+        if state.reassignment.as_ref().is_some_and(|r| r.moving_leader.is_some()) {
+            return Err(ClusterError::LeaderMoving(partition));
+        }
         if acks == Acks::All && state.isr.len() < self.config.min_insync_replicas as usize {
             self.stats.writes_refused += 1;
             return Err(ClusterError::NotEnoughReplicas {
@@ -609,7 +674,7 @@ impl Cluster {
     /// Restarts `broker`: its replicas reopen with crash recovery and rejoin as followers (or as
     /// leader of a partition that had none and may take it).
     pub fn restart(&mut self, broker: BrokerId, now: TimestampMs) -> Result<()> {
-        if broker >= self.config.brokers {
+        if broker >= self.config.brokers || self.removed[broker as usize] {
             return Err(ClusterError::UnknownBroker(broker));
         }
         if self.is_alive(broker) {
@@ -684,6 +749,9 @@ impl Cluster {
         s.follower_end.clear();
         s.last_fetch.clear();
         s.in_flight.clear();
+        if let Some(r) = s.reassignment.as_mut() {
+            r.moving_leader = None;
+        }
         for &b in &s.replicas {
             s.caught_up_at.insert(b, now);
         }
@@ -697,6 +765,7 @@ impl Cluster {
             let Some(m) = self.wire.pop() else { break };
             self.deliver(m.msg, m.at)?;
         }
+        self.progress_reassignments(now)?;
         for p in 0..self.partitions.len() as u32 {
             self.shrink_isr(p, now);
             let s = &self.partitions[p as usize];
@@ -720,19 +789,48 @@ impl Cluster {
                 // Retry a lost fetch after a generous round trip.
                 let timeout = now + 4 * self.config.network_latency_ms.max(1) + 1;
                 self.partitions[p as usize].in_flight.insert(f, timeout);
-                self.send(msg, now);
+                self.send(msg, now, f, leader, Traffic::Control);
             }
         }
         Ok(())
     }
 
-    fn send(&mut self, msg: Message, now: TimestampMs) {
-        if self.config.network_loss > 0.0 && self.rng.r#gen::<f64>() < self.config.network_loss {
+    /// Puts `msg` from broker `from` to broker `to` on the wire; returns when it arrives
+    /// (`None` if the network lost it). Records occupy both brokers' links for their
+    /// transmission time (with a bandwidth), and records to a reassignment's new replica wait
+    /// for the throttle's tokens first; then the message travels for the latency.
+    fn send(
+        &mut self,
+        msg: Message,
+        now: TimestampMs,
+        from: BrokerId,
+        to: BrokerId,
+        traffic: Traffic,
+    ) -> Option<TimestampMs> {
+        let lost =
+            self.config.network_loss > 0.0 && self.rng.r#gen::<f64>() < self.config.network_loss;
+        let bytes = match traffic {
+            Traffic::Control => 0,
+            Traffic::Replication(b) | Traffic::Reassignment(b) => b,
+        };
+        let bw = self.config.bandwidth_bytes_per_ms;
+        let mut leaves = now;
+        if bw > 0 && bytes > 0 {
+            let (f, t) = (from as usize, to as usize);
+            // A lost message used the links too: it was sent, it just never arrived.
+            let start = now.max(self.egress_free[f]).max(self.ingress_free[t]);
+            leaves = start + bytes.div_ceil(bw) as TimestampMs;
+            self.egress_free[f] = leaves;
+            self.ingress_free[t] = leaves;
+        }
+        if lost {
             self.stats.messages_lost += 1;
-            return;
+            return None;
         }
         self.seq += 1;
-        self.wire.push(InFlight { at: now + self.config.network_latency_ms, seq: self.seq, msg });
+        let at = leaves + self.config.network_latency_ms;
+        self.wire.push(InFlight { at, seq: self.seq, msg });
+        Some(at)
     }
 
     fn deliver(&mut self, msg: Message, now: TimestampMs) -> Result<()> {
@@ -744,22 +842,64 @@ impl Cluster {
                     return Ok(());
                 }
                 let max = self.config.fetch_max_records;
+                // Kafka throttles replicas a reassignment adds only while they are out of sync.
+                let throttled = self.config.reassignment_throttle_bytes_per_ms > 0
+                    && !s.isr.contains(&from)
+                    && s.reassignment.as_ref().is_some_and(|r| r.adding.contains(&from));
+                let mut budget = self.config.fetch_max_bytes as u64;
+                // A full bucket always lets one record through, however large.
+                let mut bucket_full = !throttled;
+                if throttled {
+                    let (tokens, full) = self.throttle_budget(leader, now);
+                    budget = budget.min(tokens);
+                    bucket_full = full;
+                }
                 let Some(r) = self.replica(leader, partition) else { return Ok(()) };
                 let leader_end = r.log.log_end_offset();
                 let reply = match r.divergence(&epochs, offset) {
                     Some(end) => Reply::Diverged(end),
                     None => {
-                        let records = r
-                            .log
-                            .read(offset, max)
-                            .map_err(log_err(leader))?
-                            .into_iter()
-                            .map(|s| s.record)
-                            .collect();
+                        let mut records = Vec::new();
+                        let mut bytes = 0;
+                        let mut next = offset;
+                        // Read in chunks, so that a small byte budget (a throttled replica)
+                        // does not read thousands of records to send a few.
+                        let chunk =
+                            if budget >= self.config.fetch_max_bytes as u64 { max } else { 64 };
+                        'read: while records.len() < max && (budget > 0 || bucket_full) {
+                            let want = chunk.min(max - records.len());
+                            let got = r.log.read(next, want).map_err(log_err(leader))?;
+                            let short = got.len() < want;
+                            let Some(last) = got.last().map(|s| s.offset) else { break };
+                            for s in got {
+                                let b = record_bytes(&s.record);
+                                if bytes + b > budget && !(records.is_empty() && bucket_full) {
+                                    break 'read;
+                                }
+                                bytes += b;
+                                records.push(s.record);
+                            }
+                            next = last + 1;
+                            if short {
+                                break;
+                            }
+                        }
                         Reply::Records { records, epochs: r.epochs.clone() }
                     }
                 };
+                let bytes = match &reply {
+                    Reply::Records { records, .. } => records.iter().map(record_bytes).sum(),
+                    Reply::Diverged(_) => 0,
+                };
+                let traffic = match bytes {
+                    0 => Traffic::Control,
+                    b if throttled => Traffic::Reassignment(b),
+                    b => Traffic::Replication(b),
+                };
                 let epoch_start = r.epochs.last().map_or(0, |&(_, o)| o);
+                if throttled {
+                    self.throttle_tokens[leader as usize].0 -= bytes as f64;
+                }
                 if !matches!(reply, Reply::Diverged(_)) {
                     let s = &mut self.partitions[partition as usize];
                     s.follower_end.insert(from, offset);
@@ -780,7 +920,14 @@ impl Cluster {
                     self.advance_hw(partition);
                 }
                 let msg = Message::Response { to: from, partition, epoch, offset, reply };
-                self.send(msg, now);
+                if let Some(at) = self.send(msg, now, leader, from, traffic) {
+                    // The follower waits for a response it knows is coming, however slow the
+                    // links make it, instead of fetching again.
+                    let s = &mut self.partitions[partition as usize];
+                    if let Some(t) = s.in_flight.get_mut(&from) {
+                        *t = (*t).max(at + 1);
+                    }
+                }
             }
             Message::Response { to, partition, epoch, offset, reply } => {
                 if self.partitions[partition as usize].epoch != epoch {
@@ -805,11 +952,10 @@ impl Cluster {
                             r.epochs = new_epochs;
                             r.checkpoint().map_err(log_err(to))?;
                         }
+                        let bytes: u64 = records.iter().map(record_bytes).sum();
                         self.stats.records_replicated += records.len() as u64;
-                        self.stats.bytes_replicated += records
-                            .iter()
-                            .map(|r| (r.value.len() + r.key.as_ref().map_or(0, Vec::len)) as u64)
-                            .sum::<u64>();
+                        self.stats.bytes_replicated += bytes;
+                        self.count_moved(partition, to, bytes);
                     }
                 }
             }
@@ -879,6 +1025,11 @@ impl Cluster {
         }
         Ok(lost)
     }
+}
+
+/// A record's bytes as the network and the statistics count them: key and value.
+fn record_bytes(r: &Record) -> u64 {
+    (r.value.len() + r.key.as_ref().map_or(0, Vec::len)) as u64
 }
 
 /// Where `broker` keeps its replica of `partition`.

@@ -82,6 +82,7 @@ mod batch;
 mod clock;
 pub mod console;
 mod consumer;
+pub mod coordinator;
 mod error;
 mod fsutil;
 #[doc(hidden)]

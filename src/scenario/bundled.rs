@@ -16,6 +16,7 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("skew", include_str!("../../scenarios/skew.toml")),
     ("broker-failover", include_str!("../../scenarios/broker-failover.toml")),
     ("broker-failover-acks-all", include_str!("../../scenarios/broker-failover-acks-all.toml")),
+    ("scale-out", include_str!("../../scenarios/scale-out.toml")),
     ("realtime-quickstart", include_str!("../../scenarios/realtime-quickstart.toml")),
 ];
 

@@ -69,6 +69,10 @@ pub struct Scenario {
     /// the producer appends straight to one local log.
     #[serde(default)]
     pub cluster: Option<ClusterSpec>,
+    /// A consumer group of several members reading the events topic (`[consumer_group]`),
+    /// rebalanced when members join or leave (`member_join` / `member_leave` faults).
+    #[serde(default)]
+    pub consumer_group: Option<ConsumerGroupSpec>,
     /// Which log the events go through (`[log]`): the workbench's own (default) or a real
     /// Kafka cluster.
     #[serde(default)]
@@ -122,6 +126,16 @@ pub struct ClusterSpec {
     pub network_latency_ms: i64,
     /// Probability that a message between brokers is lost.
     pub network_loss: f64,
+    /// Bytes per ms each broker's network link carries, each way; 0 (default) is unlimited.
+    /// Replication and reassignment traffic share it, so copying a partition to a new broker
+    /// takes time and delays ordinary replication.
+    pub bandwidth_bytes_per_ms: u64,
+    /// Bytes per ms a leader sends to replicas being added by a reassignment while they are
+    /// out of sync (Kafka's `leader.replication.throttled.rate`); 0 (default) is unthrottled.
+    pub reassignment_throttle_bytes_per_ms: u64,
+    /// Record bytes per replica fetch response at most (Kafka's `replica.fetch.max.bytes`,
+    /// default 1048576).
+    pub replica_fetch_max_bytes: u64,
 }
 
 impl Default for ClusterSpec {
@@ -135,12 +149,49 @@ impl Default for ClusterSpec {
             replica_lag_time_max_ms: 10_000,
             network_latency_ms: 5,
             network_loss: 0.0,
+            bandwidth_bytes_per_ms: 0,
+            reassignment_throttle_bytes_per_ms: 0,
+            replica_fetch_max_bytes: 1 << 20,
         }
     }
 }
 
 fn yes() -> bool {
     true
+}
+
+/// `[consumer_group]`: a downstream application reading the events topic as a Kafka consumer
+/// group (see `src/log/coordinator.rs`). Its members share the partitions, commit their
+/// offsets every `commit_interval_ms`, and rebalance when one joins or leaves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsumerGroupSpec {
+    /// Members at the start.
+    pub members: u32,
+    /// How partitions are shared: `range`, `round_robin` or `cooperative_sticky`.
+    pub assignor: crate::log::coordinator::Assignor,
+    /// Each member commits the offsets it has processed this often, ms.
+    pub commit_interval_ms: i64,
+    /// A member that dies (`member_leave` with `graceful = false`) is noticed this long after,
+    /// ms; until then its partitions are not read.
+    pub session_timeout_ms: i64,
+    /// How long a rebalance keeps revoked partitions unread (join and sync round trips), ms.
+    pub rebalance_ms: i64,
+    /// Events a member processes per second at most (0: as many as arrive).
+    pub member_events_per_sec: u64,
+}
+
+impl Default for ConsumerGroupSpec {
+    fn default() -> Self {
+        ConsumerGroupSpec {
+            members: 3,
+            assignor: crate::log::coordinator::Assignor::Range,
+            commit_interval_ms: 5_000,
+            session_timeout_ms: 10_000,
+            rebalance_ms: 1_000,
+            member_events_per_sec: 0,
+        }
+    }
 }
 
 /// The clock a run is driven by (`clock = "..."` at the scenario root).
@@ -235,6 +286,52 @@ pub enum Fault {
         /// How long the disk stays full, ms.
         duration_ms: i64,
     },
+    /// A new, empty broker joins the `[cluster]` at `at_ms` (id: the next one, so the first
+    /// added to a 3-broker cluster is broker 3). With `rebalance = true` (default) partitions
+    /// are reassigned at once to spread replicas and leaders evenly: the new replicas copy
+    /// their data over the network (bandwidth and throttle permitting), join the ISR, take
+    /// leadership where preferred, and the old replicas are deleted.
+    BrokerAdd {
+        /// When, ms.
+        at_ms: i64,
+        /// Reassign partitions to balance the cluster (else the broker stays empty).
+        #[serde(default = "yes")]
+        rebalance: bool,
+        /// Reassignment throttle from now on, bytes per ms (as `kafka-reassign-partitions
+        /// --throttle` sets it; 0 removes it); absent, `[cluster]`'s stays.
+        #[serde(default)]
+        throttle_bytes_per_ms: Option<u64>,
+    },
+    /// Broker `broker` is decommissioned at `at_ms`: each of its replicas moves to the
+    /// least-loaded other broker, and it shuts down (its data deleted) once the last one has
+    /// moved. A scenario that would leave fewer brokers than `replication_factor` is refused.
+    BrokerRemove {
+        /// When, ms.
+        at_ms: i64,
+        /// Which broker (ids of added brokers continue after the initial ones).
+        broker: u32,
+        /// Reassignment throttle from now on, bytes per ms (0 removes it); absent,
+        /// `[cluster]`'s stays.
+        #[serde(default)]
+        throttle_bytes_per_ms: Option<u64>,
+    },
+    /// A new member joins the `[consumer_group]` at `at_ms` (a rebalance follows).
+    MemberJoin {
+        /// When, ms.
+        at_ms: i64,
+    },
+    /// Member `member` of the `[consumer_group]` leaves at `at_ms`. Gracefully (default) it
+    /// commits what it processed and leaves at once; otherwise it dies, its uncommitted work is
+    /// lost, and the group notices after `session_timeout_ms`.
+    MemberLeave {
+        /// When, ms.
+        at_ms: i64,
+        /// Which member (0-based in joining order; joined members continue the numbering).
+        member: u32,
+        /// Commit and leave (`true`) or die (`false`).
+        #[serde(default = "yes")]
+        graceful: bool,
+    },
 }
 
 impl Fault {
@@ -246,7 +343,11 @@ impl Fault {
             | Fault::LogicChange { at_ms, .. }
             | Fault::ProducerStall { at_ms, .. }
             | Fault::BrokerCrash { at_ms, .. } => *at_ms,
-            Fault::DiskFull { at_ms, .. } => *at_ms,
+            Fault::DiskFull { at_ms, .. }
+            | Fault::BrokerAdd { at_ms, .. }
+            | Fault::BrokerRemove { at_ms, .. }
+            | Fault::MemberJoin { at_ms }
+            | Fault::MemberLeave { at_ms, .. } => *at_ms,
         }
     }
 
@@ -259,6 +360,10 @@ impl Fault {
             Fault::ProducerStall { .. } => "producer_stall",
             Fault::BrokerCrash { .. } => "broker_crash",
             Fault::DiskFull { .. } => "disk_full",
+            Fault::BrokerAdd { .. } => "broker_add",
+            Fault::BrokerRemove { .. } => "broker_remove",
+            Fault::MemberJoin { .. } => "member_join",
+            Fault::MemberLeave { .. } => "member_leave",
         }
     }
 }

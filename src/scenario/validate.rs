@@ -157,6 +157,12 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             "\"simulated\" with a [cluster] (the realtime driver does not run replicated brokers yet)",
             "\"realtime\"",
         )?;
+        c.require(
+            s.consumer_group.is_none(),
+            "clock",
+            "\"simulated\" with a [consumer_group] (the realtime driver does not run one yet)",
+            "\"realtime\"",
+        )?;
     }
     c.at_most_max_duration("sample_every_ms", s.sample_every_ms)?;
 
@@ -318,6 +324,48 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             "in [0, 0.5)",
             cl.network_loss,
         )?;
+        c.require(
+            cl.bandwidth_bytes_per_ms <= 1 << 30,
+            "cluster.bandwidth_bytes_per_ms",
+            "in 0..=1073741824 (0: unlimited)",
+            cl.bandwidth_bytes_per_ms,
+        )?;
+        c.require(
+            cl.reassignment_throttle_bytes_per_ms <= 1 << 30,
+            "cluster.reassignment_throttle_bytes_per_ms",
+            "in 0..=1073741824 (0: unthrottled)",
+            cl.reassignment_throttle_bytes_per_ms,
+        )?;
+        c.require(
+            (1..=1 << 26).contains(&cl.replica_fetch_max_bytes),
+            "cluster.replica_fetch_max_bytes",
+            "in 1..=67108864",
+            cl.replica_fetch_max_bytes,
+        )?;
+    }
+    if let Some(g) = &s.consumer_group {
+        c.require(
+            (1..=256).contains(&g.members),
+            "consumer_group.members",
+            "in 1..=256",
+            g.members,
+        )?;
+        c.require(
+            g.commit_interval_ms > 0,
+            "consumer_group.commit_interval_ms",
+            "> 0",
+            g.commit_interval_ms,
+        )?;
+        c.require(
+            g.session_timeout_ms > 0,
+            "consumer_group.session_timeout_ms",
+            "> 0",
+            g.session_timeout_ms,
+        )?;
+        c.require(g.rebalance_ms >= 0, "consumer_group.rebalance_ms", ">= 0", g.rebalance_ms)?;
+        c.at_most_max_duration("consumer_group.commit_interval_ms", g.commit_interval_ms)?;
+        c.at_most_max_duration("consumer_group.session_timeout_ms", g.session_timeout_ms)?;
+        c.at_most_max_duration("consumer_group.rebalance_ms", g.rebalance_ms)?;
     }
     for (i, fault) in s.faults.iter().enumerate() {
         let err = |name: &str, message: String| {
@@ -346,7 +394,8 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
                 let Some(cluster) = &s.cluster else {
                     return Err(err("kind", "`broker_crash` needs a `[cluster]` section".into()));
                 };
-                if *broker >= cluster.brokers {
+                let added = s.faults.iter().filter(|f| matches!(f, super::Fault::BrokerAdd { .. }));
+                if *broker >= cluster.brokers + added.count() as u32 {
                     return Err(err(
                         "broker",
                         format!(
@@ -358,6 +407,23 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
                 ("down_ms", *down_ms)
             }
             super::Fault::ProducerStall { duration_ms, .. } => ("duration_ms", *duration_ms),
+            super::Fault::BrokerAdd { .. } | super::Fault::BrokerRemove { .. } => {
+                if s.cluster.is_none() {
+                    let kind = fault.kind();
+                    return Err(err("kind", format!("`{kind}` needs a `[cluster]` section")));
+                }
+                continue;
+            }
+            super::Fault::MemberJoin { .. } | super::Fault::MemberLeave { .. } => {
+                if s.consumer_group.is_none() {
+                    let kind = fault.kind();
+                    return Err(err(
+                        "kind",
+                        format!("`{kind}` needs a `[consumer_group]` section"),
+                    ));
+                }
+                continue;
+            }
             super::Fault::DiskFull { duration_ms, .. } => {
                 // The fault-injecting disk sits under the simulated driver's local log only.
                 if s.cluster.is_some()
@@ -384,6 +450,7 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             ));
         }
     }
+    check_membership_timeline(&c, s)?;
     let k = &s.kappa;
     for (i, t) in k.reprocess_at_ms.iter().enumerate() {
         c.require(
@@ -603,4 +670,78 @@ fn check_architectures(c: &Checker<'_>, archs: &[String]) -> Result<(), Scenario
 /// `a`, `b`, `c` for messages.
 fn quoted_list(items: &[&str]) -> String {
     items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// Walks the faults in time order (the order the driver applies them) and checks that every
+/// broker a fault names exists then, that decommissioning leaves enough brokers for the
+/// replication factor, and that every consumer-group member a fault names is in the group.
+fn check_membership_timeline(c: &Checker<'_>, s: &Scenario) -> Result<(), ScenarioError> {
+    let mut order: Vec<(usize, &super::Fault)> = s.faults.iter().enumerate().collect();
+    order.sort_by_key(|(i, f)| (f.at_ms(), *i));
+    let mut brokers: Vec<u32> =
+        s.cluster.as_ref().map_or(Vec::new(), |cl| (0..cl.brokers).collect());
+    let mut next_broker = brokers.len() as u32;
+    let rf = s.cluster.as_ref().map_or(0, |cl| cl.replication_factor);
+    let mut members: Vec<u32> =
+        s.consumer_group.as_ref().map_or(Vec::new(), |g| (0..g.members).collect());
+    let mut next_member = members.len() as u32;
+    for (i, fault) in order {
+        let err = |name: &str, message: String| {
+            c.at_nth_key(&format!("faults.{name}"), i, &format!("faults[{i}].{name}"), message)
+        };
+        match fault {
+            super::Fault::BrokerAdd { .. } => {
+                brokers.push(next_broker);
+                next_broker += 1;
+            }
+            super::Fault::BrokerRemove { broker, at_ms, .. } => {
+                if !brokers.contains(broker) {
+                    return Err(err(
+                        "broker",
+                        format!(
+                            "broker {broker} is not in the cluster at {at_ms} ms (brokers then: {brokers:?})"
+                        ),
+                    ));
+                }
+                if brokers.len() as u32 <= rf {
+                    return Err(err(
+                        "broker",
+                        format!(
+                            "removing broker {broker} at {at_ms} ms would leave {} brokers, fewer \
+                             than replication_factor = {rf}: add a broker first",
+                            brokers.len() - 1
+                        ),
+                    ));
+                }
+                brokers.retain(|b| b != broker);
+            }
+            super::Fault::BrokerCrash { broker, at_ms, .. }
+                if s.cluster.is_some() && !brokers.contains(broker) =>
+            {
+                return Err(err(
+                    "broker",
+                    format!(
+                        "broker {broker} is not in the cluster at {at_ms} ms (brokers then: {brokers:?})"
+                    ),
+                ));
+            }
+            super::Fault::MemberJoin { .. } => {
+                members.push(next_member);
+                next_member += 1;
+            }
+            super::Fault::MemberLeave { member, at_ms, .. } => {
+                if !members.contains(member) {
+                    return Err(err(
+                        "member",
+                        format!(
+                            "member {member} is not in the group at {at_ms} ms (members then: {members:?})"
+                        ),
+                    ));
+                }
+                members.retain(|m| m != member);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
