@@ -86,7 +86,7 @@ impl Partition {
         let mut segments = Vec::with_capacity(bases.len().max(1));
         match bases.split_last() {
             None => {
-                segments.push(Segment::create(&config.storage, &dir, 0)?);
+                segments.push(Segment::create(&config.storage, &config.open_files, &dir, 0)?);
                 sync_dir(&dir)?;
             }
             Some((&last, closed)) => {
@@ -94,6 +94,7 @@ impl Partition {
                     let next = bases[i + 1];
                     segments.push(Segment::open_closed(
                         &config.storage,
+                        &config.open_files,
                         &dir,
                         base,
                         next,
@@ -103,6 +104,7 @@ impl Partition {
                 }
                 segments.push(Segment::open_active(
                     &config.storage,
+                    &config.open_files,
                     &dir,
                     last,
                     interval,
@@ -195,7 +197,7 @@ impl Partition {
         let next = self.log_end_offset();
         self.active_mut().close()?;
         self.last_sync_ms = self.clock.now_ms();
-        let seg = Segment::create(&self.config.storage, &self.dir, next)?;
+        let seg = Segment::create(&self.config.storage, &self.config.open_files, &self.dir, next)?;
         self.segments.push(seg);
         sync_dir(&self.dir)
     }
@@ -296,7 +298,14 @@ impl Partition {
         let interval = self.config.index_interval_bytes;
         // Rebuilding the cut segment's indexes is expected here, not a recovery event.
         let storage = self.config.storage.clone();
-        let seg = Segment::open_active(&storage, &self.dir, base, interval, &mut Vec::new())?;
+        let seg = Segment::open_active(
+            &storage,
+            &self.config.open_files,
+            &self.dir,
+            base,
+            interval,
+            &mut Vec::new(),
+        )?;
         self.segments.push(seg);
         Ok(self.log_end_offset())
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use super::batch::{self, BatchHeader, FRAME_LEN};
 use super::error::{LogError, Result};
 use super::fsutil::io_err;
-use super::storage::{Storage, StorageFile};
+use super::storage::{FileCache, Storage, StorageFile};
 use super::{Offset, RecoveryEvent, SegmentInfo, StoredRecord, TimestampMs};
 
 const INDEX_ENTRY: usize = 8;
@@ -337,7 +337,11 @@ pub(crate) struct Segment {
     pub index_path: PathBuf,
     pub time_index_path: PathBuf,
     storage: Arc<dyn Storage>,
-    file: Box<dyn StorageFile>,
+    /// The log's cache of read handles on closed segments (issue #9).
+    cache: Arc<FileCache>,
+    /// The active segment's own handle (appends, syncs, reads). `None` once closed: reads then
+    /// borrow a handle from `cache`, so closed segments hold no descriptor of their own.
+    file: Option<Arc<dyn StorageFile>>,
     pub size: u64,
     pub next_offset: Offset,
     index: Vec<(u32, u32)>,
@@ -407,9 +411,17 @@ const RECOVERY_READS: usize = 3;
 
 impl Segment {
     /// Creates an empty active segment starting at `base` (the caller fsyncs the directory).
-    pub fn create(storage: &Arc<dyn Storage>, dir: &Path, base: Offset) -> Result<Self> {
+    pub fn create(
+        storage: &Arc<dyn Storage>,
+        cache: &Arc<FileCache>,
+        dir: &Path,
+        base: Offset,
+    ) -> Result<Self> {
         let (log_path, index_path, time_index_path) = paths(dir, base);
-        let file = open_append(&**storage, &log_path, true)?;
+        // A file of that name read before (a segment truncated away, now recreated) must not
+        // be served from a stale handle.
+        cache.evict(&log_path);
+        let file: Arc<dyn StorageFile> = Arc::from(open_append(&**storage, &log_path, true)?);
         let writers = IndexWriters {
             index: open_append(&**storage, &index_path, true)?,
             time_index: open_append(&**storage, &time_index_path, true)?,
@@ -420,7 +432,8 @@ impl Segment {
             index_path,
             time_index_path,
             storage: storage.clone(),
-            file,
+            cache: cache.clone(),
+            file: Some(file),
             size: 0,
             next_offset: base,
             index: Vec::new(),
@@ -443,13 +456,16 @@ impl Segment {
     /// have been acknowledged, and cutting it would silently lose everything after it.
     pub fn open_active(
         storage: &Arc<dyn Storage>,
+        cache: &Arc<FileCache>,
         dir: &Path,
         base: Offset,
         interval: u32,
         events: &mut Vec<RecoveryEvent>,
     ) -> Result<Self> {
         let (log_path, index_path, time_index_path) = paths(dir, base);
-        let file = open_append(&**storage, &log_path, false)?;
+        // The file may be cut below: drop any read handle cached while it was closed.
+        cache.evict(&log_path);
+        let file: Arc<dyn StorageFile> = Arc::from(open_append(&**storage, &log_path, false)?);
         let size = file.size().map_err(io_err("stat", &log_path))?;
         let mut s = scan(&*file, &log_path, size, base, interval)?;
         for _ in 1..RECOVERY_READS {
@@ -515,7 +531,8 @@ impl Segment {
             index_path,
             time_index_path,
             storage: storage.clone(),
-            file,
+            cache: cache.clone(),
+            file: Some(file),
             size: s.valid_end,
             next_offset: s.next_offset,
             index_persisted: s.index.len(),
@@ -537,6 +554,7 @@ impl Segment {
     /// reported when read.
     pub fn open_closed(
         storage: &Arc<dyn Storage>,
+        cache: &Arc<FileCache>,
         dir: &Path,
         base: Offset,
         next_base: Offset,
@@ -544,7 +562,9 @@ impl Segment {
         events: &mut Vec<RecoveryEvent>,
     ) -> Result<Self> {
         let (log_path, index_path, time_index_path) = paths(dir, base);
-        let file = storage.open_read(&log_path).map_err(io_err("open", &log_path))?;
+        // Through the cache: opening a log of thousands of segments keeps a bounded number of
+        // descriptors, and the last ones opened are likely the next ones read.
+        let file = cache.open_read(storage, &log_path).map_err(io_err("open", &log_path))?;
         let size = file.size().map_err(io_err("stat", &log_path))?;
         let index = read_optional(&**storage, &index_path)?.and_then(|b| parse_index(&b, size));
         let time_index = match &index {
@@ -559,7 +579,8 @@ impl Segment {
             index_path,
             time_index_path,
             storage: storage.clone(),
-            file,
+            cache: cache.clone(),
+            file: None,
             size,
             next_offset: next_base,
             index_persisted: index.as_ref().map_or(0, Vec::len),
@@ -585,7 +606,7 @@ impl Segment {
             return Ok(seg);
         }
         // The indexes are missing, inconsistent, or the tail did not read back as expected.
-        let s = scan(&*seg.file, &seg.log_path, size, base, interval)?;
+        let s = scan(&*file, &seg.log_path, size, base, interval)?;
         seg.stats = s.stats;
         let indexes_valid = index.is_some() && time_index.is_some();
         if s.bad.is_some() && indexes_valid {
@@ -616,7 +637,8 @@ impl Segment {
     /// batch if everything there checks and ends exactly at the next segment's base.
     fn tail_stats(&self) -> Result<Option<Stats>> {
         let Some(&(rel, pos)) = self.index.last() else { return Ok(None) };
-        let mut r = BatchReader::new(&*self.file, &self.log_path, self.size, SCAN_CHUNK);
+        let file = self.reader()?;
+        let mut r = BatchReader::new(&*file, &self.log_path, self.size, SCAN_CHUNK);
         let mut pos = u64::from(pos);
         let mut expected = self.base + u64::from(rel);
         let mut stats = Stats::default();
@@ -632,6 +654,25 @@ impl Segment {
             }
         }
         Ok((expected == self.next_offset).then_some(stats))
+    }
+
+    /// A handle to read the `.log` file: the active segment's own, or a cached one.
+    pub(crate) fn reader(&self) -> Result<Arc<dyn StorageFile>> {
+        match &self.file {
+            Some(f) => Ok(f.clone()),
+            None => self
+                .cache
+                .open_read(&self.storage, &self.log_path)
+                .map_err(io_err("open", &self.log_path)),
+        }
+    }
+
+    /// The active segment's handle; a closed segment refuses writes.
+    fn writer(&self) -> Result<Arc<dyn StorageFile>> {
+        self.file.clone().ok_or_else(|| LogError::Poisoned {
+            file: self.log_path.clone(),
+            reason: "the segment is closed".into(),
+        })
     }
 
     /// Whether the segment holds no batch.
@@ -656,9 +697,10 @@ impl Segment {
     /// `storage.rs`).
     pub fn append(&mut self, buf: &[u8], h: &BatchHeader, interval: u32) -> Result<()> {
         self.check_poisoned()?;
+        let file = self.writer()?;
         let pos = self.size;
-        if let Err(e) = self.file.append_all(buf) {
-            if let Err(undo) = self.file.set_len(pos) {
+        if let Err(e) = file.append_all(buf) {
+            if let Err(undo) = file.set_len(pos) {
                 self.poisoned = Some(format!(
                     "a failed write ({e}) left a partial batch at byte {pos} that could not be \
                      removed ({undo})"
@@ -709,9 +751,10 @@ impl Segment {
     /// power failure, with acknowledged batches after it.
     pub fn sync(&mut self) -> Result<()> {
         self.check_poisoned()?;
-        if let Err(e) = self.file.sync_data() {
+        let file = self.writer()?;
+        if let Err(e) = file.sync_data() {
             let at = self.synced.size;
-            let cut = match self.file.set_len(at) {
+            let cut = match file.set_len(at) {
                 Ok(()) => {
                     self.rollback();
                     format!("the file was cut back to its last synced size, byte {at}")
@@ -768,6 +811,11 @@ impl Segment {
             w.index.sync_all().map_err(io_err("fsync", &self.index_path))?;
             w.time_index.sync_all().map_err(io_err("fsync", &self.time_index_path))?;
         }
+        // From now on reads go through the cache; its newest entry is this handle, so the
+        // consumers at the tail do not reopen the file they were just reading.
+        if let Some(f) = self.file.take() {
+            self.cache.insert(&self.storage, &self.log_path, f);
+        }
         Ok(())
     }
     fn corrupt(&self, position: u64, reason: String) -> LogError {
@@ -799,7 +847,8 @@ impl Segment {
         chunk: usize,
         f: &mut dyn FnMut(&BatchHeader, &[u8]) -> Result<bool>,
     ) -> Result<()> {
-        let mut r = BatchReader::new(&*self.file, &self.log_path, self.size, chunk);
+        let file = self.reader()?;
+        let mut r = BatchReader::new(&*file, &self.log_path, self.size, chunk);
         while pos < self.size {
             let (h, body, end) = match r.batch_at(pos) {
                 Ok(b) => b,
@@ -880,7 +929,8 @@ impl Segment {
     /// reaches it): where a truncation to `offset` cuts, dropping that batch whole. A scan from the start, checked
     /// batch by batch; truncation is rare (a replica diverging from a new leader).
     pub fn cut_position(&self, offset: Offset) -> Result<u64> {
-        let mut r = BatchReader::new(&*self.file, &self.log_path, self.size, READ_CHUNK);
+        let file = self.reader()?;
+        let mut r = BatchReader::new(&*file, &self.log_path, self.size, READ_CHUNK);
         let mut pos = 0;
         while pos < self.size {
             let (h, _, end) = match r.batch_at(pos) {
@@ -910,8 +960,11 @@ impl Segment {
 
     /// Deletes the segment's files (the caller fsyncs the directory).
     pub fn delete(self) -> Result<()> {
-        let Segment { file, writers, storage, log_path, index_path, time_index_path, .. } = self;
+        let Segment {
+            file, writers, storage, cache, log_path, index_path, time_index_path, ..
+        } = self;
         drop((file, writers));
+        cache.evict(&log_path);
         storage.remove_file(&log_path).map_err(io_err("delete", &log_path))?;
         for p in [&index_path, &time_index_path] {
             match storage.remove_file(p) {
