@@ -13,6 +13,7 @@
 //! time while the window still covers the event.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -60,10 +61,9 @@ const AGG: &str = "agg";
 const AD: &str = "ad";
 const CAMPAIGN: &str = "campaign";
 
-/// Records per log read: bounds the memory of one read call, not of the frame. Small enough
-/// that the read's record vector is reused by the allocator instead of being fresh pages every
-/// call (at 50 000 records, zeroing fresh pages was ~15% of a recompute).
-const READ_CHUNK: usize = 4_096;
+/// Records per log visit: bounds how long one call holds the partition's read lock (appends
+/// wait at most that long); the records themselves are borrowed, so it bounds no memory.
+const READ_CHUNK: usize = 50_000;
 
 /// Which columns [`EventColumns`] keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -330,20 +330,31 @@ fn read_pieces(
             let mut cols = EventColumns::new(projection);
             cols.reserve((end - from) as usize);
             let mut offset = from;
-            while offset < end {
-                let records = partition.read(offset, ((end - offset) as usize).min(READ_CHUNK))?;
-                let Some(last) = records.last() else { break };
-                offset = last.offset + 1;
-                for r in records.iter().filter(|r| r.offset < end) {
-                    let e =
-                        decode_ref(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms)
-                            .map_err(|source| ArchError::Decode {
-                                partition: p,
-                                offset: r.offset,
-                                source,
-                            })?;
-                    cols.push_ref(p, r.offset, r.append_time_ms, &e);
+            let mut bad = None;
+            while offset < end && bad.is_none() {
+                // Records borrowed from the log's read buffer, decoded straight into the
+                // column buffers: no copy or allocation per record.
+                let want = ((end - offset) as usize).min(READ_CHUNK);
+                let next = partition.for_each_record(offset, want, |r| {
+                    match decode_ref(r.key, r.value, r.timestamp_ms) {
+                        Ok(e) => {
+                            cols.push_ref(p, r.offset, r.append_time_ms, &e);
+                            ControlFlow::Continue(())
+                        }
+                        Err(source) => {
+                            bad =
+                                Some(ArchError::Decode { partition: p, offset: r.offset, source });
+                            ControlFlow::Break(())
+                        }
+                    }
+                })?;
+                if next == offset {
+                    break;
                 }
+                offset = next;
+            }
+            if let Some(e) = bad {
+                return Err(e);
             }
             Ok(cols)
         })

@@ -95,6 +95,7 @@ mod shared;
 pub mod storage;
 mod topic;
 
+pub use batch::RecordRef;
 pub use clock::{Clock, ElapsedClock, ManualClock, SystemClock};
 pub use consumer::{Consumer, StartPosition};
 pub use error::LogError;

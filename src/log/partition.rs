@@ -1,9 +1,10 @@
 //! One partition: an ordered list of segments, the last one active.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::batch::{self, BatchHeader};
+use super::batch::{self, BatchHeader, RecordRef};
 use super::error::{LogError, Result};
 use super::fsutil::{io_err, sync_dir};
 use super::segment::Segment;
@@ -204,23 +205,55 @@ impl Partition {
 
     /// Reads up to `max_records` records from offset `from` in offset order. `from` equal to the
     /// log end gives an empty vector; outside `[log_start, log_end]` is `OffsetOutOfRange`; a batch
-    /// that fails its CRC is `Corrupt` (never returned as data).
+    /// that fails its CRC is `Corrupt` (never returned as data). An owning copy of what
+    /// [`Partition::for_each_record`] visits; long readers should visit instead.
     pub fn read(&self, from: Offset, max_records: usize) -> Result<Vec<StoredRecord>> {
+        let end = self.log_end_offset();
+        // Sized for what can come back, within reason (`max_records` may be `usize::MAX`).
+        let room = usize::try_from(end.saturating_sub(from)).unwrap_or(usize::MAX);
+        let mut out = Vec::with_capacity(room.min(max_records).min(1 << 16));
+        self.for_each_record(from, max_records, |r| {
+            out.push(r.to_stored());
+            ControlFlow::Continue(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `visit` with up to `max_records` records from offset `from` in offset order,
+    /// borrowed from a reused read buffer: no allocation or copy per record. Each batch is
+    /// CRC- and structure-checked once, before any of its records is visited, so only checked
+    /// data is ever seen; errors are those of [`Partition::read`] (a `Corrupt` batch may come
+    /// after records of earlier batches were visited). `visit` returning
+    /// [`ControlFlow::Break`] stops after that record. Returns the offset after the last record
+    /// visited (`from` if none): where the next call continues.
+    pub fn for_each_record(
+        &self,
+        from: Offset,
+        max_records: usize,
+        mut visit: impl FnMut(RecordRef<'_>) -> ControlFlow<()>,
+    ) -> Result<Offset> {
         let (start, end) = (self.log_start_offset(), self.log_end_offset());
         if from < start || from > end {
             return Err(LogError::OffsetOutOfRange { requested: from, start, end });
         }
-        let mut out = Vec::new();
+        let mut next = from;
+        let mut budget = max_records;
+        let mut visit = |r: RecordRef<'_>| {
+            next = r.offset + 1;
+            visit(r)
+        };
         let first = self.segments.partition_point(|s| s.base <= from).saturating_sub(1);
         let mut at = from;
         for seg in &self.segments[first..] {
-            if out.len() >= max_records || at >= end {
+            if budget == 0 || at >= end {
                 break;
             }
-            seg.read_into(at, max_records, &mut out)?;
+            if seg.visit_records(at, &mut budget, &mut visit)?.is_break() {
+                break;
+            }
             at = at.max(seg.next_offset);
         }
-        Ok(out)
+        Ok(next)
     }
 
     /// Kafka's offsetsForTimes: the first offset whose timestamp is ≥ `timestamp_ms`, or `None`
