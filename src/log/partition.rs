@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::batch::{self, BatchHeader, RecordRef};
+use super::batch::{self, BatchHeader, EncodedBatch, RecordRef};
 use super::error::{LogError, Result};
 use super::fsutil::{io_err, sync_dir};
 use super::segment::Segment;
@@ -129,13 +129,26 @@ impl Partition {
     /// Appends `records` as one batch; returns the offset of the first. Returns once the batch is
     /// as durable as the fsync policy promises. An empty slice appends nothing.
     pub fn append(&mut self, records: &[Record]) -> Result<Offset> {
-        let base = self.log_end_offset();
         if records.is_empty() {
+            return Ok(self.log_end_offset());
+        }
+        let mut b = EncodedBatch::with_capacity(batch::batch_encoded_len(records));
+        for r in records {
+            b.push(r)?;
+        }
+        self.append_encoded(&mut b)
+    }
+
+    /// [`Partition::append`] of records already encoded (by the producer, as they were sent).
+    /// The batch keeps its records whatever happens, so a failed append can be retried.
+    pub(crate) fn append_encoded(&mut self, b: &mut EncodedBatch) -> Result<Offset> {
+        let base = self.log_end_offset();
+        if b.is_empty() {
             return Ok(base);
         }
         let now = self.clock.now_ms();
-        let len = batch::batch_encoded_len(records);
-        let count = u64::try_from(records.len()).unwrap_or(u64::MAX);
+        let len = b.len_bytes();
+        let count = u64::from(b.record_count());
         let active = self.active();
         if !active.is_empty() {
             let too_big = active.size.saturating_add(len as u64) > self.config.segment_bytes;
@@ -151,24 +164,23 @@ impl Partition {
             }
         }
         let active = self.active();
-        let batch_min = records.iter().map(|r| r.timestamp_ms).min().unwrap_or(i64::MIN);
-        let batch_max = records.iter().map(|r| r.timestamp_ms).max().unwrap_or(i64::MIN);
+        let (batch_min, batch_max) = b.time_range();
         let (seg_min, seg_max) = active
             .stats
             .time_range
             .map_or((batch_min, batch_max), |(lo, hi)| (lo.min(batch_min), hi.max(batch_max)));
         let header = BatchHeader {
             base_offset: base,
-            record_count: u32::try_from(records.len()).map_err(|_| LogError::BatchTooLarge(len))?,
+            record_count: b.record_count(),
             append_time_ms: now,
             max_timestamp_ms: batch_max,
             segment_min_timestamp_ms: seg_min,
             segment_max_timestamp_ms: seg_max,
             segment_max_append_time_ms: active.stats.max_append_time.map_or(now, |t| t.max(now)),
         };
-        let buf = batch::encode_batch(&header, records)?;
+        let buf = b.seal(&header)?;
         let interval = self.config.index_interval_bytes;
-        self.active_mut().append(&buf, &header, interval)?;
+        self.active_mut().append(buf, &header, interval)?;
         match self.config.fsync {
             FsyncPolicy::Always => self.flush()?,
             FsyncPolicy::Interval { ms } => {

@@ -53,6 +53,11 @@ impl<'a> PartitionRef<'a> {
         self.write_guard().append(records)
     }
 
+    /// Appends a batch encoded by the producer; see [`Partition::append`].
+    pub(crate) fn append_encoded(&self, batch: &mut super::batch::EncodedBatch) -> Result<Offset> {
+        self.write_guard().append_encoded(batch)
+    }
+
     /// `fsync`s the active segment; see [`Partition::flush`].
     pub fn flush(&self) -> Result<()> {
         self.write_guard().flush()
