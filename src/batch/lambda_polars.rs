@@ -538,14 +538,29 @@ fn run_query(events: LazyFrame, spec: &QuerySpec, queries: &QuerySet) -> PolarsR
     Ok(view)
 }
 
-/// Every query as polars DataFrame code over the events of a log prefix.
-#[derive(Debug, Default)]
-pub struct PolarsBatch;
+/// Every query over the events of a log prefix: sums and counts as a hash aggregation straight
+/// from the log ([`super::hash_agg`]), the rest (`distinct_users`) as polars DataFrame code.
+#[derive(Debug)]
+pub struct PolarsBatch {
+    /// Whether sums and counts take the hash-aggregation path (default) or the DataFrame plans.
+    hash_aggregate: bool,
+}
+
+impl Default for PolarsBatch {
+    fn default() -> Self {
+        PolarsBatch { hash_aggregate: true }
+    }
+}
 
 impl PolarsBatch {
     /// The batch computation.
     pub fn new() -> Self {
-        PolarsBatch
+        PolarsBatch::default()
+    }
+
+    /// Every query as a DataFrame plan, none hash-aggregated (to compare the two paths).
+    pub fn dataframe_only() -> Self {
+        PolarsBatch { hash_aggregate: false }
     }
 }
 
@@ -563,10 +578,25 @@ impl BatchCompute for PolarsBatch {
             .enumerate()
             .map(|(p, &end)| Ok((t.partition(p as u32)?.log_start_offset(), end)))
             .collect::<Result<Vec<_>, ArchError>>()?;
-        // The plans read only the query-input columns: build only those.
-        let events = read_frame(log, topic, &ranges, Projection::QueryInput, "batch")?;
-        let read = events.height() as u64;
-        let view = run_queries(events.lazy(), queries).map_err(engine_error("batch"))?;
-        Ok((view, read))
+        let (hashed, planned): (Vec<&QuerySpec>, Vec<&QuerySpec>) =
+            queries.specs.iter().partition(|s| self.hash_aggregate && super::hash_agg::supports(s));
+        let mut view = View::new();
+        let mut read = None;
+        if !hashed.is_empty() {
+            let (v, n) = super::hash_agg::aggregate(t, &ranges, &hashed, queries)?;
+            view = v;
+            read = Some(n);
+        }
+        if !planned.is_empty() || read.is_none() {
+            // The plans read only the query-input columns: build only those.
+            let events = read_frame(log, topic, &ranges, Projection::QueryInput, "batch")?;
+            read = Some(events.height() as u64);
+            let rest = QuerySet {
+                specs: planned.into_iter().cloned().collect(),
+                campaigns: queries.campaigns.clone(),
+            };
+            view.extend(run_queries(events.lazy(), &rest).map_err(engine_error("batch"))?);
+        }
+        Ok((view, read.unwrap_or(0)))
     }
 }

@@ -16,6 +16,7 @@ use crate::query::{QuerySet, View};
 use crate::scenario::Batch;
 use crate::workload::{EventFields, decode};
 
+pub mod hash_agg;
 pub mod lambda_polars;
 
 /// A full recomputation of every query's view from a prefix of the log.
