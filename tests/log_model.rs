@@ -1,6 +1,7 @@
 //! Model-based test of a partition: random appends, rolls, reopens, torn tails and flushes,
 //! checked after every step against a plain `Vec` of records.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -70,9 +71,49 @@ fn check(p: &Partition, m: &Model, times: &[i64]) {
             assert_eq!(&g.record, w);
         }
     }
+    check_visitor(p, m);
     for &t in times {
         let want = m.records.iter().position(|r| r.timestamp_ms >= t).map(|i| i as u64);
         assert_eq!(p.offset_for_time(t).unwrap(), want, "offset_for_time({t})");
+    }
+}
+
+/// The borrowing read path visits exactly the model's records (and what `read` returns), for
+/// every start offset, with a record budget and with the visitor breaking early.
+fn check_visitor(p: &Partition, m: &Model) {
+    let n = m.records.len();
+    for from in 0..=n {
+        for (max, stop_after) in [(usize::MAX, usize::MAX), (2, usize::MAX), (usize::MAX, 3)] {
+            let mut got = Vec::new();
+            let next = p
+                .for_each_record(from as u64, max, |r| {
+                    // Borrowed fields and the owned copy agree.
+                    let owned = r.to_stored();
+                    assert_eq!(owned.record.key.as_deref(), r.key);
+                    assert_eq!(owned.record.value, r.value);
+                    assert_eq!(owned.record.headers.len(), r.header_count());
+                    for (h, (k, v)) in owned.record.headers.iter().zip(r.headers()) {
+                        assert_eq!((h.key.as_str(), h.value.as_slice()), (k, v));
+                    }
+                    got.push(owned);
+                    if got.len() >= stop_after {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                })
+                .unwrap();
+            let want_len = (n - from).min(max).min(stop_after);
+            assert_eq!(got.len(), want_len, "from {from} max {max} stop {stop_after}");
+            assert_eq!(next, (from + want_len) as u64);
+            for (i, g) in got.iter().enumerate() {
+                assert_eq!(g.offset, (from + i) as u64);
+                assert_eq!(g.record, m.records[from + i]);
+            }
+            if stop_after == usize::MAX {
+                assert_eq!(got, p.read(from as u64, max).unwrap());
+            }
+        }
     }
 }
 

@@ -96,6 +96,41 @@ fn check_full(kind: WorkloadKind, partitions: u32, window_ms: i64, slide_ms: i64
     assert_eq!(present(&view), expected);
 }
 
+/// The hash aggregation of sums and counts yields exactly the DataFrame plans' view states
+/// (not only the same presented table): tumbling and sliding windows, keyed and ad events,
+/// with the bot filter on `key_sum`, over a log of several segments.
+#[test]
+fn hash_aggregation_equals_the_dataframe_plans() {
+    for (kind, window, slide, seed) in [
+        (WorkloadKind::Ads, 10_000, 10_000, 3),
+        (WorkloadKind::Ads, 10_000, 2_500, 4),
+        (WorkloadKind::Keyed, 7_000, 3_000, 5),
+    ] {
+        let w = workload(kind, 3);
+        let events = generate(&w, seed, 40_000);
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_of(dir.path(), 3, &events);
+        // Roll a segment mid-way in every partition so pieces split at segment boundaries.
+        for p in log.topic(TOPIC).unwrap().partitions() {
+            p.roll().unwrap();
+        }
+        let mut producer = Producer::new(ProducerConfig::default());
+        for e in &events[..500] {
+            let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
+            producer.send(&log, TOPIC, record).unwrap();
+        }
+        producer.flush(&log).unwrap();
+        let q = queries(&w, seed, window, slide);
+        let (hashed, n1) = PolarsBatch::new().compute(&log, TOPIC, &ends(&log), &q).unwrap();
+        let (planned, n2) =
+            PolarsBatch::dataframe_only().compute(&log, TOPIC, &ends(&log), &q).unwrap();
+        assert_eq!(n1, n2);
+        assert_eq!(n1, events.len() as u64 + 500);
+        assert!(hashed.len() > 100, "{} cells", hashed.len());
+        assert_eq!(hashed, planned, "{kind:?} window {window} slide {slide}");
+    }
+}
+
 #[test]
 fn keyed_tumbling_windows_equal_the_oracle() {
     check_full(WorkloadKind::Keyed, 3, 10_000, 10_000, 1);

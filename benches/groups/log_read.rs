@@ -1,5 +1,7 @@
-//! Sequential replay of a 100k-record partition, and `offset_for_time` lookups.
+//! Sequential replay of a 100k-record partition (owned `read` and borrowing
+//! `for_each_record`), and `offset_for_time` lookups.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group};
@@ -13,6 +15,8 @@ const RECORDS: usize = 100_000;
 const RECORD_BYTES: usize = 100;
 /// Records per `Partition::read` call, as a consumer would poll.
 const READ_CHUNK: usize = 1000;
+/// Records per `for_each_record` call (one read-lock hold in a shared log).
+const VISIT_CHUNK: usize = 10_000;
 const LOOKUPS: usize = 1000;
 /// Records per appended batch: ~10 KiB, like the producer's 16 KiB batches. A time lookup scans
 /// the one batch the sparse time index points into, so its cost grows with the batch size
@@ -48,6 +52,24 @@ fn read(c: &mut Criterion) {
                 let Some(last) = records.last() else { break };
                 next = last.offset + 1;
                 bytes += records.iter().map(|r| r.record.value.len()).sum::<usize>();
+            }
+            assert_eq!(bytes, RECORDS * RECORD_BYTES);
+            bytes
+        });
+    });
+
+    // The borrowing path: what the batch layer and `workbench bench` replay use.
+    group.bench_function("visit_100k_x_100B", |b| {
+        b.iter(|| {
+            let mut next = partition.log_start_offset();
+            let mut bytes = 0usize;
+            while next < partition.log_end_offset() {
+                next = partition
+                    .for_each_record(next, VISIT_CHUNK, |r| {
+                        bytes += r.value.len();
+                        ControlFlow::Continue(())
+                    })
+                    .expect("visit");
             }
             assert_eq!(bytes, RECORDS * RECORD_BYTES);
             bytes

@@ -13,6 +13,7 @@
 //! time while the window still covers the event.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -60,10 +61,9 @@ const AGG: &str = "agg";
 const AD: &str = "ad";
 const CAMPAIGN: &str = "campaign";
 
-/// Records per log read: bounds the memory of one read call, not of the frame. Small enough
-/// that the read's record vector is reused by the allocator instead of being fresh pages every
-/// call (at 50 000 records, zeroing fresh pages was ~15% of a recompute).
-const READ_CHUNK: usize = 4_096;
+/// Records per log visit: bounds how long one call holds the partition's read lock (appends
+/// wait at most that long); the records themselves are borrowed, so it bounds no memory.
+const READ_CHUNK: usize = 50_000;
 
 /// Which columns [`EventColumns`] keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -330,20 +330,31 @@ fn read_pieces(
             let mut cols = EventColumns::new(projection);
             cols.reserve((end - from) as usize);
             let mut offset = from;
-            while offset < end {
-                let records = partition.read(offset, ((end - offset) as usize).min(READ_CHUNK))?;
-                let Some(last) = records.last() else { break };
-                offset = last.offset + 1;
-                for r in records.iter().filter(|r| r.offset < end) {
-                    let e =
-                        decode_ref(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms)
-                            .map_err(|source| ArchError::Decode {
-                                partition: p,
-                                offset: r.offset,
-                                source,
-                            })?;
-                    cols.push_ref(p, r.offset, r.append_time_ms, &e);
+            let mut bad = None;
+            while offset < end && bad.is_none() {
+                // Records borrowed from the log's read buffer, decoded straight into the
+                // column buffers: no copy or allocation per record.
+                let want = ((end - offset) as usize).min(READ_CHUNK);
+                let next = partition.for_each_record(offset, want, |r| {
+                    match decode_ref(r.key, r.value, r.timestamp_ms) {
+                        Ok(e) => {
+                            cols.push_ref(p, r.offset, r.append_time_ms, &e);
+                            ControlFlow::Continue(())
+                        }
+                        Err(source) => {
+                            bad =
+                                Some(ArchError::Decode { partition: p, offset: r.offset, source });
+                            ControlFlow::Break(())
+                        }
+                    }
+                })?;
+                if next == offset {
+                    break;
                 }
+                offset = next;
+            }
+            if let Some(e) = bad {
+                return Err(e);
             }
             Ok(cols)
         })
@@ -527,14 +538,29 @@ fn run_query(events: LazyFrame, spec: &QuerySpec, queries: &QuerySet) -> PolarsR
     Ok(view)
 }
 
-/// Every query as polars DataFrame code over the events of a log prefix.
-#[derive(Debug, Default)]
-pub struct PolarsBatch;
+/// Every query over the events of a log prefix: sums and counts as a hash aggregation straight
+/// from the log ([`super::hash_agg`]), the rest (`distinct_users`) as polars DataFrame code.
+#[derive(Debug)]
+pub struct PolarsBatch {
+    /// Whether sums and counts take the hash-aggregation path (default) or the DataFrame plans.
+    hash_aggregate: bool,
+}
+
+impl Default for PolarsBatch {
+    fn default() -> Self {
+        PolarsBatch { hash_aggregate: true }
+    }
+}
 
 impl PolarsBatch {
     /// The batch computation.
     pub fn new() -> Self {
-        PolarsBatch
+        PolarsBatch::default()
+    }
+
+    /// Every query as a DataFrame plan, none hash-aggregated (to compare the two paths).
+    pub fn dataframe_only() -> Self {
+        PolarsBatch { hash_aggregate: false }
     }
 }
 
@@ -552,10 +578,25 @@ impl BatchCompute for PolarsBatch {
             .enumerate()
             .map(|(p, &end)| Ok((t.partition(p as u32)?.log_start_offset(), end)))
             .collect::<Result<Vec<_>, ArchError>>()?;
-        // The plans read only the query-input columns: build only those.
-        let events = read_frame(log, topic, &ranges, Projection::QueryInput, "batch")?;
-        let read = events.height() as u64;
-        let view = run_queries(events.lazy(), queries).map_err(engine_error("batch"))?;
-        Ok((view, read))
+        let (hashed, planned): (Vec<&QuerySpec>, Vec<&QuerySpec>) =
+            queries.specs.iter().partition(|s| self.hash_aggregate && super::hash_agg::supports(s));
+        let mut view = View::new();
+        let mut read = None;
+        if !hashed.is_empty() {
+            let (v, n) = super::hash_agg::aggregate(t, &ranges, &hashed, queries)?;
+            view = v;
+            read = Some(n);
+        }
+        if !planned.is_empty() || read.is_none() {
+            // The plans read only the query-input columns: build only those.
+            let events = read_frame(log, topic, &ranges, Projection::QueryInput, "batch")?;
+            read = Some(events.height() as u64);
+            let rest = QuerySet {
+                specs: planned.into_iter().cloned().collect(),
+                campaigns: queries.campaigns.clone(),
+            };
+            view.extend(run_queries(events.lazy(), &rest).map_err(engine_error("batch"))?);
+        }
+        Ok((view, read.unwrap_or(0)))
     }
 }

@@ -5,6 +5,7 @@
 //! ([`lambda_polars`]) or lambda-unified's monoid runner. Jobs read the partitions in parallel
 //! (rayon), since a prefix of a log is immutable and each partition can be read on its own.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -15,6 +16,7 @@ use crate::query::{QuerySet, View};
 use crate::scenario::Batch;
 use crate::workload::{EventFields, decode};
 
+pub mod hash_agg;
 pub mod lambda_polars;
 
 /// A full recomputation of every query's view from a prefix of the log.
@@ -46,19 +48,32 @@ pub fn read_prefix(
             let mut events =
                 Vec::with_capacity(end.saturating_sub(partition.log_start_offset()) as usize);
             let mut offset = partition.log_start_offset();
-            while offset < end {
-                let records = partition.read(offset, ((end - offset) as usize).min(50_000))?;
-                let Some(last) = records.last() else { break };
-                offset = last.offset + 1;
-                for r in records.iter().filter(|r| r.offset < end) {
-                    let e = decode(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms)
-                        .map_err(|source| ArchError::Decode {
-                            partition: p as u32,
-                            offset: r.offset,
-                            source,
-                        })?;
-                    events.push(e);
+            let mut bad = None;
+            while offset < end && bad.is_none() {
+                let want = ((end - offset) as usize).min(50_000);
+                let next = partition.for_each_record(offset, want, |r| {
+                    match decode(r.key, r.value, r.timestamp_ms) {
+                        Ok(e) => {
+                            events.push(e);
+                            ControlFlow::Continue(())
+                        }
+                        Err(source) => {
+                            bad = Some(ArchError::Decode {
+                                partition: p as u32,
+                                offset: r.offset,
+                                source,
+                            });
+                            ControlFlow::Break(())
+                        }
+                    }
+                })?;
+                if next == offset {
+                    break;
                 }
+                offset = next;
+            }
+            if let Some(e) = bad {
+                return Err(e);
             }
             Ok(events)
         })

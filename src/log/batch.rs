@@ -78,48 +78,127 @@ fn len_u32(n: usize, total: usize) -> Result<u32, LogError> {
     u32::try_from(n).map_err(|_| LogError::BatchTooLarge(total))
 }
 
+/// A batch being built: records encoded into one buffer as they come (the producer encodes each
+/// record when it is sent), the frame and fixed header left blank until [`EncodedBatch::seal`]
+/// fills them at append time. So a batch is encoded once, in place, and written from the same
+/// buffer: no `Vec<Record>` to walk again, no second copy.
+#[derive(Debug, Clone)]
+pub(crate) struct EncodedBatch {
+    buf: Vec<u8>,
+    count: u32,
+    min_ts: TimestampMs,
+    max_ts: TimestampMs,
+}
+
+impl EncodedBatch {
+    /// An empty batch with room for `bytes` bytes (frame included).
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut buf = Vec::with_capacity(bytes.max(BATCH_OVERHEAD));
+        buf.resize(BATCH_OVERHEAD, 0);
+        EncodedBatch { buf, count: 0, min_ts: i64::MAX, max_ts: i64::MIN }
+    }
+
+    /// Empties the batch, keeping its buffer.
+    pub fn clear(&mut self) {
+        self.buf.truncate(BATCH_OVERHEAD);
+        self.count = 0;
+        self.min_ts = i64::MAX;
+        self.max_ts = i64::MIN;
+    }
+
+    /// Encoded size so far, frame included.
+    pub fn len_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Records encoded.
+    pub fn record_count(&self) -> u32 {
+        self.count
+    }
+
+    /// Whether no record was added.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Smallest and largest record timestamp (meaningless when empty).
+    pub fn time_range(&self) -> (TimestampMs, TimestampMs) {
+        (self.min_ts, self.max_ts)
+    }
+
+    /// Encodes `r` at the end. A record whose fields do not fit the format's length fields, or
+    /// one too many for the count, is refused whole (nothing is written).
+    pub fn push(&mut self, r: &Record) -> Result<(), LogError> {
+        let len = record_encoded_len(r);
+        let total = self.buf.len() + len;
+        let too_large = || LogError::BatchTooLarge(total);
+        let count = self.count.checked_add(1).ok_or_else(too_large)?;
+        let key_len = match &r.key {
+            None => -1,
+            Some(k) => i32::try_from(k.len()).map_err(|_| too_large())?,
+        };
+        let value_len = len_u32(r.value.len(), total)?;
+        let header_count = len_u32(r.headers.len(), total)?;
+        for h in &r.headers {
+            len_u32(h.key.len(), total)?;
+            len_u32(h.value.len(), total)?;
+        }
+        let buf = &mut self.buf;
+        buf.reserve(len);
+        buf.extend_from_slice(&key_len.to_le_bytes());
+        if let Some(k) = &r.key {
+            buf.extend_from_slice(k);
+        }
+        buf.extend_from_slice(&value_len.to_le_bytes());
+        buf.extend_from_slice(&r.value);
+        buf.extend_from_slice(&r.timestamp_ms.to_le_bytes());
+        buf.extend_from_slice(&header_count.to_le_bytes());
+        for h in &r.headers {
+            buf.extend_from_slice(&(h.key.len() as u32).to_le_bytes());
+            buf.extend_from_slice(h.key.as_bytes());
+            buf.extend_from_slice(&(h.value.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&h.value);
+        }
+        self.count = count;
+        self.min_ts = self.min_ts.min(r.timestamp_ms);
+        self.max_ts = self.max_ts.max(r.timestamp_ms);
+        Ok(())
+    }
+
+    /// Writes the frame and the fixed header (`record_count` and `max_timestamp_ms` come from
+    /// the records, the rest from `header`) and the CRC; returns the framed batch, ready for
+    /// one `write_all`.
+    pub fn seal(&mut self, header: &BatchHeader) -> Result<&[u8], LogError> {
+        let total = self.buf.len();
+        // The body length must fit the u32 `len` field.
+        let body_len = len_u32(total - FRAME_LEN, total)?;
+        let mut h = Vec::with_capacity(BATCH_OVERHEAD);
+        h.extend_from_slice(&body_len.to_le_bytes());
+        h.extend_from_slice(&[0; 4]); // crc, filled in below
+        h.extend_from_slice(&header.base_offset.to_le_bytes());
+        h.extend_from_slice(&self.count.to_le_bytes());
+        h.extend_from_slice(&header.append_time_ms.to_le_bytes());
+        h.extend_from_slice(&self.max_ts.to_le_bytes());
+        h.extend_from_slice(&header.segment_min_timestamp_ms.to_le_bytes());
+        h.extend_from_slice(&header.segment_max_timestamp_ms.to_le_bytes());
+        h.extend_from_slice(&header.segment_max_append_time_ms.to_le_bytes());
+        debug_assert_eq!(h.len(), BATCH_OVERHEAD);
+        self.buf[..BATCH_OVERHEAD].copy_from_slice(&h);
+        let crc = crc32c::crc32c(&self.buf[FRAME_LEN..]);
+        self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
+        Ok(&self.buf)
+    }
+}
+
 /// Encodes `records` as one framed batch, in a single allocation, ready for one `write_all`.
 /// `header.record_count` and `header.max_timestamp_ms` are taken from `records`.
 pub(crate) fn encode_batch(header: &BatchHeader, records: &[Record]) -> Result<Vec<u8>, LogError> {
-    let total = batch_encoded_len(records);
-    // The body length must fit the u32 `len` field.
-    let body_len = len_u32(total - FRAME_LEN, total)?;
-    let count = len_u32(records.len(), total)?;
-    let max_ts = records.iter().map(|r| r.timestamp_ms).max().unwrap_or(i64::MIN);
-    let mut buf = Vec::with_capacity(total);
-    buf.extend_from_slice(&body_len.to_le_bytes());
-    buf.extend_from_slice(&[0; 4]); // crc, filled in below
-    buf.extend_from_slice(&header.base_offset.to_le_bytes());
-    buf.extend_from_slice(&count.to_le_bytes());
-    buf.extend_from_slice(&header.append_time_ms.to_le_bytes());
-    buf.extend_from_slice(&max_ts.to_le_bytes());
-    buf.extend_from_slice(&header.segment_min_timestamp_ms.to_le_bytes());
-    buf.extend_from_slice(&header.segment_max_timestamp_ms.to_le_bytes());
-    buf.extend_from_slice(&header.segment_max_append_time_ms.to_le_bytes());
+    let mut b = EncodedBatch::with_capacity(batch_encoded_len(records));
     for r in records {
-        match &r.key {
-            None => buf.extend_from_slice(&(-1i32).to_le_bytes()),
-            Some(k) => {
-                let n = i32::try_from(k.len()).map_err(|_| LogError::BatchTooLarge(total))?;
-                buf.extend_from_slice(&n.to_le_bytes());
-                buf.extend_from_slice(k);
-            }
-        }
-        buf.extend_from_slice(&len_u32(r.value.len(), total)?.to_le_bytes());
-        buf.extend_from_slice(&r.value);
-        buf.extend_from_slice(&r.timestamp_ms.to_le_bytes());
-        buf.extend_from_slice(&len_u32(r.headers.len(), total)?.to_le_bytes());
-        for h in &r.headers {
-            buf.extend_from_slice(&len_u32(h.key.len(), total)?.to_le_bytes());
-            buf.extend_from_slice(h.key.as_bytes());
-            buf.extend_from_slice(&len_u32(h.value.len(), total)?.to_le_bytes());
-            buf.extend_from_slice(&h.value);
-        }
+        b.push(r)?;
     }
-    debug_assert_eq!(buf.len(), total);
-    let crc = crc32c::crc32c(&buf[FRAME_LEN..]);
-    buf[4..8].copy_from_slice(&crc.to_le_bytes());
-    Ok(buf)
+    b.seal(header)?;
+    Ok(b.buf)
 }
 
 /// Splits a frame into (body length, crc).
@@ -208,9 +287,137 @@ pub(crate) fn check_body(body: &[u8], crc: u32) -> Result<BatchHeader, String> {
     Ok(h)
 }
 
+/// A record borrowed from a checked batch in a read buffer: what [`super::Partition::for_each_record`]
+/// hands its visitor. Nothing is copied or allocated to make one; [`RecordRef::to_stored`]
+/// makes the owned [`StoredRecord`] that [`super::Partition::read`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// Its offset in its partition.
+    pub offset: Offset,
+    /// The log's clock when its batch was appended (Kafka's LogAppendTime).
+    pub append_time_ms: TimestampMs,
+    /// Partitioning key, if any.
+    pub key: Option<&'a [u8]>,
+    /// Payload.
+    pub value: &'a [u8],
+    /// Event time in ms.
+    pub timestamp_ms: TimestampMs,
+    /// The encoded headers (`header_count` times key length, key, value length, value),
+    /// already checked.
+    headers: &'a [u8],
+    header_count: u32,
+}
+
+impl<'a> RecordRef<'a> {
+    /// Number of headers.
+    pub fn header_count(&self) -> usize {
+        self.header_count as usize
+    }
+
+    /// The headers, in order, as (name, value).
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+        let mut c = Cursor { bytes: self.headers, pos: 0 };
+        // The batch was checked before this record was handed out (every header key is UTF-8
+        // and every length in bounds), so the fallbacks below never fire.
+        (0..self.header_count).map_while(move |_| {
+            let k = c.len_bytes().ok()?;
+            let v = c.len_bytes().ok()?;
+            Some((std::str::from_utf8(k).ok()?, v))
+        })
+    }
+
+    /// An owned copy.
+    pub fn to_stored(&self) -> StoredRecord {
+        StoredRecord {
+            offset: self.offset,
+            append_time_ms: self.append_time_ms,
+            record: Record {
+                key: self.key.map(<[u8]>::to_vec),
+                value: self.value.to_vec(),
+                timestamp_ms: self.timestamp_ms,
+                headers: self
+                    .headers()
+                    .map(|(k, v)| Header { key: k.to_owned(), value: v.to_vec() })
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// Reads one record at the cursor: its key, value, timestamp, header count and the encoded
+/// headers, checking every length and (when `check_headers`) that header keys are UTF-8.
+#[inline]
+#[allow(clippy::type_complexity)]
+fn next_record<'a>(
+    c: &mut Cursor<'a>,
+    check_headers: bool,
+) -> Result<(Option<&'a [u8]>, &'a [u8], i64, u32, &'a [u8]), String> {
+    let key = match c.i32()? {
+        -1 => None,
+        n if n >= 0 => Some(c.take(n as usize)?),
+        n => return Err(format!("negative key length {n}")),
+    };
+    let value = c.len_bytes()?;
+    let timestamp_ms = c.i64()?;
+    let header_count = c.u32()?;
+    let headers_start = c.pos;
+    for _ in 0..header_count {
+        let k = c.len_bytes()?;
+        if check_headers {
+            std::str::from_utf8(k).map_err(|e| format!("header key: {e}"))?;
+        }
+        c.len_bytes()?;
+    }
+    Ok((key, value, timestamp_ms, header_count, &c.bytes[headers_start..c.pos]))
+}
+
+/// Checks the structure of every record of a CRC-checked body: lengths in bounds, header keys
+/// UTF-8, no record above the batch maximum, the maximum reached, no trailing bytes. Only a
+/// body that passes is ever handed out (a good CRC makes a failure a bug or a forgery, and
+/// either way nothing of the batch is served).
+pub(crate) fn check_records(header: &BatchHeader, body: &[u8]) -> Result<(), String> {
+    let mut c = Cursor { bytes: body, pos: BODY_HEADER_LEN };
+    let mut seen_max = i64::MIN;
+    for _ in 0..header.record_count {
+        let (_, _, timestamp_ms, _, _) = next_record(&mut c, true)?;
+        if timestamp_ms > header.max_timestamp_ms {
+            return Err(format!("record timestamp {timestamp_ms} above the batch maximum"));
+        }
+        seen_max = seen_max.max(timestamp_ms);
+    }
+    if c.pos != body.len() {
+        return Err(format!("{} trailing bytes after the last record", body.len() - c.pos));
+    }
+    check_batch_max(header, seen_max)
+}
+
+/// The records of a body that passed [`check_body`], borrowed: the whole batch is checked
+/// first ([`check_records`]), so the iterator yields every record or the error comes before
+/// any of them.
+pub(crate) fn records<'a>(
+    header: &BatchHeader,
+    body: &'a [u8],
+) -> Result<impl Iterator<Item = RecordRef<'a>> + 'a, String> {
+    check_records(header, body)?;
+    let mut c = Cursor { bytes: body, pos: BODY_HEADER_LEN };
+    let (base, append_time_ms) = (header.base_offset, header.append_time_ms);
+    Ok((0..header.record_count).map_while(move |i| {
+        let (key, value, timestamp_ms, header_count, headers) = next_record(&mut c, false).ok()?;
+        Some(RecordRef {
+            offset: base + u64::from(i),
+            append_time_ms,
+            key,
+            value,
+            timestamp_ms,
+            headers,
+            header_count,
+        })
+    }))
+}
+
 /// Decodes the records of a checked body, appending those with offset ≥ `from` to `out` until it
 /// holds `max` records. Structural problems (which a good CRC makes a bug or a deliberate forgery,
-/// but are still never served) are errors.
+/// but are still never served) are errors, and then nothing of the batch is appended.
 pub(crate) fn decode_records(
     header: &BatchHeader,
     body: &[u8],
@@ -218,53 +425,10 @@ pub(crate) fn decode_records(
     max: usize,
     out: &mut Vec<StoredRecord>,
 ) -> Result<(), String> {
-    let mut c = Cursor { bytes: body, pos: BODY_HEADER_LEN };
-    let mut decoded = Vec::new();
-    let mut seen_max = i64::MIN;
-    for i in 0..header.record_count {
-        let offset = header.base_offset + u64::from(i);
-        let key_len = c.i32()?;
-        let key = match key_len {
-            -1 => None,
-            n if n >= 0 => Some(c.take(n as usize)?),
-            n => return Err(format!("negative key length {n}")),
-        };
-        let value = c.len_bytes()?;
-        let timestamp_ms = c.i64()?;
-        let header_count = c.u32()?;
-        let wanted = offset >= from && out.len() + decoded.len() < max;
-        let mut headers = Vec::new();
-        for _ in 0..header_count {
-            let k = c.len_bytes()?;
-            let v = c.len_bytes()?;
-            if wanted {
-                let key = std::str::from_utf8(k).map_err(|e| format!("header key: {e}"))?;
-                headers.push(Header { key: key.to_owned(), value: v.to_vec() });
-            }
-        }
-        if timestamp_ms > header.max_timestamp_ms {
-            return Err(format!("record timestamp {timestamp_ms} above the batch maximum"));
-        }
-        seen_max = seen_max.max(timestamp_ms);
-        if wanted {
-            decoded.push(StoredRecord {
-                offset,
-                append_time_ms: header.append_time_ms,
-                record: Record {
-                    key: key.map(<[u8]>::to_vec),
-                    value: value.to_vec(),
-                    timestamp_ms,
-                    headers,
-                },
-            });
-        }
-    }
-    if c.pos != body.len() {
-        return Err(format!("{} trailing bytes after the last record", body.len() - c.pos));
-    }
-    check_batch_max(header, seen_max)?;
-    // Only a wholly valid batch contributes records.
-    out.append(&mut decoded);
+    let room = max.saturating_sub(out.len());
+    out.extend(
+        records(header, body)?.filter(|r| r.offset >= from).take(room).map(|r| r.to_stored()),
+    );
     Ok(())
 }
 

@@ -96,6 +96,7 @@ mod shared;
 pub mod storage;
 mod topic;
 
+pub use batch::RecordRef;
 pub use clock::{Clock, ElapsedClock, ManualClock, SystemClock};
 pub use consumer::{Consumer, StartPosition};
 pub use error::LogError;
@@ -103,7 +104,9 @@ pub use partition::{Partition, SegmentInfo};
 pub use producer::{Ack, Producer, ProducerConfig};
 pub use record::{Header, Record, StoredRecord};
 pub use shared::PartitionRef;
-pub use storage::{FaultConfig, FaultCounts, FaultyStorage, FileStorage, Storage, StorageFile};
+pub use storage::{
+    FaultConfig, FaultCounts, FaultyStorage, FileCache, FileStorage, Storage, StorageFile,
+};
 pub use topic::{Log, RecoveryEvent, RetentionReport, Topic, partition_for_key};
 
 /// A record's position in its partition: dense, from 0, never reused.
@@ -145,6 +148,10 @@ pub struct LogConfig {
     /// Where segment files are read and written (default: the real file system, [`FileStorage`];
     /// tests put a [`FaultyStorage`] here).
     pub storage: std::sync::Arc<dyn Storage>,
+    /// Read handles on closed segments, shared by the log's partitions: at most
+    /// [`storage::DEFAULT_OPEN_SEGMENT_FILES`] descriptors by default, however many segments
+    /// (the active segment of each partition keeps its own).
+    pub open_files: std::sync::Arc<FileCache>,
 }
 
 impl Default for LogConfig {
@@ -157,6 +164,7 @@ impl Default for LogConfig {
             retention_ms: None,
             retention_bytes: None,
             storage: FileStorage::shared(),
+            open_files: FileCache::new(storage::DEFAULT_OPEN_SEGMENT_FILES),
         }
     }
 }

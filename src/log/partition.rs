@@ -1,9 +1,10 @@
 //! One partition: an ordered list of segments, the last one active.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::batch::{self, BatchHeader};
+use super::batch::{self, BatchHeader, EncodedBatch, RecordRef};
 use super::error::{LogError, Result};
 use super::fsutil::{io_err, sync_dir};
 use super::segment::Segment;
@@ -86,7 +87,7 @@ impl Partition {
         let mut segments = Vec::with_capacity(bases.len().max(1));
         match bases.split_last() {
             None => {
-                segments.push(Segment::create(&config.storage, &dir, 0)?);
+                segments.push(Segment::create(&config.storage, &config.open_files, &dir, 0)?);
                 sync_dir(&dir)?;
             }
             Some((&last, closed)) => {
@@ -94,6 +95,7 @@ impl Partition {
                     let next = bases[i + 1];
                     segments.push(Segment::open_closed(
                         &config.storage,
+                        &config.open_files,
                         &dir,
                         base,
                         next,
@@ -103,6 +105,7 @@ impl Partition {
                 }
                 segments.push(Segment::open_active(
                     &config.storage,
+                    &config.open_files,
                     &dir,
                     last,
                     interval,
@@ -126,13 +129,26 @@ impl Partition {
     /// Appends `records` as one batch; returns the offset of the first. Returns once the batch is
     /// as durable as the fsync policy promises. An empty slice appends nothing.
     pub fn append(&mut self, records: &[Record]) -> Result<Offset> {
-        let base = self.log_end_offset();
         if records.is_empty() {
+            return Ok(self.log_end_offset());
+        }
+        let mut b = EncodedBatch::with_capacity(batch::batch_encoded_len(records));
+        for r in records {
+            b.push(r)?;
+        }
+        self.append_encoded(&mut b)
+    }
+
+    /// [`Partition::append`] of records already encoded (by the producer, as they were sent).
+    /// The batch keeps its records whatever happens, so a failed append can be retried.
+    pub(crate) fn append_encoded(&mut self, b: &mut EncodedBatch) -> Result<Offset> {
+        let base = self.log_end_offset();
+        if b.is_empty() {
             return Ok(base);
         }
         let now = self.clock.now_ms();
-        let len = batch::batch_encoded_len(records);
-        let count = u64::try_from(records.len()).unwrap_or(u64::MAX);
+        let len = b.len_bytes();
+        let count = u64::from(b.record_count());
         let active = self.active();
         if !active.is_empty() {
             let too_big = active.size.saturating_add(len as u64) > self.config.segment_bytes;
@@ -148,24 +164,23 @@ impl Partition {
             }
         }
         let active = self.active();
-        let batch_min = records.iter().map(|r| r.timestamp_ms).min().unwrap_or(i64::MIN);
-        let batch_max = records.iter().map(|r| r.timestamp_ms).max().unwrap_or(i64::MIN);
+        let (batch_min, batch_max) = b.time_range();
         let (seg_min, seg_max) = active
             .stats
             .time_range
             .map_or((batch_min, batch_max), |(lo, hi)| (lo.min(batch_min), hi.max(batch_max)));
         let header = BatchHeader {
             base_offset: base,
-            record_count: u32::try_from(records.len()).map_err(|_| LogError::BatchTooLarge(len))?,
+            record_count: b.record_count(),
             append_time_ms: now,
             max_timestamp_ms: batch_max,
             segment_min_timestamp_ms: seg_min,
             segment_max_timestamp_ms: seg_max,
             segment_max_append_time_ms: active.stats.max_append_time.map_or(now, |t| t.max(now)),
         };
-        let buf = batch::encode_batch(&header, records)?;
+        let buf = b.seal(&header)?;
         let interval = self.config.index_interval_bytes;
-        self.active_mut().append(&buf, &header, interval)?;
+        self.active_mut().append(buf, &header, interval)?;
         match self.config.fsync {
             FsyncPolicy::Always => self.flush()?,
             FsyncPolicy::Interval { ms } => {
@@ -195,30 +210,62 @@ impl Partition {
         let next = self.log_end_offset();
         self.active_mut().close()?;
         self.last_sync_ms = self.clock.now_ms();
-        let seg = Segment::create(&self.config.storage, &self.dir, next)?;
+        let seg = Segment::create(&self.config.storage, &self.config.open_files, &self.dir, next)?;
         self.segments.push(seg);
         sync_dir(&self.dir)
     }
 
     /// Reads up to `max_records` records from offset `from` in offset order. `from` equal to the
     /// log end gives an empty vector; outside `[log_start, log_end]` is `OffsetOutOfRange`; a batch
-    /// that fails its CRC is `Corrupt` (never returned as data).
+    /// that fails its CRC is `Corrupt` (never returned as data). An owning copy of what
+    /// [`Partition::for_each_record`] visits; long readers should visit instead.
     pub fn read(&self, from: Offset, max_records: usize) -> Result<Vec<StoredRecord>> {
+        let end = self.log_end_offset();
+        // Sized for what can come back, within reason (`max_records` may be `usize::MAX`).
+        let room = usize::try_from(end.saturating_sub(from)).unwrap_or(usize::MAX);
+        let mut out = Vec::with_capacity(room.min(max_records).min(1 << 16));
+        self.for_each_record(from, max_records, |r| {
+            out.push(r.to_stored());
+            ControlFlow::Continue(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `visit` with up to `max_records` records from offset `from` in offset order,
+    /// borrowed from a reused read buffer: no allocation or copy per record. Each batch is
+    /// CRC- and structure-checked once, before any of its records is visited, so only checked
+    /// data is ever seen; errors are those of [`Partition::read`] (a `Corrupt` batch may come
+    /// after records of earlier batches were visited). `visit` returning
+    /// [`ControlFlow::Break`] stops after that record. Returns the offset after the last record
+    /// visited (`from` if none): where the next call continues.
+    pub fn for_each_record(
+        &self,
+        from: Offset,
+        max_records: usize,
+        mut visit: impl FnMut(RecordRef<'_>) -> ControlFlow<()>,
+    ) -> Result<Offset> {
         let (start, end) = (self.log_start_offset(), self.log_end_offset());
         if from < start || from > end {
             return Err(LogError::OffsetOutOfRange { requested: from, start, end });
         }
-        let mut out = Vec::new();
+        let mut next = from;
+        let mut budget = max_records;
+        let mut visit = |r: RecordRef<'_>| {
+            next = r.offset + 1;
+            visit(r)
+        };
         let first = self.segments.partition_point(|s| s.base <= from).saturating_sub(1);
         let mut at = from;
         for seg in &self.segments[first..] {
-            if out.len() >= max_records || at >= end {
+            if budget == 0 || at >= end {
                 break;
             }
-            seg.read_into(at, max_records, &mut out)?;
+            if seg.visit_records(at, &mut budget, &mut visit)?.is_break() {
+                break;
+            }
             at = at.max(seg.next_offset);
         }
-        Ok(out)
+        Ok(next)
     }
 
     /// Kafka's offsetsForTimes: the first offset whose timestamp is ≥ `timestamp_ms`, or `None`
@@ -296,7 +343,14 @@ impl Partition {
         let interval = self.config.index_interval_bytes;
         // Rebuilding the cut segment's indexes is expected here, not a recovery event.
         let storage = self.config.storage.clone();
-        let seg = Segment::open_active(&storage, &self.dir, base, interval, &mut Vec::new())?;
+        let seg = Segment::open_active(
+            &storage,
+            &self.config.open_files,
+            &self.dir,
+            base,
+            interval,
+            &mut Vec::new(),
+        )?;
         self.segments.push(seg);
         Ok(self.log_end_offset())
     }

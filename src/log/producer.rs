@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::batch;
+use super::batch::{self, EncodedBatch};
 use super::error::Result;
 use super::{Log, Offset, Record, TimestampMs};
 
@@ -35,29 +35,40 @@ pub struct Ack {
     pub record_count: u32,
 }
 
-/// Records waiting for one partition.
+/// Records waiting for one partition, already encoded as the batch they will make.
 #[derive(Debug)]
 struct Pending {
-    records: Vec<Record>,
-    /// Encoded size of the batch they would make.
-    bytes: usize,
+    batch: EncodedBatch,
     /// Clock reading when the oldest record was buffered.
     since_ms: TimestampMs,
 }
 
 /// Buffers records per partition and appends them in batches.
+///
+/// The per-record path allocates nothing of its own: records are encoded into their batch's
+/// buffer as they are sent (the batch is written from that buffer), buffers of sent batches are
+/// reused, pending batches are found by topic name without building a key, and lingering
+/// batches are looked for only once the earliest linger deadline has passed.
 #[derive(Debug)]
 pub struct Producer {
     config: ProducerConfig,
-    /// Keyed by (topic, partition); ordered so batches go out in a deterministic order.
-    pending: BTreeMap<(String, u32), Pending>,
+    /// Per topic (ordered, so batches go out in a deterministic order), per partition.
+    pending: BTreeMap<String, Vec<Option<Pending>>>,
+    /// When the oldest pending batch has lingered long enough (`None`: nothing pending).
+    next_due_ms: Option<TimestampMs>,
+    /// Buffers of sent batches, for the next ones.
+    spare: Vec<EncodedBatch>,
 }
+
+/// Buffers kept for reuse: one per partition being filled is plenty.
+const SPARE_BATCHES: usize = 8;
 
 impl Producer {
     /// A producer with `config`.
     pub fn new(config: ProducerConfig) -> Self {
-        Producer { config, pending: BTreeMap::new() }
+        Producer { config, pending: BTreeMap::new(), next_due_ms: None, spare: Vec::new() }
     }
+
     /// Buffers `record` for `topic` (partition chosen by the topic's partitioner); sends any batch
     /// that is full or has lingered long enough. Returns the acks of batches sent by this call
     /// and the partition the record went to.
@@ -65,74 +76,137 @@ impl Producer {
         let partition = log.topic(topic)?.partition_for(record.key.as_deref());
         let now = log.clock().now_ms();
         let size = batch::record_encoded_len(&record);
-        let key = (topic.to_owned(), partition);
+        let max = self.config.max_batch_bytes;
         let mut acks = Vec::new();
         // Send what is buffered first if this record would overflow the batch.
-        if self.pending.get(&key).is_some_and(|p| p.bytes + size > self.config.max_batch_bytes) {
-            acks.extend(self.send_one(log, &key)?);
+        if self.slot(topic, partition).as_ref().is_some_and(|p| p.batch.len_bytes() + size > max) {
+            acks.extend(self.send_one(log, topic, partition)?);
         }
-        let p = self.pending.entry(key.clone()).or_insert_with(|| Pending {
-            records: Vec::new(),
-            bytes: batch::BATCH_OVERHEAD,
-            since_ms: now,
-        });
-        p.records.push(record);
-        p.bytes += size;
-        if p.bytes >= self.config.max_batch_bytes {
-            acks.extend(self.send_one(log, &key)?);
+        if self.slot(topic, partition).is_none() {
+            let batch = self.fresh_batch(size);
+            *self.slot(topic, partition) = Some(Pending { batch, since_ms: now });
+            let due = now.saturating_add(self.config.linger_ms);
+            self.next_due_ms = Some(self.next_due_ms.map_or(due, |d| d.min(due)));
         }
-        acks.extend(self.poll(log)?);
+        let full = match self.slot(topic, partition) {
+            Some(p) => {
+                p.batch.push(&record)?;
+                p.batch.len_bytes() >= max
+            }
+            None => false,
+        };
+        if full {
+            acks.extend(self.send_one(log, topic, partition)?);
+        }
+        if self.next_due_ms.is_some_and(|due| now >= due) {
+            acks.extend(self.poll(log)?);
+        }
         Ok((partition, acks))
     }
+
+    /// The pending batch of (`topic`, `partition`), created empty (`None`) if missing.
+    fn slot(&mut self, topic: &str, partition: u32) -> &mut Option<Pending> {
+        if !self.pending.contains_key(topic) {
+            self.pending.insert(topic.to_owned(), Vec::new());
+        }
+        let slots = self.pending.get_mut(topic).expect("inserted above");
+        let i = partition as usize;
+        if slots.len() <= i {
+            slots.resize_with(i + 1, || None);
+        }
+        &mut slots[i]
+    }
+
+    /// An empty batch, reusing the buffer of a sent one when there is one.
+    fn fresh_batch(&mut self, first_record: usize) -> EncodedBatch {
+        match self.spare.pop() {
+            Some(mut b) => {
+                b.clear();
+                b
+            }
+            // Room for a full batch up front (capped: a huge `max_batch_bytes` grows as needed).
+            None => EncodedBatch::with_capacity(
+                self.config.max_batch_bytes.min(1 << 20).max(batch::BATCH_OVERHEAD + first_record),
+            ),
+        }
+    }
+
     /// Sends batches that have lingered `linger_ms` by the log's clock.
     pub fn poll(&mut self, log: &Log) -> Result<Vec<Ack>> {
         let now = log.clock().now_ms();
-        let due: Vec<_> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| now.saturating_sub(p.since_ms) >= self.config.linger_ms)
-            .map(|(k, _)| k.clone())
-            .collect();
-        self.send_keys(log, due)
-    }
-    /// Sends every buffered record now.
-    pub fn flush(&mut self, log: &Log) -> Result<Vec<Ack>> {
-        let all: Vec<_> = self.pending.keys().cloned().collect();
-        self.send_keys(log, all)
-    }
-    /// Records buffered and not yet acknowledged.
-    pub fn pending_records(&self) -> usize {
-        self.pending.values().map(|p| p.records.len()).sum()
+        let linger = self.config.linger_ms;
+        self.send_where(log, |p| now.saturating_sub(p.since_ms) >= linger)
     }
 
-    fn send_keys(&mut self, log: &Log, keys: Vec<(String, u32)>) -> Result<Vec<Ack>> {
+    /// Sends every buffered record now.
+    pub fn flush(&mut self, log: &Log) -> Result<Vec<Ack>> {
+        self.send_where(log, |_| true)
+    }
+
+    /// Records buffered and not yet acknowledged.
+    pub fn pending_records(&self) -> usize {
+        self.pending.values().flatten().flatten().map(|p| p.batch.record_count() as usize).sum()
+    }
+
+    /// Sends, in (topic, partition) order, every pending batch `due` picks. On an error the
+    /// batches not yet sent stay buffered.
+    fn send_where(&mut self, log: &Log, due: impl Fn(&Pending) -> bool) -> Result<Vec<Ack>> {
+        let due = &due;
+        let picked: Vec<(String, u32)> = self
+            .pending
+            .iter()
+            .flat_map(|(t, slots)| {
+                slots.iter().enumerate().filter_map(move |(i, p)| {
+                    p.as_ref().filter(|p| due(p)).map(|_| (t.clone(), i as u32))
+                })
+            })
+            .collect();
         let mut acks = Vec::new();
-        for k in keys {
-            acks.extend(self.send_one(log, &k)?);
+        for (topic, partition) in picked {
+            acks.extend(self.send_one(log, &topic, partition)?);
         }
         Ok(acks)
     }
 
     /// Appends one partition's buffered records as a batch. On failure the records stay
     /// buffered, so nothing unacknowledged is silently dropped.
-    fn send_one(&mut self, log: &Log, key: &(String, u32)) -> Result<Option<Ack>> {
-        let Some(p) = self.pending.remove(key) else { return Ok(None) };
+    fn send_one(&mut self, log: &Log, topic: &str, partition: u32) -> Result<Option<Ack>> {
+        let Some(mut p) = self.slot(topic, partition).take() else { return Ok(None) };
+        if p.batch.is_empty() {
+            // Left by a record refused as too large: nothing to send or acknowledge.
+            self.spare.push(p.batch);
+            return Ok(None);
+        }
         let result = log
-            .topic(&key.0)
-            .and_then(|t| t.partition(key.1))
-            .and_then(|part| part.append(&p.records));
-        match result {
-            Ok(base_offset) => Ok(Some(Ack {
-                topic: key.0.clone(),
-                partition: key.1,
-                base_offset,
-                record_count: p.records.len() as u32,
-            })),
+            .topic(topic)
+            .and_then(|t| t.partition(partition))
+            .and_then(|part| part.append_encoded(&mut p.batch));
+        let out = match result {
+            Ok(base_offset) => {
+                let ack = Ack {
+                    topic: topic.to_owned(),
+                    partition,
+                    base_offset,
+                    record_count: p.batch.record_count(),
+                };
+                if self.spare.len() < SPARE_BATCHES {
+                    self.spare.push(p.batch);
+                }
+                Ok(Some(ack))
+            }
             Err(e) => {
-                self.pending.insert(key.clone(), p);
+                *self.slot(topic, partition) = Some(p);
                 Err(e)
             }
-        }
+        };
+        self.next_due_ms = self
+            .pending
+            .values()
+            .flatten()
+            .flatten()
+            .map(|p| p.since_ms.saturating_add(self.config.linger_ms))
+            .min();
+        out
     }
 }
 

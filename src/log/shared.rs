@@ -23,8 +23,8 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::error::Result;
 use super::{
-    Offset, Partition, Record, RecoveryEvent, RetentionReport, SegmentInfo, StoredRecord,
-    TimestampMs,
+    Offset, Partition, Record, RecordRef, RecoveryEvent, RetentionReport, SegmentInfo,
+    StoredRecord, TimestampMs,
 };
 
 /// A handle on one partition of a shared [`super::Log`]. Cheap to copy; every call locks the
@@ -53,6 +53,11 @@ impl<'a> PartitionRef<'a> {
         self.write_guard().append(records)
     }
 
+    /// Appends a batch encoded by the producer; see [`Partition::append`].
+    pub(crate) fn append_encoded(&self, batch: &mut super::batch::EncodedBatch) -> Result<Offset> {
+        self.write_guard().append_encoded(batch)
+    }
+
     /// `fsync`s the active segment; see [`Partition::flush`].
     pub fn flush(&self) -> Result<()> {
         self.write_guard().flush()
@@ -72,6 +77,18 @@ impl<'a> PartitionRef<'a> {
     /// for this one read: keep `max_records` bounded when reading a long range.
     pub fn read(&self, from: Offset, max_records: usize) -> Result<Vec<StoredRecord>> {
         self.read_guard().read(from, max_records)
+    }
+
+    /// Visits up to `max_records` records from `from` without copying them; see
+    /// [`Partition::for_each_record`]. Holds the read lock for the whole visit: keep
+    /// `max_records` bounded (e.g. 50 000) and loop, so appends wait for one chunk at most.
+    pub fn for_each_record(
+        &self,
+        from: Offset,
+        max_records: usize,
+        visit: impl FnMut(RecordRef<'_>) -> std::ops::ControlFlow<()>,
+    ) -> Result<Offset> {
+        self.read_guard().for_each_record(from, max_records, visit)
     }
 
     /// Kafka's offsetsForTimes; see [`Partition::offset_for_time`].

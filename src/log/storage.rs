@@ -163,6 +163,139 @@ impl StorageFile for RealFile {
     }
 }
 
+/// A small LRU of read-only handles on closed segment files, shared by every partition of a
+/// log (issue #9: one open descriptor per closed segment reached 488 fds in a 36-minute soak).
+///
+/// Closed segments are immutable, so a handle can be dropped and reopened at any time; the
+/// active segment keeps its own handle and never goes through here. A handle handed out stays
+/// valid while the caller holds it, even if the cache evicts it meanwhile, so the open-file
+/// count is bounded by the capacity plus the reads in flight. Entries remember the storage
+/// they were opened through: two logs (or a log reopened over a fresh [`FaultyStorage`]) never
+/// share a handle.
+#[derive(Debug)]
+pub struct FileCache {
+    capacity: usize,
+    state: Mutex<CacheState>,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    /// Bumped on every use; the entry with the smallest `used` goes first.
+    tick: u64,
+    /// At most `capacity` entries: a linear scan over a few dozen beats a map plus a list.
+    entries: Vec<CacheEntry>,
+    opens: u64,
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    storage: Arc<dyn Storage>,
+    path: PathBuf,
+    file: Arc<dyn StorageFile>,
+    used: u64,
+}
+
+/// Open handles a [`FileCache`] keeps by default.
+pub const DEFAULT_OPEN_SEGMENT_FILES: usize = 32;
+
+impl FileCache {
+    /// A cache keeping at most `capacity` handles open (at least one).
+    pub fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(FileCache { capacity: capacity.max(1), state: Mutex::new(CacheState::default()) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CacheState> {
+        // The state is a list of handles; a panic elsewhere cannot leave it inconsistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A read handle on `path` through `storage`: the cached one, or a newly opened one that
+    /// replaces the least recently used entry when the cache is full.
+    pub fn open_read(
+        &self,
+        storage: &Arc<dyn Storage>,
+        path: &Path,
+    ) -> io::Result<Arc<dyn StorageFile>> {
+        let mut s = self.lock();
+        s.tick += 1;
+        let tick = s.tick;
+        if let Some(e) =
+            s.entries.iter_mut().find(|e| e.path == path && Arc::ptr_eq(&e.storage, storage))
+        {
+            e.used = tick;
+            return Ok(e.file.clone());
+        }
+        // Opened under the lock: opens are rare (a cold segment), and two readers of the same
+        // segment then share one handle instead of racing to open two.
+        let file: Arc<dyn StorageFile> = Arc::from(storage.open_read(path)?);
+        s.opens += 1;
+        self.insert_locked(&mut s, storage, path, file.clone());
+        Ok(file)
+    }
+
+    /// Adopts `file` (e.g. the handle of a segment that just closed) as the cached handle of
+    /// `path`, so the next read does not reopen it.
+    pub fn insert(&self, storage: &Arc<dyn Storage>, path: &Path, file: Arc<dyn StorageFile>) {
+        let mut s = self.lock();
+        s.tick += 1;
+        self.insert_locked(&mut s, storage, path, file);
+    }
+
+    fn insert_locked(
+        &self,
+        s: &mut CacheState,
+        storage: &Arc<dyn Storage>,
+        path: &Path,
+        file: Arc<dyn StorageFile>,
+    ) {
+        let used = s.tick;
+        s.entries.retain(|e| !(e.path == path && Arc::ptr_eq(&e.storage, storage)));
+        if s.entries.len() >= self.capacity
+            && let Some(oldest) =
+                s.entries.iter().enumerate().min_by_key(|(_, e)| e.used).map(|(i, _)| i)
+        {
+            s.entries.swap_remove(oldest);
+        }
+        s.entries.push(CacheEntry {
+            storage: storage.clone(),
+            path: path.to_path_buf(),
+            file,
+            used,
+        });
+    }
+
+    /// Drops the handle of `path` (any storage): the file is being deleted or replaced.
+    pub fn evict(&self, path: &Path) {
+        self.lock().entries.retain(|e| e.path != path);
+    }
+
+    /// Handles currently cached (open).
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Whether no handle is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Files opened by the cache so far (misses).
+    pub fn opens(&self) -> u64 {
+        self.lock().opens
+    }
+
+    /// The most handles kept open.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+impl Default for FileCache {
+    fn default() -> Self {
+        FileCache { capacity: DEFAULT_OPEN_SEGMENT_FILES, state: Mutex::new(CacheState::default()) }
+    }
+}
+
 /// How often each fault fires, as a probability per call (0.0 = never). All choices come from
 /// the seed, so a failing case replays exactly.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -536,6 +669,36 @@ impl StorageFile for FaultyFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_cache_keeps_the_recently_used_and_separates_storages() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..4).map(|i| dir.path().join(format!("f{i}"))).collect();
+        for p in &paths {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let real: Arc<dyn Storage> = FileStorage::shared();
+        let cache = FileCache::new(2);
+        cache.open_read(&real, &paths[0]).unwrap();
+        cache.open_read(&real, &paths[1]).unwrap();
+        cache.open_read(&real, &paths[0]).unwrap(); // hit: f1 is now the oldest
+        assert_eq!(cache.opens(), 2);
+        cache.open_read(&real, &paths[2]).unwrap(); // evicts f1
+        assert_eq!(cache.len(), 2);
+        cache.open_read(&real, &paths[0]).unwrap();
+        assert_eq!(cache.opens(), 3, "f0 stayed cached");
+        cache.open_read(&real, &paths[1]).unwrap();
+        assert_eq!(cache.opens(), 4, "f1 was evicted");
+        // Another storage never gets this one's handle.
+        let other: Arc<dyn Storage> = Arc::new(FaultyStorage::new(FaultConfig::none(1)));
+        cache.open_read(&other, &paths[1]).unwrap();
+        assert_eq!(cache.opens(), 5);
+        cache.evict(&paths[1]);
+        assert!(cache.len() <= 1);
+        let mut b = [0u8; 1];
+        cache.open_read(&real, &paths[3]).unwrap().read_exact_at(&mut b, 0).unwrap();
+        assert_eq!(&b, b"x");
+    }
 
     #[test]
     fn append_all_loops_over_short_writes() {

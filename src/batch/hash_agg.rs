@@ -1,0 +1,245 @@
+//! The batch layer's hash aggregation: sums and counts per (group, window) computed straight
+//! from the log's borrowed records into pre-sized hash tables, one per piece of the log (a
+//! segment of a partition), in parallel, then merged.
+//!
+//! This is the plan a query engine runs for `SELECT key, window, sum(value) ... GROUP BY`
+//! (DuckDB's and polars' hash aggregate), without materialising the event columns first:
+//! a record is decoded ([`decode_ref`], no allocation), its group looked up by its key bytes in
+//! a small interning table, and its contribution added to the table of each query. It serves
+//! `key_window_count`, `key_sum` and `campaign_window_count`, the queries whose state is one
+//! `i64` per cell; `distinct_users` (a set per cell) stays a DataFrame plan. The results are
+//! the same cells as [`super::lambda_polars::query_plan`]'s, which the tests check query by
+//! query, tumbling and sliding, with and without the bot filter.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::ControlFlow;
+
+use rayon::prelude::*;
+
+use crate::arch::ArchError;
+use crate::log::{Offset, Topic};
+use crate::query::{Agg, Cell, QueryKind, QuerySet, QuerySpec, View};
+use crate::workload::{EventType, decode_ref};
+
+/// Records per visit of the log: bounds how long one call holds a partition's read lock.
+const VISIT_CHUNK: usize = 50_000;
+/// Upper bound of a table's initial size (cells), so a huge piece does not reserve for
+/// millions of cells that a few thousand keys never fill.
+const MAX_PRESIZE: usize = 1 << 16;
+
+/// Whether [`aggregate`] computes `spec` (a sum or count per cell).
+pub fn supports(spec: &QuerySpec) -> bool {
+    matches!(
+        spec.kind,
+        QueryKind::KeyWindowCount | QueryKind::KeySum | QueryKind::CampaignWindowCount
+    )
+}
+
+/// FxHash (rustc's): a multiply-rotate per word. The keys are short, trusted-size byte strings
+/// and integers from our own log; SipHash's flooding resistance buys nothing here and costs
+/// about as much as the rest of the per-event work.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0; 8];
+            w.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.write_u64(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    #[inline]
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
+/// Group names seen in one piece, each stored once, numbered densely.
+#[derive(Default)]
+struct Interner {
+    ids: FxMap<Box<[u8]>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl Interner {
+    #[inline]
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name.as_bytes()) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.ids.insert(name.as_bytes().into(), id);
+        self.names.push(name.into());
+        id
+    }
+}
+
+/// One piece's partial aggregates.
+struct Partial {
+    /// Event keys (the groups of the key queries).
+    keys: Interner,
+    /// Campaign of each key id, resolved once per key: `Some(campaign id)`, `None` for an ad
+    /// outside the table (dropped by the inner join), unresolved while absent.
+    campaign_of_key: Vec<Option<Option<u32>>>,
+    campaigns: Interner,
+    /// Per supported query: (group id, window start) → sum.
+    cells: Vec<FxMap<(u32, i64), i64>>,
+}
+
+/// Reads `ranges[p]` of each partition `p` of `topic` and aggregates every query of `specs`
+/// (all [`supports`]ed), pieces split at segment boundaries and run on the rayon pool.
+pub fn aggregate(
+    topic: &Topic,
+    ranges: &[(Offset, Offset)],
+    specs: &[&QuerySpec],
+    queries: &QuerySet,
+) -> Result<(View, u64), ArchError> {
+    let mut pieces: Vec<(u32, Offset, Offset)> = Vec::new();
+    for (p, &(from, end)) in ranges.iter().enumerate() {
+        let mut start = from;
+        for segment in topic.partition(p as u32)?.segments() {
+            let stop = segment.next_offset.min(end);
+            if stop > start && segment.base_offset < end {
+                pieces.push((p as u32, start, stop));
+                start = stop;
+            }
+        }
+        if start < end {
+            pieces.push((p as u32, start, end));
+        }
+    }
+    let partials = pieces
+        .par_iter()
+        .map(|&(p, from, end)| aggregate_piece(topic, p, from, end, specs, queries))
+        .collect::<Result<Vec<_>, ArchError>>()?;
+    let mut view = View::new();
+    let mut events = 0;
+    for (partial, n) in partials {
+        events += n;
+        for (spec, cells) in specs.iter().zip(partial.cells) {
+            let names = match spec.kind {
+                QueryKind::CampaignWindowCount => &partial.campaigns.names,
+                _ => &partial.keys.names,
+            };
+            for ((group, start), sum) in cells {
+                let cell = Cell {
+                    query: spec.id,
+                    key: names[group as usize].to_string(),
+                    window_start_ms: start,
+                };
+                match view.get_mut(&cell) {
+                    Some(Agg::Sum(s)) => *s = s.wrapping_add(sum),
+                    Some(other) => other.merge(&Agg::Sum(sum)),
+                    None => {
+                        view.insert(cell, Agg::Sum(sum));
+                    }
+                }
+            }
+        }
+    }
+    Ok((view, events))
+}
+
+fn aggregate_piece(
+    topic: &Topic,
+    p: u32,
+    from: Offset,
+    end: Offset,
+    specs: &[&QuerySpec],
+    queries: &QuerySet,
+) -> Result<(Partial, u64), ArchError> {
+    let partition = topic.partition(p)?;
+    let events = usize::try_from(end - from).unwrap_or(usize::MAX);
+    let mut part = Partial {
+        keys: Interner::default(),
+        campaign_of_key: Vec::new(),
+        campaigns: Interner::default(),
+        cells: specs
+            .iter()
+            .map(|_| FxMap::with_capacity_and_hasher(events.min(MAX_PRESIZE), Default::default()))
+            .collect(),
+    };
+    let mut offset = from;
+    let mut n = 0u64;
+    let mut bad = None;
+    while offset < end && bad.is_none() {
+        let want = usize::try_from(end - offset).unwrap_or(usize::MAX).min(VISIT_CHUNK);
+        let next = partition.for_each_record(offset, want, |r| {
+            let e = match decode_ref(r.key, r.value, r.timestamp_ms) {
+                Ok(e) => e,
+                Err(source) => {
+                    bad = Some(ArchError::Decode { partition: p, offset: r.offset, source });
+                    return ControlFlow::Break(());
+                }
+            };
+            n += 1;
+            let key = part.keys.id(e.key);
+            for (spec, cells) in specs.iter().zip(part.cells.iter_mut()) {
+                if !spec.keeps(e.user_id) {
+                    continue;
+                }
+                let (group, amount) = match spec.kind {
+                    QueryKind::KeySum => (key, e.value),
+                    QueryKind::CampaignWindowCount => {
+                        if e.event_type != EventType::View {
+                            continue;
+                        }
+                        let k = key as usize;
+                        if part.campaign_of_key.len() <= k {
+                            part.campaign_of_key.resize(k + 1, None);
+                        }
+                        let resolved = *part.campaign_of_key[k].get_or_insert_with(|| {
+                            queries.campaigns.campaign_of(e.key).map(|c| part.campaigns.id(c))
+                        });
+                        match resolved {
+                            Some(c) => (c, 1),
+                            None => continue,
+                        }
+                    }
+                    _ => (key, 1),
+                };
+                for start in spec.window_starts(e.event_time_ms) {
+                    let s = cells.entry((group, start)).or_insert(0);
+                    *s = s.wrapping_add(amount);
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        if next == offset {
+            break;
+        }
+        offset = next;
+    }
+    match bad {
+        Some(e) => Err(e),
+        None => Ok((part, n)),
+    }
+}
