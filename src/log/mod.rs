@@ -80,6 +80,7 @@
 
 mod batch;
 mod clock;
+mod compaction;
 pub mod console;
 mod consumer;
 mod error;
@@ -93,6 +94,7 @@ mod record;
 mod segment;
 mod shared;
 pub mod storage;
+pub mod tier;
 mod topic;
 
 pub use clock::{Clock, ElapsedClock, ManualClock, SystemClock};
@@ -103,6 +105,7 @@ pub use producer::{Ack, Producer, ProducerConfig};
 pub use record::{Header, Record, StoredRecord};
 pub use shared::PartitionRef;
 pub use storage::{FaultConfig, FaultCounts, FaultyStorage, FileStorage, Storage, StorageFile};
+pub use tier::{ColdReadCost, Manifest, RemoteSegment, RemoteStore, Tier, TierConfig, TierStats};
 pub use topic::{Log, RecoveryEvent, RetentionReport, Topic, partition_for_key};
 
 /// A record's position in its partition: dense, from 0, never reused.
@@ -144,6 +147,26 @@ pub struct LogConfig {
     /// Where segment files are read and written (default: the real file system, [`FileStorage`];
     /// tests put a [`FaultyStorage`] here).
     pub storage: std::sync::Arc<dyn Storage>,
+    /// The remote (cold) tier closed segments are uploaded to (default: none, everything stays
+    /// local). With a tier, `retention_ms`/`retention_bytes` are the *total* retention across
+    /// both tiers and [`TierConfig`]'s local retention decides when local copies go; see
+    /// [`tier`].
+    pub tier: Option<std::sync::Arc<Tier>>,
+    /// What happens to old records (default `Delete`: whole segments go by retention;
+    /// `Compact`: closed segments keep only the last record per key, see `compaction.rs`).
+    pub cleanup_policy: CleanupPolicy,
+}
+
+/// Kafka's `cleanup.policy`: what retention does with closed segments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CleanupPolicy {
+    /// Whole segments are deleted once beyond retention.
+    #[default]
+    Delete,
+    /// Closed segments keep only the newest record of each key (offsets preserved, gaps where
+    /// records were removed); retention by time and bytes does not delete.
+    Compact,
 }
 
 impl Default for LogConfig {
@@ -156,6 +179,8 @@ impl Default for LogConfig {
             retention_ms: None,
             retention_bytes: None,
             storage: FileStorage::shared(),
+            tier: None,
+            cleanup_policy: CleanupPolicy::Delete,
         }
     }
 }
