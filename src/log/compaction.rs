@@ -66,8 +66,6 @@ pub(crate) struct Cleaned {
     file: Box<dyn StorageFile>,
     pub size: u64,
     batches: Vec<BatchEntry>,
-    /// Records in the cleaned range.
-    pub records: u64,
     pub time_range: Option<(TimestampMs, TimestampMs)>,
 }
 
@@ -122,7 +120,6 @@ impl Cleaned {
         let file = storage.open_read(&path).map_err(io_err("open", &path))?;
         let size = file.size().map_err(io_err("stat", &path))?;
         let mut batches = Vec::new();
-        let mut records = 0;
         let mut time_range: Option<(TimestampMs, TimestampMs)> = None;
         {
             let mut r = BatchReader::new(&*file, &path, size, 1 << 20);
@@ -132,7 +129,11 @@ impl Cleaned {
                     Ok(b) => b,
                     Err(BadBatch::Io(e)) => return Err(e),
                     Err(BadBatch::Bad(reason)) => {
-                        return Err(LogError::Corrupt { file: path.clone(), position: pos, reason });
+                        return Err(LogError::Corrupt {
+                            file: path.clone(),
+                            position: pos,
+                            reason,
+                        });
                     }
                 };
                 if h.base_offset < expected || h.next_offset() > end {
@@ -158,12 +159,11 @@ impl Cleaned {
                     pos,
                     max_ts: h.max_timestamp_ms,
                 });
-                records += u64::from(h.record_count);
                 expected = h.next_offset();
                 pos = next_pos;
             }
         }
-        Ok(Cleaned { base, end, path, file, size, batches, records, time_range })
+        Ok(Cleaned { base, end, path, file, size, batches, time_range })
     }
 
     /// Writes the cleaned file for `[base, end)` holding `records` (offset order, with gaps),
@@ -230,14 +230,21 @@ impl Cleaned {
                 Ok(x) => x,
                 Err(BadBatch::Io(e)) => return Err(e),
                 Err(BadBatch::Bad(reason)) => {
-                    return Err(LogError::Corrupt { file: self.path.clone(), position: b.pos, reason });
+                    return Err(LogError::Corrupt {
+                        file: self.path.clone(),
+                        position: b.pos,
+                        reason,
+                    });
                 }
             };
             if h.base_offset != b.base {
                 return Err(LogError::Corrupt {
                     file: self.path.clone(),
                     position: b.pos,
-                    reason: format!("batch starts at offset {}, expected {}", h.base_offset, b.base),
+                    reason: format!(
+                        "batch starts at offset {}, expected {}",
+                        h.base_offset, b.base
+                    ),
                 });
             }
             batch::decode_records(&h, body, from, max, out).map_err(|reason| {

@@ -95,9 +95,8 @@ impl Partition {
         // whose clean-up a crash interrupted (see `compaction.rs`).
         let cleaned = Cleaned::recover(&config.storage, &dir)?;
         if let Some(c) = &cleaned {
-            let covered = (0..bases.len().saturating_sub(1))
-                .take_while(|&i| bases[i + 1] <= c.end)
-                .count();
+            let covered =
+                (0..bases.len().saturating_sub(1)).take_while(|&i| bases[i + 1] <= c.end).count();
             for &base in &bases[..covered] {
                 for ext in ["log", "index", "timeindex"] {
                     let path = dir.join(format!("{}.{ext}", super::segment::file_stem(base)));
@@ -419,7 +418,8 @@ impl Partition {
 
     /// Total bytes of the partition's local (hot) `.log` files.
     pub fn size_bytes(&self) -> u64 {
-        self.segments.iter().map(|s| s.size).sum::<u64>() + self.cleaned.as_ref().map_or(0, |c| c.size)
+        self.segments.iter().map(|s| s.size).sum::<u64>()
+            + self.cleaned.as_ref().map_or(0, |c| c.size)
     }
 
     /// Total bytes of the partition's remote (cold) `.log` objects (0 without a tier). A
@@ -460,7 +460,9 @@ impl Partition {
             return Err(LogError::Corrupt {
                 file: c.path.clone(),
                 position: 0,
-                reason: format!("cannot truncate to offset {offset}: it is inside the compacted range"),
+                reason: format!(
+                    "cannot truncate to offset {offset}: it is inside the compacted range"
+                ),
             });
         }
         if let Some(remote) = &mut self.remote {
@@ -556,7 +558,8 @@ impl Partition {
         }
         if let Some(start) = new_start {
             if let Some(remote) = &mut self.remote {
-                let gone = remote.segments().iter().take_while(|s| s.next_offset() <= start).count();
+                let gone =
+                    remote.segments().iter().take_while(|s| s.next_offset() <= start).count();
                 let pass = remote.delete_oldest(gone)?;
                 report.remote_deleted_segments = pass.remote_deleted;
                 report.remote_deleted_bytes = pass.remote_deleted_bytes;

@@ -316,26 +316,25 @@ fn remote_err(object: impl Into<String>, reason: impl std::fmt::Display) -> LogE
 impl Tier {
     /// Opens the store of `config` and empties the cache directory.
     pub fn open(config: TierConfig) -> Result<Arc<Tier>> {
-        let (store, prefix, location): (Arc<dyn ObjectStore>, String, String) =
-            match &config.remote {
-                RemoteStore::Local { root } => {
-                    std::fs::create_dir_all(root)
-                        .map_err(super::fsutil::io_err("create dir", root))?;
-                    let root = std::path::absolute(root)
-                        .map_err(super::fsutil::io_err("resolve", root))?;
-                    let store = object_store::local::LocalFileSystem::new_with_prefix(&root)
-                        .map_err(|e| remote_err(root.display().to_string(), e))?;
-                    (Arc::new(store), String::new(), format!("{}/", root.display()))
-                }
-                RemoteStore::S3 { bucket, prefix, .. } => {
-                    let prefix = match prefix.trim_matches('/') {
-                        "" => String::new(),
-                        p => format!("{p}/"),
-                    };
-                    let location = format!("s3://{bucket}/{prefix}");
-                    (s3_store(&config.remote, &location)?, prefix, location)
-                }
-            };
+        let (store, prefix, location): (Arc<dyn ObjectStore>, String, String) = match &config.remote
+        {
+            RemoteStore::Local { root } => {
+                std::fs::create_dir_all(root).map_err(super::fsutil::io_err("create dir", root))?;
+                let root =
+                    std::path::absolute(root).map_err(super::fsutil::io_err("resolve", root))?;
+                let store = object_store::local::LocalFileSystem::new_with_prefix(&root)
+                    .map_err(|e| remote_err(root.display().to_string(), e))?;
+                (Arc::new(store), String::new(), format!("{}/", root.display()))
+            }
+            RemoteStore::S3 { bucket, prefix, .. } => {
+                let prefix = match prefix.trim_matches('/') {
+                    "" => String::new(),
+                    p => format!("{p}/"),
+                };
+                let location = format!("s3://{bucket}/{prefix}");
+                (s3_store(&config.remote, &location)?, prefix, location)
+            }
+        };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -479,7 +478,8 @@ impl Tier {
         let started = std::time::Instant::now();
         let stem = file_stem(entry.base_offset);
         let local_dir = self.config.cache_dir.join(dir);
-        std::fs::create_dir_all(&local_dir).map_err(super::fsutil::io_err("create dir", &local_dir))?;
+        std::fs::create_dir_all(&local_dir)
+            .map_err(super::fsutil::io_err("create dir", &local_dir))?;
         let mut files: Vec<PathBuf> = Vec::new();
         for (ext, size, crc) in [
             ("log", entry.size_bytes, entry.crc32c),
@@ -491,7 +491,10 @@ impl Tier {
             if bytes.len() as u64 != size {
                 return Err(remote_err(
                     self.display(&name),
-                    format!("is {} bytes, the manifest says {size}: refusing to read it", bytes.len()),
+                    format!(
+                        "is {} bytes, the manifest says {size}: refusing to read it",
+                        bytes.len()
+                    ),
                 ));
             }
             let got = crc32c::crc32c(&bytes);
@@ -626,7 +629,8 @@ impl RemoteLog {
     /// generations and orphaned segment objects.
     pub fn open(tier: Arc<Tier>, dir: String) -> Result<Self> {
         let names = tier.list(&dir)?;
-        let mut generations: Vec<u64> = names.iter().filter_map(|n| manifest_generation(n)).collect();
+        let mut generations: Vec<u64> =
+            names.iter().filter_map(|n| manifest_generation(n)).collect();
         generations.sort_unstable_by(|a, b| b.cmp(a));
         let mut manifest = None;
         let mut stale = Vec::new();
@@ -661,11 +665,6 @@ impl RemoteLog {
     /// The remote segments, oldest first.
     pub fn segments(&self) -> &[RemoteSegment] {
         &self.manifest.segments
-    }
-
-    /// The manifest as last written.
-    pub fn manifest(&self) -> &Manifest {
-        &self.manifest
     }
 
     /// First remote offset, if anything is remote.
@@ -719,9 +718,11 @@ impl RemoteLog {
             }
             let stem = file_stem(seg.base);
             let mut objects = Vec::with_capacity(3);
-            for (path, ext) in
-                [(&seg.log_path, "log"), (&seg.index_path, "index"), (&seg.time_index_path, "timeindex")]
-            {
+            for (path, ext) in [
+                (&seg.log_path, "log"),
+                (&seg.index_path, "index"),
+                (&seg.time_index_path, "timeindex"),
+            ] {
                 let bytes = storage.read(path).map_err(super::fsutil::io_err("read", path))?;
                 let (len, crc) = (bytes.len() as u64, crc32c::crc32c(&bytes));
                 self.tier.put(&format!("{}/{stem}.{ext}", self.dir), bytes)?;
@@ -867,7 +868,8 @@ mod tests {
             assert_eq!(parse_manifest(&bytes[..cut]), None, "cut at {cut}");
         }
         // A flipped digit still parses as JSON but fails the CRC.
-        let text = String::from_utf8(bytes).unwrap().replace("\"size_bytes\":500", "\"size_bytes\":501");
+        let text =
+            String::from_utf8(bytes).unwrap().replace("\"size_bytes\":500", "\"size_bytes\":501");
         assert_eq!(parse_manifest(text.as_bytes()), None);
         assert_eq!(manifest_generation("manifest-00000000000000000012.json"), Some(12));
         assert_eq!(manifest_generation("manifest-12.json"), None);
