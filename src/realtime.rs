@@ -176,6 +176,7 @@ struct Coordinated {
     converged: bool,
     partial: bool,
     queries: Arc<QuerySet>,
+    log_storage: Option<crate::driver::LogStorageRun>,
 }
 
 /// The channels to the architectures' threads.
@@ -268,6 +269,7 @@ async fn coordinate(
     let mut records: Vec<ArchRecord> =
         (0..n).map(|_| ArchRecord::new(s.workload.partitions as usize)).collect();
     let mut log_bytes = Vec::new();
+    let mut log_storage = s.log.maintained().then(crate::driver::LogStorageRun::default);
     let mut faults: Vec<&Fault> = s.faults.iter().collect();
     faults.sort_by_key(|f| f.at_ms());
     let mut next_fault = 0;
@@ -334,6 +336,12 @@ async fn coordinate(
             }
             let topic = log.topic(EVENTS_TOPIC)?;
             log_bytes.push((t, topic.partitions().iter().map(|p| p.size_bytes()).sum()));
+            // Retention, tiering and compaction run at the sampling cadence; the oracle has
+            // just read everything, so compaction never hides an event from it.
+            if let Some(storage) = log_storage.as_mut() {
+                storage.absorb(&log.enforce_retention()?);
+                storage.sample(t, log);
+            }
             while next_sample <= t {
                 next_sample += s.sample_every_ms;
             }
@@ -343,7 +351,10 @@ async fn coordinate(
             break (t, all_quiet);
         }
     };
-    Ok(Some(Coordinated { records, log_bytes, end_ms, converged, partial, queries }))
+    if let Some(storage) = log_storage.as_mut() {
+        storage.finish(&s.log, log, true);
+    }
+    Ok(Some(Coordinated { records, log_bytes, end_ms, converged, partial, queries, log_storage }))
 }
 
 /// Runs `scenario` on the wall clock, with its log in `work_dir/log` and the architectures'
@@ -360,12 +371,13 @@ pub fn run_realtime(
     // Segments roll by time so the streaming lake has closed segments to tier. No fsync per
     // append, like Kafka's default (durability comes from replication there): a realtime run
     // measures the architectures, not the disk.
-    let config = LogConfig {
+    let mut config = LogConfig {
         fsync: FsyncPolicy::Never,
         segment_bytes: 64 * 1024 * 1024,
         segment_ms: Some(scenario.lake.segment_ms),
         ..LogConfig::default()
     };
+    crate::driver::apply_log_spec(&mut config, &scenario.log, work_dir)?;
     let events =
         Arc::new(workload::generate(&scenario.workload, scenario.seed, scenario.duration_ms));
     let out_of_order_events =
@@ -521,6 +533,7 @@ pub fn run_realtime(
         cluster: None,
         kafka: None,
         disk_full: None,
+        log_storage: c.log_storage,
     })
 }
 

@@ -109,6 +109,9 @@ pub struct Summary {
     /// Failed appends and producer blocking caused by `disk_full` faults (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_full: Option<crate::driver::DiskFullReport>,
+    /// The log's tiers, retention and compaction, when `[log]` sets any (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_storage: Option<crate::driver::LogStorageRun>,
 }
 
 /// One architecture in `summary.json`.
@@ -209,6 +212,7 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
         cluster: run.cluster.clone(),
         kafka: run.kafka.clone(),
         disk_full: run.disk_full.clone(),
+        log_storage: run.log_storage.clone(),
     }
 }
 
@@ -235,6 +239,12 @@ pub fn timeseries_csv(run: &RunResult) -> String {
     }
     for (t, bytes) in &run.log_bytes {
         let _ = writeln!(out, "{t},log,log_bytes,{bytes}");
+    }
+    if let Some(storage) = &run.log_storage {
+        for (t, hot, cold) in &storage.bytes {
+            let _ = writeln!(out, "{t},log,log_hot_bytes,{hot}");
+            let _ = writeln!(out, "{t},log,log_cold_bytes,{cold}");
+        }
     }
     out
 }

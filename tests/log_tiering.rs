@@ -495,3 +495,58 @@ fn tiering_refuses_compacted_topics() {
     let err = Partition::open(pdir(root.path()), cfg, clock).unwrap_err();
     assert!(err.to_string().contains("compacted"), "{err}");
 }
+
+// ----- the bundled scenario -----
+
+/// `tiered-lake` as bundled, and the same run with the `[log.tier]` table removed.
+fn tiered_lake_runs() -> (lambda_workbench::driver::RunResult, lambda_workbench::driver::RunResult)
+{
+    use lambda_workbench::scenario::Scenario;
+    let text = lambda_workbench::scenario::bundled("tiered-lake").unwrap();
+    let tiered = Scenario::parse(text, Path::new("tiered-lake.toml")).unwrap();
+    let mut hot = tiered.clone();
+    hot.log.tier = None;
+    let run = |s: &Scenario| {
+        let dir = tempfile::tempdir().unwrap();
+        lambda_workbench::driver::simulate(s, dir.path()).unwrap()
+    };
+    (run(&tiered), run(&hot))
+}
+
+#[test]
+fn tiered_lake_figures_are_plausible() {
+    let (tiered, hot) = tiered_lake_runs();
+    let storage = tiered.log_storage.as_ref().expect("[log.tier] reports its figures");
+    let tier = storage.tier.as_ref().unwrap();
+    assert!(storage.cold_bytes_end > 0 && storage.cold_bytes_max >= storage.cold_bytes_end);
+    assert!(storage.hot_bytes_max < storage.cold_bytes_end, "most of the log ends up cold");
+    assert!(tier.uploads > 0 && tier.local_segments_offloaded > 0);
+    assert!(tier.cold_fetches > 0, "Kappa's replay from offset 0 reads cold segments");
+    assert!(tier.cold_records_read > 0 && tier.cold_fetch_ms > 0.0);
+    assert_eq!(tier.cold_fetch_timing, "model");
+    // The series behind the chart: cold bytes grow while the workload runs.
+    let cold: Vec<u64> = storage.bytes.iter().map(|b| b.2).collect();
+    assert!(cold.windows(2).all(|w| w[0] <= w[1]), "nothing is deleted from the tier");
+    assert!(hot.log_storage.is_none());
+    let kappa = |r: &lambda_workbench::driver::RunResult| {
+        r.architectures.iter().find(|a| a.id == "kappa").unwrap().clone()
+    };
+    let (cold_replay, hot_replay) = (kappa(&tiered), kappa(&hot));
+    let catch_up = |a: &lambda_workbench::driver::ArchRun| a.stats.reprocess_catch_up_ms[0];
+    // The fetch time is charged to the replaying job: the catch-up is longer by at least the
+    // modelled fetches.
+    assert!(
+        catch_up(&cold_replay) as f64 >= catch_up(&hot_replay) as f64 + tier.cold_fetch_ms * 0.9,
+        "cold {} ms vs hot {} ms (fetches {} ms)",
+        catch_up(&cold_replay),
+        catch_up(&hot_replay),
+        tier.cold_fetch_ms
+    );
+    // Tiering changes what a replay costs, never what it reads.
+    for r in [&tiered, &hot] {
+        for a in &r.architectures {
+            assert_eq!(a.final_view, r.oracle_final, "{} ends exact", a.id);
+        }
+    }
+    assert_eq!(cold_replay.final_view, hot_replay.final_view);
+}

@@ -17,6 +17,7 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("broker-failover", include_str!("../../scenarios/broker-failover.toml")),
     ("broker-failover-acks-all", include_str!("../../scenarios/broker-failover-acks-all.toml")),
     ("realtime-quickstart", include_str!("../../scenarios/realtime-quickstart.toml")),
+    ("tiered-lake", include_str!("../../scenarios/tiered-lake.toml")),
 ];
 
 /// The text of the bundled scenario `name`.
