@@ -419,6 +419,11 @@ pub fn simulate_with(
     let mut log_bytes = Vec::new();
     let started = std::time::Instant::now();
     let mut oracle = Oracle::new(&log, EVENTS_TOPIC, &queries)?;
+    if scenario.log.maintained() {
+        // Retention, compaction or a remote tier: the log may not hold (or cheaply serve) the
+        // whole history when a logic change needs it again.
+        oracle.keep_history();
+    }
     // The producer flushes every tick, so linger never holds a record past its tick.
     let mut producer = Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 64 * 1024 });
 

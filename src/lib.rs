@@ -36,7 +36,8 @@
 //! ## Layout (one module per concept; a student should guess the file from the idea)
 //!
 //! - [`log`] — the shared log: partitions, segments, indexes, CRC, fsync, recovery, consumer
-//!   groups, retention. Everything else reads from it.
+//!   groups, retention, a remote tier for closed segments (`log::tier`), compaction.
+//!   Everything else reads from it.
 //! - [`cluster`] — the log replicated over in-process brokers: leader and followers, ISR, high
 //!   watermark, `acks`, leader epochs, elections and truncation, on a simulated network.
 //! - [`kafka`] — a real Kafka cluster under the architectures (rskafka client): events go to

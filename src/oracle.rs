@@ -23,8 +23,9 @@ pub struct Oracle {
     event_times: Vec<Vec<TimestampMs>>,
     /// Append time of every record read, per partition, indexed by offset.
     append_times: Vec<Vec<TimestampMs>>,
-    /// Every event read, per partition, in offset order (recomputed from on a logic change).
-    history: Vec<Vec<EventFields>>,
+    /// Every event read, per partition, in offset order, when kept (see
+    /// [`Oracle::keep_history`]).
+    history: Option<Vec<Vec<EventFields>>>,
     view: View,
 }
 
@@ -38,24 +39,36 @@ impl Oracle {
             positions: vec![0; partitions],
             event_times: vec![Vec::new(); partitions],
             append_times: vec![Vec::new(); partitions],
-            history: vec![Vec::new(); partitions],
+            history: None,
             view: View::new(),
         })
     }
 
-    /// Switches to a new version of the queries: the answers are recomputed at once, with it,
-    /// from every event read so far. The oracle keeps its own copy of the history rather than
-    /// reading the log again: the log may have moved on (compaction removes superseded
-    /// records, retention deletes old segments, cold segments would be fetched from the remote
-    /// tier), and the truth is the full event history, whatever the log keeps of it.
+    /// Keeps a copy of every event read, so a logic change recomputes from it instead of
+    /// reading the log again. Needed when the log may no longer hold the full history by
+    /// then — compaction removes superseded records, retention deletes old segments, and a
+    /// remote tier would serve old offsets through fetches the architectures are charged for —
+    /// while the truth is the full event history. Costs about 100 bytes per event.
+    pub fn keep_history(&mut self) {
+        self.history.get_or_insert_with(|| vec![Vec::new(); self.positions.len()]);
+    }
+
+    /// Switches to a new version of the queries: the answers are recomputed with it from the
+    /// whole history — at once from the kept copy (see [`Oracle::keep_history`]), else from
+    /// the log at the next [`Oracle::catch_up`].
     pub fn set_queries(&mut self, queries: &QuerySet) {
         self.queries = queries.clone();
         self.view.clear();
-        let history = std::mem::take(&mut self.history);
-        for e in history.iter().flatten() {
-            self.apply(e);
+        if let Some(history) = self.history.take() {
+            for e in history.iter().flatten() {
+                self.apply(e);
+            }
+            self.history = Some(history);
+            return;
         }
-        self.history = history;
+        self.positions.iter_mut().for_each(|p| *p = 0);
+        self.event_times.iter_mut().for_each(Vec::clear);
+        self.append_times.iter_mut().for_each(Vec::clear);
     }
 
     /// Reads every record appended since the last call.
@@ -77,7 +90,9 @@ impl Oracle {
                     self.event_times[p].push(e.event_time_ms);
                     self.append_times[p].push(r.append_time_ms);
                     self.apply(&e);
-                    self.history[p].push(e);
+                    if let Some(history) = self.history.as_mut() {
+                        history[p].push(e);
+                    }
                 }
             }
         }

@@ -423,6 +423,11 @@ pub fn run_realtime(
         }
     }
     let mut oracle = Oracle::new(&log, EVENTS_TOPIC, &queries)?;
+    if scenario.log.maintained() {
+        // Retention, compaction or a remote tier: the log may not hold (or cheaply serve) the
+        // whole history when a logic change needs it again.
+        oracle.keep_history();
+    }
     let stalls: Vec<(TimestampMs, TimestampMs)> = scenario
         .faults
         .iter()

@@ -14,8 +14,14 @@
 //!       00000000000000000000.log      record batches, the segment's base offset in the name
 //!       00000000000000000000.index    sparse offset index: (relative offset u32, file position u32)
 //!       00000000000000000000.timeindex  sparse time index: (max timestamp so far i64, relative offset u32)
+//!       <base>-<end>.cleaned         with cleanup_policy = compact: the cleaned range
+//!                                     [base, end), newest record per key (`compaction.rs`)
 //!   __consumer_offsets/<group>.json   committed offsets of a consumer group:
 //!                                     {"<topic>": {"<partition>": next offset}}
+//!
+//! TIER/ (LogConfig::tier, an object store; see `tier.rs`)
+//!   <topic>/<partition>/<base>.log, .index, .timeindex    uploaded closed segments, as is
+//!   <topic>/<partition>/manifest-<generation>.json        which of them are registered
 //! ```
 //!
 //! Topic and group names are 1–249 characters of ASCII letters, digits, `.`, `_` and `-`, not
@@ -74,6 +80,14 @@
 //! - **Faults.** Segment I/O goes through [`Storage`]; what the log promises when a write,
 //!   fsync or read fails (rollback of failed writes, poisoning after a failed fsync) is stated
 //!   in [`storage`] and tested under a seeded [`FaultyStorage`].
+//! - **Tiers.** With a [`Tier`], closed segments are uploaded to a remote store and their
+//!   local copies deleted by a shorter *local* retention; the log start is still governed by
+//!   the total retention. Every offset in `[log start, log end)` reads the same record whether
+//!   its segment is local or remote (fetched into a bounded cache and read by the same segment
+//!   code, CRC and all); a missing or corrupt remote object is [`LogError::Remote`], naming it.
+//! - **Compaction.** With [`CleanupPolicy::Compact`], closed segments keep only the newest
+//!   record per key at its original offset: offsets stay stable and never reused, but reads
+//!   of the cleaned range skip the removed ones (gaps).
 //! - **Time.** Each record carries its event timestamp (ms). The time index stores the running
 //!   maximum, so [`Partition::offset_for_time`] answers Kafka's `offsetsForTimes`: the first
 //!   offset whose timestamp is ≥ T.
