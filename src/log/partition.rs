@@ -303,7 +303,7 @@ impl Partition {
             let local_start = self.segments[0].base;
             let segs = remote.segments();
             let first = segs.partition_point(|s| s.next_offset() <= at);
-            for i in first..segs.len() {
+            for (i, entry) in segs.iter().enumerate().skip(first) {
                 if out.len() >= max_records || at >= local_start {
                     break;
                 }
@@ -313,7 +313,7 @@ impl Partition {
                     self.config.index_interval_bytes,
                 )?;
                 seg.read_into(at, max_records, &mut out)?;
-                at = at.max(segs[i].next_offset());
+                at = at.max(entry.next_offset());
             }
             remote.count_read(out.len());
         }
