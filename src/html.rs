@@ -123,8 +123,10 @@ fn log_storage_table(h: &mut String, r: &RunResults) {
          below the local start (a Kappa replay from offset 0) fetches them back, and pays for \
          it.</p>\n<table>"
     );
-    for (label, value, digits) in rows {
-        if let Some(v) = value {
+    // Deletions and compaction only when they happened: most tiered runs keep everything.
+    let optional = [4, 9, 10];
+    for (i, (label, value, digits)) in rows.into_iter().enumerate() {
+        if let Some(v) = value.filter(|&v| v != 0.0 || !optional.contains(&i)) {
             let _ = writeln!(h, "<tr><th>{}</th><td>{v:.digits$}</td></tr>", escape(&label));
         }
     }
