@@ -22,7 +22,7 @@ use crate::log::{
 use crate::metrics::{self, CorrectnessTracker, ErrorSample, FreshnessTracker, Percentiles};
 use crate::oracle::Oracle;
 use crate::query::{QuerySet, Table};
-use crate::scenario::{ClusterSpec, Fault, RunClock, Scenario};
+use crate::scenario::{ClusterSpec, Fault, LogSpec, RunClock, Scenario};
 use crate::workload;
 
 /// The topic every architecture reads.
@@ -98,6 +98,154 @@ pub struct RunResult {
     pub disk_full: Option<DiskFullReport>,
     /// What the `[consumer_group]` did (membership, rebalances, reprocessing), if any.
     pub consumer_group: Option<GroupStats>,
+    /// The log's tiers, retention and compaction, when `[log]` sets any of them.
+    pub log_storage: Option<LogStorageRun>,
+}
+
+/// What the log's remote tier, retention and compaction did in a run (`[log]` retention,
+/// `cleanup_policy`, `[log.tier]`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct LogStorageRun {
+    /// Bytes of local (hot) and remote (cold) `.log` files at each sample: `(t, hot, cold)`.
+    /// A segment uploaded and still local counts in both. In `timeseries.csv`, not here.
+    #[serde(skip)]
+    pub bytes: Vec<(TimestampMs, u64, u64)>,
+    /// Largest hot bytes at a sample.
+    pub hot_bytes_max: u64,
+    /// Largest cold bytes at a sample.
+    pub cold_bytes_max: u64,
+    /// Hot bytes at the end.
+    pub hot_bytes_end: u64,
+    /// Cold bytes at the end.
+    pub cold_bytes_end: u64,
+    /// Local segments deleted by total retention.
+    pub segments_deleted: u64,
+    /// Records removed by compaction.
+    pub compacted_records: u64,
+    /// The remote tier's figures (`None` without `[log.tier]`).
+    pub tier: Option<TierRun>,
+}
+
+/// The remote tier's figures in a run (see `src/log/tier.rs` and `results/README.md`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct TierRun {
+    /// `"local"` or `"s3"`.
+    pub store: String,
+    /// Segments uploaded.
+    pub uploads: u64,
+    /// Bytes uploaded (segments and their indexes).
+    pub uploaded_bytes: u64,
+    /// Local copies deleted by local retention (their records are remote only).
+    pub local_segments_offloaded: u64,
+    /// Remote segments deleted by total retention.
+    pub remote_segments_deleted: u64,
+    /// Cold segments fetched into the cache (misses).
+    pub cold_fetches: u64,
+    /// Bytes fetched from the tier.
+    pub cold_fetched_bytes: u64,
+    /// Reads served from cold segments.
+    pub cold_reads: u64,
+    /// Records read from cold segments.
+    pub cold_records_read: u64,
+    /// Cold reads whose segment was cached.
+    pub cache_hits: u64,
+    /// Segments evicted from the cache.
+    pub cache_evictions: u64,
+    /// Total time of the cold fetches, ms: the cost model's in a simulated run, measured in a
+    /// realtime one (see `cold_fetch_timing`).
+    pub cold_fetch_ms: f64,
+    /// `cold_fetch_ms` per fetch.
+    pub cold_fetch_ms_mean: f64,
+    /// `"model"` (simulated) or `"measured"` (realtime).
+    pub cold_fetch_timing: &'static str,
+}
+
+impl LogStorageRun {
+    /// Notes the hot and cold bytes of `log` at `t`.
+    pub fn sample(&mut self, t: TimestampMs, log: &Log) {
+        let (hot, cold) = log.tier_bytes();
+        self.bytes.push((t, hot, cold));
+        self.hot_bytes_max = self.hot_bytes_max.max(hot);
+        self.cold_bytes_max = self.cold_bytes_max.max(cold);
+        (self.hot_bytes_end, self.cold_bytes_end) = (hot, cold);
+    }
+
+    /// Adds what a retention pass did.
+    pub fn absorb(&mut self, r: &crate::log::RetentionReport) {
+        self.segments_deleted += r.deleted_segments.len() as u64;
+        self.compacted_records += r.compacted_records;
+    }
+
+    /// Takes the tier's counters at the end of a run; `measured` picks wall-clock fetch times
+    /// over the model's.
+    pub fn finish(&mut self, spec: &LogSpec, log: &Log, measured: bool) {
+        let (Some(t), Some(stats)) = (&spec.tier, log.tier_stats()) else { return };
+        let ms = if measured { stats.cold_fetch_measured_ms } else { stats.cold_fetch_model_ms };
+        self.tier = Some(TierRun {
+            store: t.store.clone(),
+            uploads: stats.uploads,
+            uploaded_bytes: stats.uploaded_bytes,
+            local_segments_offloaded: stats.local_segments_offloaded,
+            remote_segments_deleted: stats.remote_segments_deleted,
+            cold_fetches: stats.cold_fetches,
+            cold_fetched_bytes: stats.cold_fetched_bytes,
+            cold_reads: stats.cold_reads,
+            cold_records_read: stats.cold_records_read,
+            cache_hits: stats.cache_hits,
+            cache_evictions: stats.cache_evictions,
+            cold_fetch_ms: (ms * 1000.0).round() / 1000.0,
+            cold_fetch_ms_mean: if stats.cold_fetches > 0 {
+                (ms / stats.cold_fetches as f64 * 1000.0).round() / 1000.0
+            } else {
+                0.0
+            },
+            cold_fetch_timing: if measured { "measured" } else { "model" },
+        });
+    }
+}
+
+/// Sets `config`'s retention, cleanup policy and remote tier from the scenario's `[log]`: the
+/// tier of a `"local"` store lives in `work_dir/tier` unless `dir` says otherwise, its cache in
+/// `work_dir/tier-cache`.
+pub fn apply_log_spec(
+    config: &mut LogConfig,
+    spec: &LogSpec,
+    work_dir: &Path,
+) -> Result<(), ArchError> {
+    use crate::log::{CleanupPolicy, ColdReadCost, RemoteStore, Tier, TierConfig};
+    config.retention_ms = spec.retention_ms;
+    config.retention_bytes = spec.retention_bytes;
+    config.cleanup_policy = if spec.cleanup_policy == "compact" {
+        CleanupPolicy::Compact
+    } else {
+        CleanupPolicy::Delete
+    };
+    let Some(t) = &spec.tier else { return Ok(()) };
+    let remote = match t.store.as_str() {
+        "s3" => RemoteStore::S3 {
+            bucket: t.bucket.clone().unwrap_or_default(),
+            prefix: t.prefix.clone(),
+            region: t.region.clone(),
+            endpoint: t.endpoint.clone(),
+            allow_http: t.allow_http,
+        },
+        _ => RemoteStore::Local {
+            root: t.dir.as_ref().map_or_else(|| work_dir.join("tier"), std::path::PathBuf::from),
+        },
+    };
+    let tier = Tier::open(TierConfig {
+        remote,
+        cache_dir: work_dir.join("tier-cache"),
+        cache_bytes: t.cache_bytes,
+        local_retention_ms: t.local_retention_ms,
+        local_retention_bytes: t.local_retention_bytes,
+        cost: ColdReadCost {
+            request_latency_ms: t.request_latency_ms,
+            bandwidth_mib_per_s: t.bandwidth_mib_per_s,
+        },
+    })?;
+    config.tier = Some(tier);
+    Ok(())
 }
 
 /// What `disk_full` faults did: appends that failed with `ENOSPC` and how long the producer was
@@ -228,6 +376,8 @@ pub fn simulate_with(
         segment_ms: Some(scenario.lake.segment_ms),
         ..LogConfig::default()
     };
+    apply_log_spec(&mut config, &scenario.log, work_dir)?;
+    let mut log_storage = scenario.log.maintained().then(LogStorageRun::default);
     // A `disk_full` fault needs a disk that can be made full: the fault-injecting storage
     // (seeded, so the run stays reproducible). Other runs use the real file system untouched.
     let full_windows: Vec<(i64, i64)> = scenario
@@ -286,6 +436,11 @@ pub fn simulate_with(
     let mut log_bytes = Vec::new();
     let started = std::time::Instant::now();
     let mut oracle = Oracle::new(&log, EVENTS_TOPIC, &queries)?;
+    if scenario.log.maintained() {
+        // Retention, compaction or a remote tier: the log may not hold (or cheaply serve) the
+        // whole history when a logic change needs it again.
+        oracle.keep_history();
+    }
     // The producer flushes every tick, so linger never holds a record past its tick.
     let mut producer = Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 64 * 1024 });
 
@@ -401,6 +556,14 @@ pub fn simulate_with(
             }
             (None, None) => {}
         }
+        if let Some(storage) = log_storage.as_mut() {
+            // Compaction rewrites closed segments: the oracle reads them first, so the truth
+            // stays the full event history (it keeps its own copy for logic changes).
+            if scenario.log.cleanup_policy == "compact" {
+                oracle.catch_up(&log)?;
+            }
+            storage.absorb(&log.enforce_retention()?);
+        }
         if let (Some(e), Some(r)) = (failed, disk_full.as_mut()) {
             r.failed_appends += 1;
             // Relative to the run directory, so reruns elsewhere report the same text.
@@ -459,6 +622,9 @@ pub fn simulate_with(
             if let Some(g) = &mut group {
                 g.sample(&log, t)?;
             }
+            if let Some(storage) = log_storage.as_mut() {
+                storage.sample(t, &log);
+            }
         }
         if stop {
             break all_quiet;
@@ -490,7 +656,11 @@ pub fn simulate_with(
         }
         None => None,
     };
+    if let Some(storage) = log_storage.as_mut() {
+        storage.finish(&scenario.log, &log, false);
+    }
     Ok(RunResult {
+        log_storage,
         cluster,
         kafka: kafka.map(|k| k.stats().clone()),
         events: oracle.len(),

@@ -103,6 +103,47 @@ fn cluster_table(h: &mut String, r: &RunResults) {
     let _ = writeln!(h, "</table>");
 }
 
+/// With `[log]` retention, compaction or a `[log.tier]`: what stayed hot, what went cold, and
+/// what reading the cold part cost.
+fn log_storage_table(h: &mut String, r: &RunResults) {
+    let Some(st) = r.summary.get("log_storage") else { return };
+    let n = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_f64);
+    let tier = st.get("tier").filter(|t| !t.is_null());
+    let t = |k: &str| tier.and_then(|v| n(v, k));
+    let mib = |b: Option<f64>| b.map(|b| b / (1024.0 * 1024.0));
+    let timing = tier
+        .and_then(|v| v.get("cold_fetch_timing"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("model");
+    let rows: [(String, Option<f64>, usize); 11] = [
+        ("MiB in the log's local (hot) segments at the end".into(), mib(n(st, "hot_bytes_end")), 2),
+        ("MiB in the remote (cold) tier at the end".into(), mib(n(st, "cold_bytes_end")), 2),
+        ("segments uploaded to the tier".into(), t("uploads"), 0),
+        ("local copies deleted (now remote only)".into(), t("local_segments_offloaded"), 0),
+        ("remote segments deleted by total retention".into(), t("remote_segments_deleted"), 0),
+        ("cold segment fetches (cache misses)".into(), t("cold_fetches"), 0),
+        ("MiB fetched from the tier".into(), mib(t("cold_fetched_bytes")), 2),
+        (format!("ms spent fetching cold segments ({timing})"), t("cold_fetch_ms"), 0),
+        (format!("ms per cold fetch ({timing})"), t("cold_fetch_ms_mean"), 1),
+        ("local segments deleted by retention".into(), n(st, "segments_deleted"), 0),
+        ("records removed by compaction".into(), n(st, "compacted_records"), 0),
+    ];
+    let _ = writeln!(
+        h,
+        "<h2>The log underneath</h2>\n<p>Closed segments move to the remote tier; a reader \
+         below the local start (a Kappa replay from offset 0) fetches them back, and pays for \
+         it.</p>\n<table>"
+    );
+    // Deletions and compaction only when they happened: most tiered runs keep everything.
+    let optional = [4, 9, 10];
+    for (i, (label, value, digits)) in rows.into_iter().enumerate() {
+        if let Some(v) = value.filter(|&v| v != 0.0 || !optional.contains(&i)) {
+            let _ = writeln!(h, "<tr><th>{}</th><td>{v:.digits$}</td></tr>", escape(&label));
+        }
+    }
+    let _ = writeln!(h, "</table>");
+}
+
 /// HTML-escapes `text` for element content and attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -223,6 +264,7 @@ pub fn render(r: &RunResults, charts: &[DrawnChart]) -> String {
 
     headline_table(&mut h, r);
     cluster_table(&mut h, r);
+    log_storage_table(&mut h, r);
 
     if !charts.is_empty() {
         let _ = writeln!(h, "<h2>Charts</h2>");

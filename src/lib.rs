@@ -36,7 +36,8 @@
 //! ## Layout (one module per concept; a student should guess the file from the idea)
 //!
 //! - [`log`] — the shared log: partitions, segments, indexes, CRC, fsync, recovery, consumer
-//!   groups (offsets; membership and rebalancing in `log/coordinator.rs`), retention.
+//!   groups (offsets; membership and rebalancing in `log/coordinator.rs`), retention, a remote
+//!   tier for closed segments (`log::tier`), compaction.
 //!   Everything else reads from it.
 //! - [`cluster`] — the log replicated over in-process brokers: leader and followers, ISR, high
 //!   watermark, `acks`, leader epochs, elections and truncation, on a simulated network with

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use crate::arch::ArchError;
 use crate::log::{Log, Offset, TimestampMs};
 use crate::query::{Agg, Cell, QueryKind, QuerySet, Table, View, present};
-use crate::workload::{EventType, decode};
+use crate::workload::{EventFields, EventType, decode};
 
 /// Exact answers of every query over a topic, caught up with the log on demand.
 #[derive(Debug)]
@@ -23,6 +23,9 @@ pub struct Oracle {
     event_times: Vec<Vec<TimestampMs>>,
     /// Append time of every record read, per partition, indexed by offset.
     append_times: Vec<Vec<TimestampMs>>,
+    /// Every event read, per partition, in offset order, when kept (see
+    /// [`Oracle::keep_history`]).
+    history: Option<Vec<Vec<EventFields>>>,
     view: View,
 }
 
@@ -36,29 +39,47 @@ impl Oracle {
             positions: vec![0; partitions],
             event_times: vec![Vec::new(); partitions],
             append_times: vec![Vec::new(); partitions],
+            history: None,
             view: View::new(),
         })
     }
 
-    /// Switches to a new version of the queries: the answers are recomputed from the whole log
-    /// with it at the next [`Oracle::catch_up`].
+    /// Keeps a copy of every event read, so a logic change recomputes from it instead of
+    /// reading the log again. Needed when the log may no longer hold the full history by
+    /// then — compaction removes superseded records, retention deletes old segments, and a
+    /// remote tier would serve old offsets through fetches the architectures are charged for —
+    /// while the truth is the full event history. Costs about 100 bytes per event.
+    pub fn keep_history(&mut self) {
+        self.history.get_or_insert_with(|| vec![Vec::new(); self.positions.len()]);
+    }
+
+    /// Switches to a new version of the queries: the answers are recomputed with it from the
+    /// whole history — at once from the kept copy (see [`Oracle::keep_history`]), else from
+    /// the log at the next [`Oracle::catch_up`].
     pub fn set_queries(&mut self, queries: &QuerySet) {
         self.queries = queries.clone();
+        self.view.clear();
+        if let Some(history) = self.history.take() {
+            for e in history.iter().flatten() {
+                self.apply(e);
+            }
+            self.history = Some(history);
+            return;
+        }
         self.positions.iter_mut().for_each(|p| *p = 0);
         self.event_times.iter_mut().for_each(Vec::clear);
         self.append_times.iter_mut().for_each(Vec::clear);
-        self.view.clear();
     }
 
     /// Reads every record appended since the last call.
     pub fn catch_up(&mut self, log: &Log) -> Result<(), ArchError> {
         let topic = log.topic(&self.topic)?;
-        for (p, position) in self.positions.iter_mut().enumerate() {
+        for p in 0..self.positions.len() {
             let partition = topic.partition(p as u32)?;
             loop {
-                let records = partition.read(*position, 50_000)?;
+                let records = partition.read(self.positions[p], 50_000)?;
                 let Some(last) = records.last() else { break };
-                *position = last.offset + 1;
+                self.positions[p] = last.offset + 1;
                 for r in &records {
                     let e = decode(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms)
                         .map_err(|source| ArchError::Decode {
@@ -68,49 +89,53 @@ impl Oracle {
                         })?;
                     self.event_times[p].push(e.event_time_ms);
                     self.append_times[p].push(r.append_time_ms);
-                    for spec in &self.queries.specs {
-                        if spec.exclude_bots && crate::query::is_bot(e.user_id) {
-                            continue;
-                        }
-                        let group = match spec.kind {
-                            QueryKind::KeyWindowCount | QueryKind::KeySum => e.key.as_str(),
-                            QueryKind::CampaignWindowCount => {
-                                if e.event_type != EventType::View {
-                                    continue;
-                                }
-                                match self.queries.campaigns.campaign_of(&e.key) {
-                                    Some(c) => c,
-                                    None => continue,
-                                }
-                            }
-                            QueryKind::DistinctUsers => {
-                                self.queries.campaigns.campaign_of(&e.key).unwrap_or(&e.key)
-                            }
-                        };
-                        for start in spec.window_starts(e.event_time_ms) {
-                            let cell = Cell {
-                                query: spec.id,
-                                key: group.to_owned(),
-                                window_start_ms: start,
-                            };
-                            let state = self.view.entry(cell).or_insert_with(|| match spec.kind {
-                                QueryKind::DistinctUsers => Agg::Users(BTreeSet::new()),
-                                _ => Agg::Sum(0),
-                            });
-                            match state {
-                                Agg::Sum(n) if spec.kind == QueryKind::KeySum => *n += e.value,
-                                Agg::Sum(n) => *n += 1,
-                                Agg::Users(users) => {
-                                    users.insert(e.user_id);
-                                }
-                                Agg::Sketch(_) | Agg::User { .. } => {}
-                            }
-                        }
+                    self.apply(&e);
+                    if let Some(history) = self.history.as_mut() {
+                        history[p].push(e);
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Counts one event into every query's windows.
+    fn apply(&mut self, e: &EventFields) {
+        for spec in &self.queries.specs {
+            if spec.exclude_bots && crate::query::is_bot(e.user_id) {
+                continue;
+            }
+            let group = match spec.kind {
+                QueryKind::KeyWindowCount | QueryKind::KeySum => e.key.as_str(),
+                QueryKind::CampaignWindowCount => {
+                    if e.event_type != EventType::View {
+                        continue;
+                    }
+                    match self.queries.campaigns.campaign_of(&e.key) {
+                        Some(c) => c,
+                        None => continue,
+                    }
+                }
+                QueryKind::DistinctUsers => {
+                    self.queries.campaigns.campaign_of(&e.key).unwrap_or(&e.key)
+                }
+            };
+            for start in spec.window_starts(e.event_time_ms) {
+                let cell = Cell { query: spec.id, key: group.to_owned(), window_start_ms: start };
+                let state = self.view.entry(cell).or_insert_with(|| match spec.kind {
+                    QueryKind::DistinctUsers => Agg::Users(BTreeSet::new()),
+                    _ => Agg::Sum(0),
+                });
+                match state {
+                    Agg::Sum(n) if spec.kind == QueryKind::KeySum => *n += e.value,
+                    Agg::Sum(n) => *n += 1,
+                    Agg::Users(users) => {
+                        users.insert(e.user_id);
+                    }
+                    Agg::Sketch(_) | Agg::User { .. } => {}
+                }
+            }
+        }
     }
 
     /// The exact answers as of the last [`Oracle::catch_up`].

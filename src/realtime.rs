@@ -243,6 +243,7 @@ struct Coordinated {
     converged: bool,
     partial: bool,
     queries: Arc<QuerySet>,
+    log_storage: Option<crate::driver::LogStorageRun>,
 }
 
 /// The channels to the architectures' threads.
@@ -336,6 +337,7 @@ async fn coordinate(
     let mut records: Vec<ArchRecord> =
         (0..n).map(|_| ArchRecord::new(s.workload.partitions as usize)).collect();
     let mut log_bytes = Vec::new();
+    let mut log_storage = s.log.maintained().then(crate::driver::LogStorageRun::default);
     let mut faults: Vec<&Fault> = s.faults.iter().collect();
     faults.sort_by_key(|f| f.at_ms());
     let mut next_fault = 0;
@@ -407,6 +409,12 @@ async fn coordinate(
             }
             let topic = log.topic(EVENTS_TOPIC)?;
             log_bytes.push((t, topic.partitions().iter().map(|p| p.size_bytes()).sum()));
+            // Retention, tiering and compaction run at the sampling cadence; the oracle has
+            // just read everything, so compaction never hides an event from it.
+            if let Some(storage) = log_storage.as_mut() {
+                storage.absorb(&log.enforce_retention()?);
+                storage.sample(t, log);
+            }
             while next_sample <= t {
                 next_sample += s.sample_every_ms;
             }
@@ -416,7 +424,10 @@ async fn coordinate(
             break (t, all_quiet);
         }
     };
-    Ok(Some(Coordinated { records, log_bytes, end_ms, converged, partial, queries }))
+    if let Some(storage) = log_storage.as_mut() {
+        storage.finish(&s.log, log, true);
+    }
+    Ok(Some(Coordinated { records, log_bytes, end_ms, converged, partial, queries, log_storage }))
 }
 
 /// Runs `scenario` on the wall clock, with its log in `work_dir/log` and the architectures'
@@ -433,7 +444,7 @@ pub fn run_realtime(
     // Segments roll by time so the streaming lake has closed segments to tier. No fsync per
     // append, like Kafka's default (durability comes from replication there): a realtime run
     // measures the architectures, not the disk.
-    let config = LogConfig {
+    let mut config = LogConfig {
         fsync: FsyncPolicy::Never,
         segment_bytes: 64 * 1024 * 1024,
         segment_ms: Some(scenario.lake.segment_ms),
@@ -446,6 +457,7 @@ pub fn run_realtime(
             .fold((0usize, 0u64), |(n, ooo), e| {
                 (n + 1, ooo + u64::from(e.event_time_ms < e.arrival_ms))
             });
+    crate::driver::apply_log_spec(&mut config, &scenario.log, work_dir)?;
     let partitions = scenario.workload.partitions as usize;
     let tick_ms =
         [scenario.speed.poll_interval_ms, scenario.sample_every_ms, scenario.batch.interval_ms]
@@ -493,6 +505,11 @@ pub fn run_realtime(
         }
     }
     let mut oracle = Oracle::new(&log, EVENTS_TOPIC, &queries)?;
+    if scenario.log.maintained() {
+        // Retention, compaction or a remote tier: the log may not hold (or cheaply serve) the
+        // whole history when a logic change needs it again.
+        oracle.keep_history();
+    }
     let stalls: Vec<(TimestampMs, TimestampMs)> = scenario
         .faults
         .iter()
@@ -641,6 +658,7 @@ pub fn run_realtime(
         kafka,
         disk_full: None,
         consumer_group: None,
+        log_storage: c.log_storage,
     })
 }
 

@@ -116,6 +116,9 @@ pub struct Summary {
     /// from. Absent for realtime runs: there every duration is measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_model: Option<CostModel>,
+    /// The log's tiers, retention and compaction, when `[log]` sets any (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_storage: Option<crate::driver::LogStorageRun>,
 }
 
 /// The simulated driver's cost model as a run used it (`summary.json` → `cost_model`).
@@ -257,6 +260,7 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
         consumer_group: run.consumer_group.clone(),
         cost_model: (run.clock == crate::scenario::RunClock::Simulated)
             .then(|| CostModel::of(scenario, "scenario")),
+        log_storage: run.log_storage.clone(),
     }
 }
 
@@ -297,6 +301,12 @@ pub fn timeseries_csv(run: &RunResult) -> String {
     if let Some(g) = &run.consumer_group {
         for (t, lag) in &g.lag {
             let _ = writeln!(out, "{t},consumer_group,lag_records,{lag}");
+        }
+    }
+    if let Some(storage) = &run.log_storage {
+        for (t, hot, cold) in &storage.bytes {
+            let _ = writeln!(out, "{t},log,log_hot_bytes,{hot}");
+            let _ = writeln!(out, "{t},log,log_cold_bytes,{cold}");
         }
     }
     out

@@ -684,3 +684,66 @@ fn realtime_run_longer_than_an_hour_is_refused() {
     );
     assert!(msg.contains("realtime"), "{msg}");
 }
+
+#[test]
+fn log_storage_rules() {
+    let with = |extra: &str| format!("{VALID}{extra}");
+    assert_text_fails(&with("[log]\ncleanup_policy = \"shred\"\n"), 18, "log.cleanup_policy");
+    assert_text_fails(&with("[log]\nretention_ms = 0\n"), 18, "log.retention_ms");
+    assert_text_fails(&with("[log]\nretention_bytes = 0\n"), 18, "log.retention_bytes");
+    let msg = assert_text_fails(
+        &with("[log]\nretention_ms = 1000\n\n[log.tier]\nlocal_retention_ms = 5000\n"),
+        21,
+        "log.tier.local_retention_ms",
+    );
+    assert!(msg.contains("shorter than log.retention_ms"), "{msg}");
+    assert_text_fails(
+        &with("[log]\nretention_bytes = 1000\n\n[log.tier]\nlocal_retention_bytes = 1000\n"),
+        21,
+        "log.tier.local_retention_bytes",
+    );
+    assert_text_fails(&with("[log.tier]\nstore = \"ftp\"\n"), 18, "log.tier.store");
+    let msg = assert_text_fails(&with("[log.tier]\nstore = \"s3\"\n"), 18, "log.tier.store");
+    assert!(msg.contains("bucket"), "{msg}");
+    assert_text_fails(
+        &with("[log.tier]\nbandwidth_mib_per_s = 0.0\n"),
+        18,
+        "log.tier.bandwidth_mib_per_s",
+    );
+    assert_text_fails(
+        &with("[log.tier]\nrequest_latency_ms = -1.0\n"),
+        18,
+        "log.tier.request_latency_ms",
+    );
+    assert_text_fails(&with("[log.tier]\nlocal_retention = 5\n"), 18, "log.tier.local_retention");
+    let msg = assert_text_fails(
+        &with("[log]\ncleanup_policy = \"compact\"\n\n[log.tier]\n"),
+        18,
+        "log.cleanup_policy",
+    );
+    assert!(msg.contains("compacted topics"), "{msg}");
+    let msg = assert_text_fails(
+        &with("[cluster]\n\n[log]\nretention_ms = 5000\n"),
+        20,
+        "log.retention_ms",
+    );
+    assert!(msg.contains("local log only"), "{msg}");
+    let msg = assert_text_fails(
+        &with("[log]\ncleanup_policy = \"compact\"\n")
+            .replace("seed = 42", "seed = 42\nclock = \"realtime\""),
+        19,
+        "log.cleanup_policy",
+    );
+    assert!(msg.contains("simulated"), "{msg}");
+    // And a valid one parses, defaults filled in.
+    let s = Scenario::parse(
+        &with("[log]\nretention_ms = 60000\n\n[log.tier]\nlocal_retention_ms = 5000\n"),
+        Path::new("ok.toml"),
+    )
+    .unwrap();
+    let t = s.log.tier.unwrap();
+    assert_eq!(
+        (t.store.as_str(), t.cache_bytes, t.local_retention_ms),
+        ("local", 64 << 20, Some(5000))
+    );
+}

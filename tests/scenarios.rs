@@ -86,6 +86,7 @@ fn there_are_bundled_scenarios() {
         "logic-change",
         "burst",
         "skew",
+        "tiered-lake",
     ] {
         assert!(names.iter().any(|n| n == expected), "scenarios/{expected}.toml is missing");
     }
@@ -100,6 +101,11 @@ fn every_file_is_bundled_and_every_bundled_file_parses() {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(lambda_workbench::scenario::bundled(&name), Some(text.as_str()));
     }
+}
+
+#[test]
+fn tiered_lake() {
+    check(Path::new("scenarios/tiered-lake.toml"));
 }
 
 #[test]

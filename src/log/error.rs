@@ -74,6 +74,15 @@ pub enum LogError {
     /// A consumer without a group was asked to commit.
     #[error("consumer of `{0}` has no group to commit to")]
     NoGroup(String),
+    /// The remote (cold) tier failed, lacks an object its manifest lists, or returned bytes that
+    /// fail their check; never served as data.
+    #[error("remote tier object {object}: {reason}")]
+    Remote {
+        /// The object (`<store>/<topic>/<partition>/<base>.log`, or the store itself).
+        object: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A batch too large for the on-disk format.
     #[error("batch of {0} bytes is too large")]
     BatchTooLarge(usize),

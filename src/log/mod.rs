@@ -14,8 +14,14 @@
 //!       00000000000000000000.log      record batches, the segment's base offset in the name
 //!       00000000000000000000.index    sparse offset index: (relative offset u32, file position u32)
 //!       00000000000000000000.timeindex  sparse time index: (max timestamp so far i64, relative offset u32)
+//!       <base>-<end>.cleaned         with cleanup_policy = compact: the cleaned range
+//!                                     [base, end), newest record per key (`compaction.rs`)
 //!   __consumer_offsets/<group>.json   committed offsets of a consumer group:
 //!                                     {"<topic>": {"<partition>": next offset}}
+//!
+//! TIER/ (LogConfig::tier, an object store; see `tier.rs`)
+//!   <topic>/<partition>/<base>.log, .index, .timeindex    uploaded closed segments, as is
+//!   <topic>/<partition>/manifest-<generation>.json        which of them are registered
 //! ```
 //!
 //! Topic and group names are 1–249 characters of ASCII letters, digits, `.`, `_` and `-`, not
@@ -74,12 +80,21 @@
 //! - **Faults.** Segment I/O goes through [`Storage`]; what the log promises when a write,
 //!   fsync or read fails (rollback of failed writes, poisoning after a failed fsync) is stated
 //!   in [`storage`] and tested under a seeded [`FaultyStorage`].
+//! - **Tiers.** With a [`Tier`], closed segments are uploaded to a remote store and their
+//!   local copies deleted by a shorter *local* retention; the log start is still governed by
+//!   the total retention. Every offset in `[log start, log end)` reads the same record whether
+//!   its segment is local or remote (fetched into a bounded cache and read by the same segment
+//!   code, CRC and all); a missing or corrupt remote object is [`LogError::Remote`], naming it.
+//! - **Compaction.** With [`CleanupPolicy::Compact`], closed segments keep only the newest
+//!   record per key at its original offset: offsets stay stable and never reused, but reads
+//!   of the cleaned range skip the removed ones (gaps).
 //! - **Time.** Each record carries its event timestamp (ms). The time index stores the running
 //!   maximum, so [`Partition::offset_for_time`] answers Kafka's `offsetsForTimes`: the first
 //!   offset whose timestamp is ≥ T.
 
 mod batch;
 mod clock;
+mod compaction;
 pub mod console;
 mod consumer;
 pub mod coordinator;
@@ -94,6 +109,7 @@ mod record;
 mod segment;
 mod shared;
 pub mod storage;
+pub mod tier;
 mod topic;
 
 pub use batch::RecordRef;
@@ -107,6 +123,7 @@ pub use shared::PartitionRef;
 pub use storage::{
     FaultConfig, FaultCounts, FaultyStorage, FileCache, FileStorage, Storage, StorageFile,
 };
+pub use tier::{ColdReadCost, Manifest, RemoteSegment, RemoteStore, Tier, TierConfig, TierStats};
 pub use topic::{Log, RecoveryEvent, RetentionReport, Topic, partition_for_key};
 
 /// A record's position in its partition: dense, from 0, never reused.
@@ -152,6 +169,26 @@ pub struct LogConfig {
     /// [`storage::DEFAULT_OPEN_SEGMENT_FILES`] descriptors by default, however many segments
     /// (the active segment of each partition keeps its own).
     pub open_files: std::sync::Arc<FileCache>,
+    /// The remote (cold) tier closed segments are uploaded to (default: none, everything stays
+    /// local). With a tier, `retention_ms`/`retention_bytes` are the *total* retention across
+    /// both tiers and [`TierConfig`]'s local retention decides when local copies go; see
+    /// [`tier`].
+    pub tier: Option<std::sync::Arc<Tier>>,
+    /// What happens to old records (default `Delete`: whole segments go by retention;
+    /// `Compact`: closed segments keep only the last record per key, see `compaction.rs`).
+    pub cleanup_policy: CleanupPolicy,
+}
+
+/// Kafka's `cleanup.policy`: what retention does with closed segments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CleanupPolicy {
+    /// Whole segments are deleted once beyond retention.
+    #[default]
+    Delete,
+    /// Closed segments keep only the newest record of each key (offsets preserved, gaps where
+    /// records were removed); retention by time and bytes does not delete.
+    Compact,
 }
 
 impl Default for LogConfig {
@@ -165,6 +202,8 @@ impl Default for LogConfig {
             retention_bytes: None,
             storage: FileStorage::shared(),
             open_files: FileCache::new(storage::DEFAULT_OPEN_SEGMENT_FILES),
+            tier: None,
+            cleanup_policy: CleanupPolicy::Delete,
         }
     }
 }

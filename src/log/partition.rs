@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::batch::{self, BatchHeader, EncodedBatch, RecordRef};
+use super::compaction::{self, Cleaned};
 use super::error::{LogError, Result};
 use super::fsutil::{io_err, sync_dir};
 use super::segment::Segment;
+use super::tier::{RemoteLog, RemoteSegment, partition_key};
 use super::{
-    Clock, FsyncPolicy, LogConfig, Offset, Record, RecoveryEvent, RetentionReport, StoredRecord,
-    TimestampMs,
+    CleanupPolicy, Clock, FsyncPolicy, LogConfig, Offset, Record, RecoveryEvent, RetentionReport,
+    StoredRecord, TimestampMs,
 };
 
 /// What `describe` shows of a segment.
@@ -28,6 +30,9 @@ pub struct SegmentInfo {
     pub time_range: Option<(TimestampMs, TimestampMs)>,
     /// Whether this is the active segment (the one appended to).
     pub active: bool,
+    /// Whether the segment is only in the remote tier (its local copy was deleted by local
+    /// retention; `path` is then the remote object's name).
+    pub remote_only: bool,
 }
 
 /// A partition of a topic: segments on disk, appended to at the end.
@@ -41,6 +46,11 @@ pub struct Partition {
     /// Clock reading of the last `fsync` of the active segment (for `FsyncPolicy::Interval`).
     last_sync_ms: TimestampMs,
     events: Vec<RecoveryEvent>,
+    /// The partition's remote segments, when the log has a tier (see `tier.rs`).
+    remote: Option<RemoteLog>,
+    /// The cleaned prefix `[log start, first segment's base)` of a compacted partition (see
+    /// `compaction.rs`).
+    cleaned: Option<Cleaned>,
 }
 
 /// Base offsets of the segments in `dir`, sorted; stray index files without a `.log` (left by a
@@ -81,7 +91,39 @@ impl Partition {
     /// Opens (recovering) or creates the partition stored in `dir`.
     pub fn open(dir: PathBuf, config: LogConfig, clock: Arc<dyn Clock>) -> Result<Self> {
         std::fs::create_dir_all(&dir).map_err(io_err("create dir", &dir))?;
-        let bases = list_segments(&dir)?;
+        let mut bases = list_segments(&dir)?;
+        // A compacted partition's cleaned prefix; segments it covers are leftovers of a pass
+        // whose clean-up a crash interrupted (see `compaction.rs`).
+        let cleaned = Cleaned::recover(&config.storage, &dir)?;
+        if let Some(c) = &cleaned {
+            let covered =
+                (0..bases.len().saturating_sub(1)).take_while(|&i| bases[i + 1] <= c.end).count();
+            for &base in &bases[..covered] {
+                for ext in ["log", "index", "timeindex"] {
+                    let path = dir.join(format!("{}.{ext}", super::segment::file_stem(base)));
+                    match config.storage.remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(io_err("delete", &path)(e)),
+                    }
+                }
+            }
+            bases.drain(..covered);
+            if covered > 0 {
+                sync_dir(&dir)?;
+            }
+            if bases.first() != Some(&c.end) {
+                return Err(LogError::Corrupt {
+                    file: c.path.clone(),
+                    position: 0,
+                    reason: format!(
+                        "the cleaned range ends at offset {} but the first segment starts at {:?}",
+                        c.end,
+                        bases.first()
+                    ),
+                });
+            }
+        }
         let interval = config.index_interval_bytes;
         let mut events = Vec::new();
         let mut segments = Vec::with_capacity(bases.len().max(1));
@@ -114,7 +156,46 @@ impl Partition {
             }
         }
         let last_sync_ms = clock.now_ms();
-        Ok(Partition { dir, config, clock, segments, last_sync_ms, events })
+        let remote = match &config.tier {
+            None => None,
+            Some(_) if config.cleanup_policy == CleanupPolicy::Compact => {
+                return Err(LogError::Remote {
+                    object: partition_key(&dir),
+                    reason: "tiered storage does not take compacted topics (as in Kafka): use \
+                             cleanup_policy = delete with a tier"
+                        .into(),
+                });
+            }
+            Some(tier) => Some(RemoteLog::open(tier.clone(), partition_key(&dir))?),
+        };
+        let mut p =
+            Partition { dir, config, clock, segments, last_sync_ms, events, remote, cleaned };
+        p.check_tiers()?;
+        Ok(p)
+    }
+
+    /// The remote segments must reach the local ones: a gap would be records nobody has.
+    fn check_tiers(&mut self) -> Result<()> {
+        let Some(remote) = &self.remote else { return Ok(()) };
+        let local_start = self.segments[0].base;
+        match remote.end() {
+            Some(end) if end < local_start => Err(LogError::Remote {
+                object: remote.object_name(remote.segments().last().map_or(0, |s| s.base_offset)),
+                reason: format!(
+                    "the remote tier ends at offset {end} but the local log starts at \
+                     {local_start}: offsets {end}..{local_start} are in neither tier"
+                ),
+            }),
+            Some(end) if end > self.log_end_offset() => Err(LogError::Remote {
+                object: remote.object_name(remote.segments().last().map_or(0, |s| s.base_offset)),
+                reason: format!(
+                    "the remote tier reaches offset {end}, beyond the local log's end {}: the \
+                     local log is not the one this tier was written from",
+                    self.log_end_offset()
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn active(&self) -> &Segment {
@@ -249,28 +330,100 @@ impl Partition {
             return Err(LogError::OffsetOutOfRange { requested: from, start, end });
         }
         let mut next = from;
-        let mut budget = max_records;
         let mut visit = |r: RecordRef<'_>| {
             next = r.offset + 1;
             visit(r)
         };
-        let first = self.segments.partition_point(|s| s.base <= from).saturating_sub(1);
+        self.visit_tiers(from, max_records, end, &mut visit)?;
+        Ok(next)
+    }
+
+    /// [`Partition::for_each_record`]'s walk: the compacted prefix (if any), then segments only
+    /// in the remote tier (fetched through the cold cache and read by the same segment code,
+    /// so the same CRC checks as a hot segment), then the local segments.
+    fn visit_tiers(
+        &self,
+        from: Offset,
+        max_records: usize,
+        end: Offset,
+        visit: &mut dyn FnMut(RecordRef<'_>) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let mut budget = max_records;
         let mut at = from;
+        if let Some(c) = &self.cleaned {
+            if c.visit_records(at, &mut budget, visit)?.is_break() {
+                return Ok(());
+            }
+            at = at.max(c.end);
+        }
+        if let Some(remote) = &self.remote
+            && at < self.segments[0].base
+        {
+            let local_start = self.segments[0].base;
+            let segs = remote.segments();
+            let first = segs.partition_point(|s| s.next_offset() <= at);
+            let before = budget;
+            let mut flow = ControlFlow::Continue(());
+            for (i, entry) in segs.iter().enumerate().skip(first) {
+                if budget == 0 || at >= local_start {
+                    break;
+                }
+                let seg = remote.segment_for(
+                    i,
+                    &self.config.storage,
+                    self.config.index_interval_bytes,
+                )?;
+                flow = seg.visit_records(at, &mut budget, visit)?;
+                at = at.max(entry.next_offset());
+                if flow.is_break() {
+                    break;
+                }
+            }
+            remote.count_read(before - budget);
+            if flow.is_break() {
+                return Ok(());
+            }
+        }
+        let first = self.segments.partition_point(|s| s.base <= at).saturating_sub(1);
         for seg in &self.segments[first..] {
             if budget == 0 || at >= end {
                 break;
             }
-            if seg.visit_records(at, &mut budget, &mut visit)?.is_break() {
+            if seg.visit_records(at, &mut budget, visit)?.is_break() {
                 break;
             }
             at = at.max(seg.next_offset);
         }
-        Ok(next)
+        Ok(())
     }
 
     /// Kafka's offsetsForTimes: the first offset whose timestamp is ≥ `timestamp_ms`, or `None`
-    /// when no record is that late.
+    /// when no record is that late. Works across tiers: remote segments are skipped by the
+    /// manifest's time range and fetched only when they may hold the answer.
     pub fn offset_for_time(&self, timestamp_ms: TimestampMs) -> Result<Option<Offset>> {
+        if let Some(c) = &self.cleaned
+            && let Some(o) = c.offset_for_time(timestamp_ms)?
+        {
+            return Ok(Some(o));
+        }
+        if let Some(remote) = &self.remote {
+            let local_start = self.segments[0].base;
+            for (i, s) in remote.segments().iter().enumerate() {
+                if s.base_offset >= local_start {
+                    break;
+                }
+                if s.max_timestamp_ms.is_some_and(|max| max >= timestamp_ms) {
+                    let seg = remote.segment_for(
+                        i,
+                        &self.config.storage,
+                        self.config.index_interval_bytes,
+                    )?;
+                    if let Some(o) = seg.offset_for_time(timestamp_ms)? {
+                        return Ok(Some(o));
+                    }
+                }
+            }
+        }
         // The first segment holding a timestamp ≥ T holds the answer; the in-memory time
         // ranges skip the others without I/O.
         for seg in &self.segments {
@@ -285,7 +438,8 @@ impl Partition {
 
     /// The first offset still stored (raised by retention).
     pub fn log_start_offset(&self) -> Offset {
-        self.segments[0].base
+        let local = self.cleaned.as_ref().map_or(self.segments[0].base, |c| c.base);
+        self.remote.as_ref().and_then(RemoteLog::start).map_or(local, |r| r.min(local))
     }
 
     /// The offset the next appended record will get.
@@ -294,14 +448,58 @@ impl Partition {
     }
 
     /// The segments, oldest first.
+    ///
+    /// With a tier, segments whose local copy is gone come first, marked `remote_only`.
     pub fn segments(&self) -> Vec<SegmentInfo> {
         let n = self.segments.len();
-        self.segments.iter().enumerate().map(|(i, s)| s.info(i + 1 == n)).collect()
+        let local_start = self.segments[0].base;
+        let mut out: Vec<SegmentInfo> = match &self.remote {
+            None => Vec::new(),
+            Some(remote) => remote
+                .segments()
+                .iter()
+                .take_while(|s| s.base_offset < local_start)
+                .map(|s| SegmentInfo {
+                    path: PathBuf::from(remote.object_name(s.base_offset)),
+                    base_offset: s.base_offset,
+                    next_offset: s.next_offset(),
+                    size_bytes: s.size_bytes,
+                    time_range: s.min_timestamp_ms.zip(s.max_timestamp_ms),
+                    active: false,
+                    remote_only: true,
+                })
+                .collect(),
+        };
+        if let Some(c) = &self.cleaned {
+            out.push(SegmentInfo {
+                path: c.path.clone(),
+                base_offset: c.base,
+                next_offset: c.end,
+                size_bytes: c.size,
+                time_range: c.time_range,
+                active: false,
+                remote_only: false,
+            });
+        }
+        out.extend(self.segments.iter().enumerate().map(|(i, s)| s.info(i + 1 == n)));
+        out
     }
 
-    /// Total bytes of the partition's `.log` files.
+    /// Total bytes of the partition's local (hot) `.log` files.
     pub fn size_bytes(&self) -> u64 {
-        self.segments.iter().map(|s| s.size).sum()
+        self.segments.iter().map(|s| s.size).sum::<u64>()
+            + self.cleaned.as_ref().map_or(0, |c| c.size)
+    }
+
+    /// Total bytes of the partition's remote (cold) `.log` objects (0 without a tier). A
+    /// segment that is uploaded and still local counts in both.
+    pub fn remote_size_bytes(&self) -> u64 {
+        self.remote.as_ref().map_or(0, RemoteLog::size_bytes)
+    }
+
+    /// The remote segments as the manifest lists them (empty without a tier).
+    pub fn remote_segments(&self) -> Vec<RemoteSegment> {
+        self.remote.as_ref().map_or_else(Vec::new, |r| r.segments().to_vec())
     }
 
     /// The partition's directory.
@@ -325,6 +523,31 @@ impl Partition {
             return Ok(self.log_end_offset());
         }
         let offset = offset.max(self.log_start_offset());
+        if let Some(c) = &self.cleaned
+            && offset < c.end
+        {
+            return Err(LogError::Corrupt {
+                file: c.path.clone(),
+                position: 0,
+                reason: format!(
+                    "cannot truncate to offset {offset}: it is inside the compacted range"
+                ),
+            });
+        }
+        if let Some(remote) = &mut self.remote {
+            if offset < self.segments[0].base {
+                return Err(LogError::Remote {
+                    object: remote.object_name(offset),
+                    reason: format!(
+                        "cannot truncate to offset {offset}: it is below the local log start {} \
+                         (in the remote tier only)",
+                        self.segments[0].base
+                    ),
+                });
+            }
+            // Remote copies of what is cut are deregistered first.
+            remote.truncate_from(offset)?;
+        }
         while self.segments.len() > 1 && self.segments[self.segments.len() - 1].base >= offset {
             if let Some(seg) = self.segments.pop() {
                 seg.delete()?;
@@ -355,16 +578,50 @@ impl Partition {
         Ok(self.log_end_offset())
     }
 
-    /// Deletes the oldest closed segments that are beyond `retention_ms` (by newest append time)
-    /// or while the partition is larger than `retention_bytes`. The active segment is never
-    /// deleted; only a prefix of segments goes, so the log start simply rises.
+    /// One retention pass: with a tier, uploads closed segments not yet remote; then deletes
+    /// the oldest segments (remote or local, never the active one) that are beyond the total
+    /// retention — `retention_ms` by newest append time, or while the log (both tiers, each
+    /// offset counted once) is larger than `retention_bytes` — so the log start simply rises;
+    /// then deletes local copies of uploaded segments beyond the local retention. With
+    /// `cleanup_policy = compact` it compacts closed segments instead (see `compaction.rs`).
     pub fn enforce_retention(&mut self) -> Result<RetentionReport> {
+        if self.config.cleanup_policy == CleanupPolicy::Compact {
+            return self.compact();
+        }
         let now = self.clock.now_ms();
         let mut report = RetentionReport::default();
-        let mut size = self.size_bytes();
-        while self.segments.len() > 1 {
-            let oldest = &self.segments[0];
-            let expired = match (self.config.retention_ms, oldest.stats.max_append_time) {
+        if let Some(remote) = &mut self.remote {
+            let remote_end = remote.end();
+            let n = self.segments.len();
+            let closed: Vec<&Segment> = self.segments[..n - 1]
+                .iter()
+                .filter(|s| remote_end.is_none_or(|e| s.base >= e) && !s.is_empty())
+                .collect();
+            report.uploaded_segments = remote.upload(&self.config.storage, &closed)?;
+        }
+        // Total retention over one list: remote segments, then local ones not uploaded.
+        let remote_end = self.remote.as_ref().and_then(RemoteLog::end);
+        let mut logical: Vec<(Offset, u64, Option<TimestampMs>)> = self
+            .remote
+            .as_ref()
+            .map(|r| {
+                r.segments()
+                    .iter()
+                    .map(|s| (s.next_offset(), s.size_bytes, s.max_append_time_ms))
+                    .collect()
+            })
+            .unwrap_or_default();
+        logical.extend(
+            self.segments
+                .iter()
+                .filter(|s| remote_end.is_none_or(|e| s.base >= e))
+                .map(|s| (s.next_offset, s.size, s.stats.max_append_time)),
+        );
+        let mut size: u64 = logical.iter().map(|l| l.1).sum();
+        let mut new_start = None;
+        // The last entry is the active segment: never deleted.
+        for &(next, bytes, max_append) in &logical[..logical.len().saturating_sub(1)] {
+            let expired = match (self.config.retention_ms, max_append) {
                 (Some(ms), Some(t)) => now.saturating_sub(t) > ms,
                 _ => false,
             };
@@ -372,15 +629,82 @@ impl Partition {
             if !(expired || oversized) {
                 break;
             }
-            let seg = self.segments.remove(0);
-            size -= seg.size;
-            report.deleted_bytes += seg.size;
-            report.deleted_segments.push(seg.log_path.clone());
-            seg.delete()?;
+            size -= bytes;
+            new_start = Some(next);
         }
-        if !report.deleted_segments.is_empty() {
+        if let Some(start) = new_start {
+            if let Some(remote) = &mut self.remote {
+                let gone =
+                    remote.segments().iter().take_while(|s| s.next_offset() <= start).count();
+                let pass = remote.delete_oldest(gone)?;
+                report.remote_deleted_segments = pass.remote_deleted;
+                report.remote_deleted_bytes = pass.remote_deleted_bytes;
+            }
+            while self.segments.len() > 1 && self.segments[0].next_offset <= start {
+                let seg = self.segments.remove(0);
+                report.deleted_bytes += seg.size;
+                report.deleted_segments.push(seg.log_path.clone());
+                seg.delete()?;
+            }
+        }
+        // Local retention: only copies that are safely remote.
+        if let Some(remote) = &self.remote {
+            let tier = remote.tier().config();
+            let remote_end = remote.end().unwrap_or(0);
+            let mut local = self.size_bytes();
+            while self.segments.len() > 1 && self.segments[0].next_offset <= remote_end {
+                let oldest = &self.segments[0];
+                let expired = match (tier.local_retention_ms, oldest.stats.max_append_time) {
+                    (Some(ms), Some(t)) => now.saturating_sub(t) > ms,
+                    _ => false,
+                };
+                let oversized = tier.local_retention_bytes.is_some_and(|limit| local > limit);
+                if !(expired || oversized) {
+                    break;
+                }
+                let seg = self.segments.remove(0);
+                local -= seg.size;
+                report.offloaded_segments.push(seg.log_path.clone());
+                seg.delete()?;
+            }
+            remote.count_offloaded(report.offloaded_segments.len());
+        }
+        if !report.deleted_segments.is_empty() || !report.offloaded_segments.is_empty() {
             sync_dir(&self.dir)?;
         }
+        Ok(report)
+    }
+
+    /// One compaction pass over every closed segment and the previous cleaned range (see
+    /// `compaction.rs`): a no-op until a segment has closed since the last pass.
+    fn compact(&mut self) -> Result<RetentionReport> {
+        let mut report = RetentionReport::default();
+        let n = self.segments.len();
+        if n < 2 {
+            return Ok(report);
+        }
+        let base = self.log_start_offset();
+        let end = self.segments[n - 1].base;
+        let mut all = Vec::new();
+        let mut at = base;
+        while at < end {
+            let chunk = self.read(at, 50_000)?;
+            let Some(last) = chunk.last() else { break };
+            at = last.offset + 1;
+            all.extend(chunk.into_iter().filter(|r| r.offset < end));
+        }
+        let before = all.len();
+        let kept = compaction::keep_latest(all);
+        report.compacted_records = (before - kept.len()) as u64;
+        let cleaned = Cleaned::write(&self.config.storage, &self.dir, base, end, &kept)?;
+        // Swapped in: only now do the old cleaned file and the covered segments go.
+        if let Some(old) = self.cleaned.replace(cleaned) {
+            old.delete()?;
+        }
+        for seg in self.segments.drain(..n - 1) {
+            seg.delete()?;
+        }
+        sync_dir(&self.dir)?;
         Ok(report)
     }
 }

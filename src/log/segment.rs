@@ -1055,6 +1055,7 @@ impl Segment {
             size_bytes: self.size,
             time_range: self.stats.time_range,
             active,
+            remote_only: false,
         }
     }
 

@@ -122,6 +122,16 @@ impl<'a> PartitionRef<'a> {
         self.read_guard().size_bytes()
     }
 
+    /// Total bytes of the partition's remote `.log` objects (0 without a tier).
+    pub fn remote_size_bytes(&self) -> u64 {
+        self.read_guard().remote_size_bytes()
+    }
+
+    /// The remote segments as the manifest lists them (empty without a tier).
+    pub fn remote_segments(&self) -> Vec<super::RemoteSegment> {
+        self.read_guard().remote_segments()
+    }
+
     /// The partition's directory.
     pub fn dir(&self) -> std::path::PathBuf {
         self.read_guard().dir().to_path_buf()

@@ -37,6 +37,16 @@ pub struct RetentionReport {
     pub deleted_segments: Vec<PathBuf>,
     /// Bytes freed.
     pub deleted_bytes: u64,
+    /// Segments uploaded to the remote tier.
+    pub uploaded_segments: usize,
+    /// Local copies of uploaded segments deleted by local retention (still readable, remote).
+    pub offloaded_segments: Vec<PathBuf>,
+    /// Remote segments deleted by total retention.
+    pub remote_deleted_segments: usize,
+    /// Bytes of the remote segments deleted.
+    pub remote_deleted_bytes: u64,
+    /// Records removed by compaction (`cleanup_policy = compact`).
+    pub compacted_records: u64,
 }
 
 /// Kafka's murmur2 (as in `org.apache.kafka.common.utils.Utils.murmur2`), so keys land on the
@@ -281,6 +291,30 @@ impl Log {
     pub fn recovery_events(&self) -> &[RecoveryEvent] {
         &self.events
     }
+    /// The remote tier, when the log has one.
+    pub fn tier(&self) -> Option<&Arc<super::Tier>> {
+        self.config.tier.as_ref()
+    }
+    /// The remote tier's counters (`None` without a tier).
+    pub fn tier_stats(&self) -> Option<super::TierStats> {
+        self.config.tier.as_ref().map(|t| t.stats())
+    }
+    /// Modelled ms of every cold fetch so far (0 without a tier): note it before and after a
+    /// read to learn what the read cost in the simulated model.
+    pub fn cold_fetch_model_ms(&self) -> f64 {
+        self.config.tier.as_ref().map_or(0.0, |t| t.cold_fetch_model_ms())
+    }
+    /// Bytes of every partition's local (hot) and remote (cold) `.log` files: `(hot, cold)`.
+    pub fn tier_bytes(&self) -> (u64, u64) {
+        let mut hot_cold = (0, 0);
+        for topic in self.topics.values() {
+            for p in topic.partitions() {
+                hot_cold.0 += p.size_bytes();
+                hot_cold.1 += p.remote_size_bytes();
+            }
+        }
+        hot_cold
+    }
     /// Deletes closed segments beyond the retention limits, in every partition.
     pub fn enforce_retention(&self) -> Result<RetentionReport> {
         let mut report = RetentionReport::default();
@@ -289,6 +323,11 @@ impl Log {
                 let r = p.enforce_retention()?;
                 report.deleted_segments.extend(r.deleted_segments);
                 report.deleted_bytes += r.deleted_bytes;
+                report.uploaded_segments += r.uploaded_segments;
+                report.offloaded_segments.extend(r.offloaded_segments);
+                report.remote_deleted_segments += r.remote_deleted_segments;
+                report.remote_deleted_bytes += r.remote_deleted_bytes;
+                report.compacted_records += r.compacted_records;
             }
         }
         Ok(report)

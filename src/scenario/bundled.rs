@@ -18,6 +18,7 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("broker-failover-acks-all", include_str!("../../scenarios/broker-failover-acks-all.toml")),
     ("scale-out", include_str!("../../scenarios/scale-out.toml")),
     ("realtime-quickstart", include_str!("../../scenarios/realtime-quickstart.toml")),
+    ("tiered-lake", include_str!("../../scenarios/tiered-lake.toml")),
 ];
 
 /// The text of the bundled scenario `name`.

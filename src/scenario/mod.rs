@@ -93,6 +93,80 @@ pub struct LogSpec {
     pub topic: Option<String>,
     /// Give up on a broker request after this long, ms.
     pub kafka_timeout_ms: u64,
+    /// Total retention by age, ms: segments (in either tier) whose newest append is older go,
+    /// and the log start rises (default: keep forever).
+    pub retention_ms: Option<i64>,
+    /// Total retention by size, bytes: the oldest segments go while the log is larger
+    /// (default: no limit).
+    pub retention_bytes: Option<u64>,
+    /// `"delete"` (default: retention deletes whole segments) or `"compact"` (closed segments
+    /// keep only the newest record per key; see `src/log/compaction.rs`).
+    pub cleanup_policy: String,
+    /// `[log.tier]`: upload closed segments to a remote tier (absent: everything stays local).
+    pub tier: Option<TierSpec>,
+}
+
+/// `[log.tier]`: the log's remote tier (Kafka's tiered storage; see `src/log/tier.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TierSpec {
+    /// `"local"` (a directory; default) or `"s3"` (an S3-compatible bucket; needs a build with
+    /// `--features s3`).
+    pub store: String,
+    /// Directory of a `"local"` store (default: `tier/` in the run's work directory).
+    pub dir: Option<String>,
+    /// Bucket of an `"s3"` store.
+    pub bucket: Option<String>,
+    /// Key prefix inside the bucket.
+    pub prefix: String,
+    /// Region of the bucket (default: `AWS_REGION`).
+    pub region: Option<String>,
+    /// Endpoint of a non-AWS S3 store (MinIO, ...).
+    pub endpoint: Option<String>,
+    /// Allow an `http://` endpoint.
+    pub allow_http: bool,
+    /// Local copies of uploaded segments are deleted once their newest append is older than
+    /// this, ms (default: by size only, or never).
+    pub local_retention_ms: Option<i64>,
+    /// Local copies of uploaded segments are deleted, oldest first, while a partition's local
+    /// segments exceed this many bytes (default: no limit).
+    pub local_retention_bytes: Option<u64>,
+    /// Size of the local cache of fetched cold segments, bytes.
+    pub cache_bytes: u64,
+    /// Modelled latency of one GET from the tier, ms (three per segment fetched).
+    pub request_latency_ms: f64,
+    /// Modelled transfer rate from the tier, MiB/s.
+    pub bandwidth_mib_per_s: f64,
+}
+
+impl Default for TierSpec {
+    fn default() -> Self {
+        TierSpec {
+            store: "local".into(),
+            dir: None,
+            bucket: None,
+            prefix: String::new(),
+            region: None,
+            endpoint: None,
+            allow_http: false,
+            local_retention_ms: None,
+            local_retention_bytes: None,
+            cache_bytes: 64 << 20,
+            request_latency_ms: 20.0,
+            bandwidth_mib_per_s: 100.0,
+        }
+    }
+}
+
+impl LogSpec {
+    /// Whether the log needs retention passes during a run (a tier, a retention limit, or
+    /// compaction).
+    pub fn maintained(&self) -> bool {
+        self.tier.is_some()
+            || self.retention_ms.is_some()
+            || self.retention_bytes.is_some()
+            || self.cleanup_policy == "compact"
+    }
 }
 
 impl Default for LogSpec {
@@ -102,6 +176,10 @@ impl Default for LogSpec {
             bootstrap_servers: Vec::new(),
             topic: None,
             kafka_timeout_ms: 10_000,
+            retention_ms: None,
+            retention_bytes: None,
+            cleanup_policy: "delete".into(),
+            tier: None,
         }
     }
 }

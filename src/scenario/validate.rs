@@ -286,6 +286,7 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
         "in 100..=600000",
         lg.kafka_timeout_ms,
     )?;
+    check_log_storage(&c, s)?;
     if let Some(cl) = &s.cluster {
         c.require((1..=64).contains(&cl.brokers), "cluster.brokers", "in 1..=64", cl.brokers)?;
         c.require(
@@ -743,5 +744,105 @@ fn check_membership_timeline(c: &Checker<'_>, s: &Scenario) -> Result<(), Scenar
             _ => {}
         }
     }
+    Ok(())
+}
+
+/// `[log]` retention, cleanup policy and `[log.tier]`.
+fn check_log_storage(c: &Checker<'_>, s: &Scenario) -> Result<(), ScenarioError> {
+    let lg = &s.log;
+    if let Some(ms) = lg.retention_ms {
+        c.require(ms > 0, "log.retention_ms", "> 0", ms)?;
+        c.at_most_max_duration("log.retention_ms", ms)?;
+    }
+    if let Some(b) = lg.retention_bytes {
+        c.require(b > 0, "log.retention_bytes", "> 0", b)?;
+    }
+    c.require(
+        lg.cleanup_policy == "delete" || lg.cleanup_policy == "compact",
+        "log.cleanup_policy",
+        "\"delete\" or \"compact\"",
+        format!("\"{}\"", lg.cleanup_policy),
+    )?;
+    if lg.maintained() {
+        // Retention, compaction and tiering act on the local log the simulated driver
+        // appends to; replicas and real brokers keep their own.
+        let (ok, field) = if lg.tier.is_some() {
+            (s.cluster.is_none() && lg.backend == "local", "log.tier")
+        } else if lg.cleanup_policy == "compact" {
+            (s.cluster.is_none() && lg.backend == "local", "log.cleanup_policy")
+        } else if lg.retention_ms.is_some() {
+            (s.cluster.is_none() && lg.backend == "local", "log.retention_ms")
+        } else {
+            (s.cluster.is_none() && lg.backend == "local", "log.retention_bytes")
+        };
+        if !ok {
+            return Err(c.at_key(
+                field,
+                "retention, compaction and [log.tier] apply to the local log only: not with a \
+                 [cluster] or backend = \"kafka\""
+                    .into(),
+            ));
+        }
+    }
+    if lg.cleanup_policy == "compact" && s.clock != super::RunClock::Simulated {
+        return Err(c.at_key(
+            "log.cleanup_policy",
+            "\"compact\" runs with clock = \"simulated\" only (the oracle must read every record \
+             before the cleaner runs, which a wall-clock producer cannot promise)"
+                .into(),
+        ));
+    }
+    let Some(t) = &lg.tier else { return Ok(()) };
+    if lg.cleanup_policy == "compact" {
+        return Err(c.at_key(
+            "log.cleanup_policy",
+            "must be \"delete\" with [log.tier]: tiered storage does not take compacted topics \
+             (as in Kafka)"
+                .into(),
+        ));
+    }
+    c.require(
+        t.store == "local" || t.store == "s3",
+        "log.tier.store",
+        "\"local\" or \"s3\"",
+        format!("\"{}\"", t.store),
+    )?;
+    if t.store == "s3" {
+        c.require(
+            t.bucket.as_deref().is_some_and(|b| !b.is_empty()),
+            "log.tier.store",
+            "\"local\", or \"s3\" with a `bucket`",
+            "\"s3\" without a bucket",
+        )?;
+    }
+    if let Some(ms) = t.local_retention_ms {
+        c.require(ms >= 0, "log.tier.local_retention_ms", ">= 0", ms)?;
+        c.at_most_max_duration("log.tier.local_retention_ms", ms)?;
+        if let Some(total) = lg.retention_ms {
+            c.require(
+                ms < total,
+                "log.tier.local_retention_ms",
+                &format!(
+                    "shorter than log.retention_ms ({total}): local is the hot part of the total"
+                ),
+                ms,
+            )?;
+        }
+    }
+    if let (Some(local), Some(total)) = (t.local_retention_bytes, lg.retention_bytes) {
+        c.require(
+            local < total,
+            "log.tier.local_retention_bytes",
+            &format!("smaller than log.retention_bytes ({total})"),
+            local,
+        )?;
+    }
+    c.non_negative("log.tier.request_latency_ms", t.request_latency_ms)?;
+    c.require(
+        t.bandwidth_mib_per_s.is_finite() && t.bandwidth_mib_per_s > 0.0,
+        "log.tier.bandwidth_mib_per_s",
+        "a finite number > 0",
+        format!("{:?}", t.bandwidth_mib_per_s),
+    )?;
     Ok(())
 }

@@ -236,12 +236,17 @@ impl StreamJob {
         }
         if now >= self.next_poll && now >= self.busy_until {
             self.next_poll = now + self.cfg.poll_interval_ms;
+            // A poll below the log's local start fetches cold segments from the remote tier;
+            // the cost model charges their modelled fetch time to this job (a measured run's
+            // clock already includes it).
+            let cold_before = log.cold_fetch_model_ms();
             let records = self.consumer.poll(log, MAX_RECORDS_PER_POLL)?;
+            let cold_ms = log.cold_fetch_model_ms() - cold_before;
             if self.measured && records.len() == MAX_RECORDS_PER_POLL {
                 self.next_poll = now;
             }
             if !records.is_empty() {
-                let mut processed = self.process(now, &records)?;
+                let mut processed = self.process(now, &records, cold_ms)?;
                 if self.measured {
                     // Measured: the results are visible the moment processing ended.
                     let finished = log.clock().now_ms().max(now);
@@ -265,6 +270,7 @@ impl StreamJob {
         &mut self,
         now: TimestampMs,
         records: &[(u32, crate::log::StoredRecord)],
+        cold_ms: f64,
     ) -> Result<Processed, ArchError> {
         let partitions = self.watermark.max_event_time.len();
         let mut out =
@@ -312,8 +318,9 @@ impl StreamJob {
         self.events_read += records.len() as u64;
         out.read_end = (0..partitions as u32).map(|p| self.consumer.position(p)).collect();
         out.watermark_after = Some(self.watermark.clone());
-        let cost_ms =
-            self.cfg.overhead_ms + records.len() as f64 * self.cfg.cost_us_per_event / 1000.0;
+        let cost_ms = self.cfg.overhead_ms
+            + records.len() as f64 * self.cfg.cost_us_per_event / 1000.0
+            + cold_ms;
         out.visible_at = now + cost_ms.ceil() as i64;
         self.busy_until = out.visible_at;
         self.busy_ms += out.visible_at - now;
