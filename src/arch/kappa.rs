@@ -64,7 +64,7 @@ impl Architecture for KappaArch {
     }
 
     fn query(&mut self, _now: TimestampMs, _log: &Log) -> Result<Table, ArchError> {
-        Ok(present(self.kappa.view()))
+        Ok(present(&self.kappa.view()))
     }
 
     fn quiescent(&self, log: &Log) -> Result<bool, ArchError> {

@@ -17,17 +17,80 @@ use std::sync::Arc;
 
 use crate::arch::{ArchError, Timing};
 use crate::log::{Consumer, Log, Offset, StartPosition, TimestampMs};
-use crate::query::{Agg, Cell, QuerySet, View, merge_cell, merge_into};
+use crate::query::{Agg, Cell, CellId, Keys, LiveView, QuerySet, View};
 use crate::scenario::{LatePolicy, Speed};
-use crate::workload::{EventFields, decode};
+use crate::workload::{EventFields, decode_ref};
 
 pub mod operators;
+
+/// One event's contribution to one cell. The group name is borrowed (from the event or from the
+/// static tables a query joins), so emitting a contribution allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contribution<'k> {
+    /// The query's id.
+    pub query: u8,
+    /// The group.
+    pub key: &'k str,
+    /// Start of the window, ms.
+    pub window_start_ms: i64,
+    /// The state the event adds to the cell.
+    pub agg: Agg,
+}
 
 /// How a stream job turns one event into contributions to cells. Implementations must be pure:
 /// the same event always gives the same contributions.
 pub trait StreamCompute: std::fmt::Debug + Send + Sync {
-    /// Appends the event's contribution to each cell it touches (one per query and window).
-    fn contributions(&self, event: &EventFields, out: &mut Vec<(Cell, Agg)>);
+    /// Calls `emit` once per cell the event touches (one per query and window), in a fixed
+    /// order. The hot path: no allocation per event.
+    fn for_each_contribution(&self, event: &EventFields, emit: &mut dyn FnMut(Contribution<'_>));
+
+    /// Appends the event's contributions as owned cells (for tests and tools; stream jobs use
+    /// [`StreamCompute::for_each_contribution`]).
+    fn contributions(&self, event: &EventFields, out: &mut Vec<(Cell, Agg)>) {
+        self.for_each_contribution(event, &mut |c| {
+            let cell =
+                Cell { query: c.query, key: c.key.to_owned(), window_start_ms: c.window_start_ms };
+            out.push((cell, c.agg));
+        });
+    }
+}
+
+/// The per-event step of a stream job, shared by [`StreamJob`] and the speed benchmark so the
+/// benchmark measures exactly this code: judge lateness against the watermark *before* the
+/// event (an event cannot make itself late), observe the event in its partition's watermark,
+/// and hand every contribution whose window is still open (its end plus `allowed_lateness_ms`
+/// is after the watermark) to `sink`, with its group interned in `keys`.
+///
+/// Returns whether the event counts as processed: at least one contribution applied, or none
+/// to make (an event no query keeps is reflected as soon as it is processed: its absence from
+/// the answers is the right answer). `false` means every contribution was late.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn apply_event(
+    compute: &dyn StreamCompute,
+    queries: &QuerySet,
+    allowed_lateness_ms: i64,
+    watermark: &mut Watermark,
+    keys: &mut Keys,
+    partition: u32,
+    event: &EventFields,
+    sink: &mut impl FnMut(CellId, Agg),
+) -> bool {
+    let wm = watermark.current();
+    watermark.observe(partition, event.event_time_ms);
+    let (mut emitted, mut applied) = (false, false);
+    compute.for_each_contribution(event, &mut |c| {
+        emitted = true;
+        let window_ms = queries.spec(c.query).map_or(0, |s| s.window_ms);
+        let closes = c.window_start_ms + window_ms + allowed_lateness_ms;
+        if wm.is_some_and(|wm| closes <= wm) {
+            return;
+        }
+        applied = true;
+        let id = CellId { query: c.query, key: keys.id(c.key), window_start_ms: c.window_start_ms };
+        sink(id, c.agg);
+    });
+    applied || !emitted
 }
 
 /// Event-time progress. Each partition's watermark trails the largest event time seen in it by
@@ -79,8 +142,9 @@ pub struct LateEvent {
 pub struct Processed {
     /// When the results become visible (poll time + simulated processing time).
     pub visible_at: TimestampMs,
-    /// Contributions applied: partition, offset, cell, state.
-    pub counted: Vec<(u32, Offset, Cell, Agg)>,
+    /// Contributions applied: partition, offset, cell (group interned in the job's
+    /// [`StreamJob::keys`]), state.
+    pub counted: Vec<(u32, Offset, CellId, Agg)>,
     /// Events processed and not late (at least one contribution applied, or none to make),
     /// per partition, in offset order.
     pub counted_events: Vec<Vec<Offset>>,
@@ -113,7 +177,10 @@ pub struct StreamJob {
     busy_ms: i64,
     late_events: u64,
     side_output: Vec<LateEvent>,
-    scratch: Vec<(Cell, Agg)>,
+    /// The group names of every cell this job has emitted.
+    keys: Keys,
+    /// The decoded event, reused so decoding allocates no key per event.
+    scratch: EventFields,
     /// Offsets whose results are visible, committed to the consumer group.
     committed: Vec<Offset>,
     /// The watermark as of `committed` (the checkpoint a restart resumes from).
@@ -158,7 +225,8 @@ impl StreamJob {
             busy_ms: 0,
             late_events: 0,
             side_output: Vec::new(),
-            scratch: Vec::new(),
+            keys: Keys::new(),
+            scratch: EventFields::default(),
             committed,
             committed_watermark: Watermark::new(partitions, cfg.watermark_delay_ms),
             crashes: 0,
@@ -212,6 +280,11 @@ impl StreamJob {
     /// Per partition, the offsets whose results are visible (and committed).
     pub fn committed(&self) -> &[Offset] {
         &self.committed
+    }
+
+    /// The group names of the cells in this job's results ([`Processed::counted`]).
+    pub fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     /// Crashes so far.
@@ -270,28 +343,25 @@ impl StreamJob {
         let mut out =
             Processed { counted_events: vec![Vec::new(); partitions], ..Processed::default() };
         for (partition, r) in records {
-            let event =
-                decode(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms).map_err(
-                    |source| ArchError::Decode { partition: *partition, offset: r.offset, source },
-                )?;
-            // Lateness is judged against the watermark *before* this event: an event cannot
-            // make itself late.
-            let watermark = self.watermark.current();
-            self.watermark.observe(*partition, event.event_time_ms);
-            self.scratch.clear();
-            self.compute.contributions(&event, &mut self.scratch);
-            // An event no query keeps (a click, for a count of views) is reflected as soon as it
-            // is processed: its absence from the answers is the right answer. Only an event
-            // whose every contribution arrived after its window closed is late.
-            let mut applied = self.scratch.is_empty();
-            for (cell, agg) in self.scratch.drain(..) {
-                let closes = self.queries.window_end(&cell) + self.cfg.allowed_lateness_ms;
-                if watermark.is_some_and(|wm| closes <= wm) {
-                    continue;
-                }
-                applied = true;
-                out.counted.push((*partition, r.offset, cell, agg));
-            }
+            let event = &mut self.scratch;
+            decode_ref(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms)
+                .map_err(|source| ArchError::Decode {
+                    partition: *partition,
+                    offset: r.offset,
+                    source,
+                })?
+                .fill(event);
+            let counted = &mut out.counted;
+            let applied = apply_event(
+                self.compute.as_ref(),
+                &self.queries,
+                self.cfg.allowed_lateness_ms,
+                &mut self.watermark,
+                &mut self.keys,
+                *partition,
+                event,
+                &mut |id, agg| counted.push((*partition, r.offset, id, agg)),
+            );
             if applied {
                 if let Some(list) = out.counted_events.get_mut(*partition as usize) {
                     list.push(r.offset);
@@ -357,7 +427,7 @@ impl StreamJob {
 struct Generation {
     /// First offset of the generation, per partition.
     start: Vec<Offset>,
-    view: View,
+    view: LiveView,
     /// Events counted into `view`, per partition, ascending.
     counted: Vec<Vec<Offset>>,
 }
@@ -405,7 +475,7 @@ impl SpeedLayer {
             StreamJob::new(log, topic, group, StartPosition::Earliest, compute, queries, cfg, now)?;
         let first = Generation {
             start: vec![0; partitions],
-            view: View::new(),
+            view: LiveView::new(),
             counted: vec![Vec::new(); partitions],
         };
         Ok(SpeedLayer {
@@ -423,7 +493,11 @@ impl SpeedLayer {
         let partitions = cutoff.len();
         self.generations.insert(
             generation,
-            Generation { start: cutoff, view: View::new(), counted: vec![Vec::new(); partitions] },
+            Generation {
+                start: cutoff,
+                view: LiveView::new(),
+                counted: vec![Vec::new(); partitions],
+            },
         );
     }
 
@@ -455,7 +529,7 @@ impl SpeedLayer {
             for (partition, offset, cell, agg) in processed.counted {
                 let Some(id) = self.generation_of(partition, offset) else { continue };
                 if let Some(g) = self.generations.get_mut(&id) {
-                    merge_cell(&mut g.view, cell, agg);
+                    g.view.merge(cell, agg);
                 }
             }
             for (p, offsets) in processed.counted_events.iter().enumerate() {
@@ -485,7 +559,7 @@ impl SpeedLayer {
     pub fn view(&self) -> View {
         let mut merged = View::new();
         for g in self.generations.values() {
-            merge_into(&mut merged, &g.view);
+            g.view.merge_into_view(self.job.keys(), &mut merged);
         }
         merged
     }

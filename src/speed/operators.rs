@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use super::StreamCompute;
-use crate::query::{Agg, Cell, QueryKind, QuerySet, QuerySpec};
+use super::{Contribution, StreamCompute};
+use crate::query::{Agg, QueryKind, QuerySet, QuerySpec};
 use crate::scenario::Drift;
 use crate::workload::{EventFields, EventType};
 
@@ -46,17 +46,19 @@ fn windows(spec: &QuerySpec, t: i64, drift: Drift, mut emit: impl FnMut(i64)) {
 }
 
 impl StreamCompute for HandWritten {
-    fn contributions(&self, e: &EventFields, out: &mut Vec<(Cell, Agg)>) {
+    fn for_each_contribution(&self, e: &EventFields, out: &mut dyn FnMut(Contribution<'_>)) {
         for spec in &self.queries.specs {
             if !spec.keeps(e.user_id) {
                 continue;
             }
             let mut emit = |key: &str, agg: Agg| {
                 windows(spec, e.event_time_ms, self.drift, |start| {
-                    out.push((
-                        Cell { query: spec.id, key: key.to_owned(), window_start_ms: start },
-                        agg.clone(),
-                    ))
+                    out(Contribution {
+                        query: spec.id,
+                        key,
+                        window_start_ms: start,
+                        agg: agg.clone(),
+                    })
                 })
             };
             match spec.kind {
