@@ -63,8 +63,10 @@ pub struct ArchRun {
 /// Everything a run produced (simulated or realtime).
 #[derive(Debug, Clone)]
 pub struct RunResult {
-    /// Events generated and appended.
+    /// Events generated and appended (each record counts for the events it stands for).
     pub events: u64,
+    /// Log records those events were written as (`events / events_per_record`).
+    pub records: u64,
     /// Events generated out of order (event time before arrival).
     pub out_of_order_events: u64,
     /// Simulated time the run ended.
@@ -248,7 +250,7 @@ pub fn simulate_with(
 
     let events = workload::generate(&scenario.workload, scenario.seed, scenario.duration_ms);
     let out_of_order_events =
-        events.iter().filter(|e| e.event_time_ms < e.arrival_ms).count() as u64;
+        events.iter().filter(|e| e.event_time_ms < e.arrival_ms).map(|e| u64::from(e.weight)).sum();
 
     let mut queries = Arc::new(QuerySet::from_scenario(scenario));
     let ctx = ArchContext {
@@ -453,7 +455,8 @@ pub fn simulate_with(
     Ok(RunResult {
         cluster,
         kafka: kafka.map(|k| k.stats().clone()),
-        events: oracle.len(),
+        events: oracle.events(),
+        records: oracle.len(),
         out_of_order_events,
         end_ms: t,
         tick_ms,

@@ -24,6 +24,8 @@ pub struct Oracle {
     /// Append time of every record read, per partition, indexed by offset.
     append_times: Vec<Vec<TimestampMs>>,
     view: View,
+    /// Events read: records weighted by the events each stands for.
+    events: u64,
 }
 
 impl Oracle {
@@ -37,6 +39,7 @@ impl Oracle {
             event_times: vec![Vec::new(); partitions],
             append_times: vec![Vec::new(); partitions],
             view: View::new(),
+            events: 0,
         })
     }
 
@@ -48,6 +51,7 @@ impl Oracle {
         self.event_times.iter_mut().for_each(Vec::clear);
         self.append_times.iter_mut().for_each(Vec::clear);
         self.view.clear();
+        self.events = 0;
     }
 
     /// Reads every record appended since the last call.
@@ -66,6 +70,7 @@ impl Oracle {
                             offset: r.offset,
                             source,
                         })?;
+                    self.events += u64::from(e.weight);
                     self.event_times[p].push(e.event_time_ms);
                     self.append_times[p].push(r.append_time_ms);
                     for spec in &self.queries.specs {
@@ -98,8 +103,11 @@ impl Oracle {
                                 _ => Agg::Sum(0),
                             });
                             match state {
-                                Agg::Sum(n) if spec.kind == QueryKind::KeySum => *n += e.value,
-                                Agg::Sum(n) => *n += 1,
+                                // A record stands for `weight` identical events.
+                                Agg::Sum(n) if spec.kind == QueryKind::KeySum => {
+                                    *n += e.value.wrapping_mul(i64::from(e.weight))
+                                }
+                                Agg::Sum(n) => *n += i64::from(e.weight),
                                 Agg::Users(users) => {
                                     users.insert(e.user_id);
                                 }
@@ -126,6 +134,11 @@ impl Oracle {
     /// Append times per partition, indexed by offset (for staleness).
     pub fn append_times(&self) -> &[Vec<TimestampMs>] {
         &self.append_times
+    }
+
+    /// Events read so far: each record counts for the events it stands for (its weight).
+    pub fn events(&self) -> u64 {
+        self.events
     }
 
     /// Records read so far.

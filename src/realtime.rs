@@ -369,7 +369,7 @@ pub fn run_realtime(
     let events =
         Arc::new(workload::generate(&scenario.workload, scenario.seed, scenario.duration_ms));
     let out_of_order_events =
-        events.iter().filter(|e| e.event_time_ms < e.arrival_ms).count() as u64;
+        events.iter().filter(|e| e.event_time_ms < e.arrival_ms).map(|e| u64::from(e.weight)).sum();
     let partitions = scenario.workload.partitions as usize;
     let tick_ms =
         [scenario.speed.poll_interval_ms, scenario.sample_every_ms, scenario.batch.interval_ms]
@@ -505,7 +505,8 @@ pub fn run_realtime(
         architectures.push(record.finish(f.arch.as_ref(), final_view, &oracle, &exact, &c.queries));
     }
     Ok(RunResult {
-        events: oracle.len(),
+        events: oracle.events(),
+        records: oracle.len(),
         out_of_order_events,
         end_ms: c.end_ms,
         tick_ms,

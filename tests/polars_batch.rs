@@ -182,6 +182,7 @@ fn event(seq: u64, key: &str, user_id: u64, event_type: EventType, t: i64) -> Ev
         value: seq as i64 + 1,
         event_time_ms: t,
         arrival_ms: 0,
+        weight: 1,
     }
 }
 

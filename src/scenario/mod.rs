@@ -338,6 +338,16 @@ pub struct Workload {
     /// Bursts: inside each, the rate is multiplied (`[[workload.bursts]]`; none by default).
     #[serde(default)]
     pub bursts: Vec<Burst>,
+    /// Events each log record stands for (default 1): the generator writes one record per this
+    /// many identical events (same key, event time and fields), carrying the number as its
+    /// weight; every query counts and sums by weight and the cost model charges per event. How
+    /// a simulated day at thousands of events/s fits in seconds.
+    #[serde(default = "default_events_per_record")]
+    pub events_per_record: u32,
+}
+
+fn default_events_per_record() -> u32 {
+    1
 }
 
 impl Default for Workload {
@@ -360,6 +370,7 @@ impl Default for Workload {
             ads_per_campaign: default_ads_per_campaign(),
             ramp_to_rate_per_sec: None,
             bursts: Vec::new(),
+            events_per_record: 1,
         }
     }
 }

@@ -342,6 +342,9 @@ impl StreamJob {
         let partitions = self.watermark.max_event_time.len();
         let mut out =
             Processed { counted_events: vec![Vec::new(); partitions], ..Processed::default() };
+        // Events, not records: a record stands for `weight` identical events, and the cost
+        // model charges per event.
+        let mut events = 0u64;
         for (partition, r) in records {
             let event = &mut self.scratch;
             decode_ref(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms)
@@ -351,6 +354,7 @@ impl StreamJob {
                     source,
                 })?
                 .fill(event);
+            events += u64::from(event.weight);
             let counted = &mut out.counted;
             let applied = apply_event(
                 self.compute.as_ref(),
@@ -372,18 +376,17 @@ impl StreamJob {
                     offset: r.offset,
                     event_time_ms: event.event_time_ms,
                 };
-                self.late_events += 1;
+                self.late_events += u64::from(event.weight);
                 if self.cfg.late_policy == LatePolicy::SideOutput {
                     self.side_output.push(late);
                 }
                 out.late.push(late);
             }
         }
-        self.events_read += records.len() as u64;
+        self.events_read += events;
         out.read_end = (0..partitions as u32).map(|p| self.consumer.position(p)).collect();
         out.watermark_after = Some(self.watermark.clone());
-        let cost_ms =
-            self.cfg.overhead_ms + records.len() as f64 * self.cfg.cost_us_per_event / 1000.0;
+        let cost_ms = self.cfg.overhead_ms + events as f64 * self.cfg.cost_us_per_event / 1000.0;
         out.visible_at = now + cost_ms.ceil() as i64;
         self.busy_until = out.visible_at;
         self.busy_ms += out.visible_at - now;

@@ -62,17 +62,22 @@ impl StreamCompute for HandWritten {
                 })
             };
             match spec.kind {
-                QueryKind::KeyWindowCount => emit(&e.key, Agg::Sum(1)),
-                QueryKind::KeySum => emit(&e.key, Agg::Sum(e.value)),
+                // A record stands for `weight` identical events: counts add the weight,
+                // sums the value times the weight (wrapping, as polars does).
+                QueryKind::KeyWindowCount => emit(&e.key, Agg::Sum(i64::from(e.weight))),
+                QueryKind::KeySum => {
+                    emit(&e.key, Agg::Sum(e.value.wrapping_mul(i64::from(e.weight))))
+                }
                 QueryKind::CampaignWindowCount => {
                     // YSB: filter views, join ad → campaign, count.
                     if e.event_type != EventType::View && self.drift != Drift::NoViewFilter {
                         continue;
                     }
                     if let Some(campaign) = self.queries.campaigns.campaign_of(&e.key) {
-                        emit(campaign, Agg::Sum(1));
+                        emit(campaign, Agg::Sum(i64::from(e.weight)));
                     }
                 }
+                // Identical events share their user: a weight changes no distinct count.
                 QueryKind::DistinctUsers => {
                     let group = self.queries.campaigns.campaign_of(&e.key).unwrap_or(&e.key);
                     let precision = spec.approximate.then_some(spec.hll_precision);
