@@ -156,6 +156,10 @@ pub struct Processed {
     pub watermark_after: Option<Watermark>,
 }
 
+/// Simulated ms between writes of a job's checkpointed offsets to its consumer group (Kafka's
+/// `auto.commit.interval.ms` default).
+pub const GROUP_WRITE_INTERVAL_MS: i64 = 5_000;
+
 /// Records read per poll at most; bounds memory when a job starts far behind (reprocessing).
 const MAX_RECORDS_PER_POLL: usize = 200_000;
 
@@ -185,6 +189,10 @@ pub struct StreamJob {
     committed: Vec<Offset>,
     /// The watermark as of `committed` (the checkpoint a restart resumes from).
     committed_watermark: Watermark,
+    /// The checkpoint has offsets not yet written to the consumer group.
+    group_dirty: bool,
+    /// When the consumer group was last written.
+    group_written_at: Option<TimestampMs>,
     crashes: u64,
     events_reprocessed: u64,
     /// Results timed by the log's clock (visible when processing really ended) instead of the
@@ -229,6 +237,8 @@ impl StreamJob {
             scratch: EventFields::default(),
             committed,
             committed_watermark: Watermark::new(partitions, cfg.watermark_delay_ms),
+            group_dirty: false,
+            group_written_at: None,
             crashes: 0,
             events_reprocessed: 0,
             measured: false,
@@ -243,14 +253,36 @@ impl StreamJob {
     }
 
     /// Results became visible: commit their offsets and checkpoint the watermark with them.
-    fn commit(&mut self, log: &Log, processed: &Processed) -> Result<(), ArchError> {
+    ///
+    /// The checkpoint (what a restart resumes from) is taken with every visible result; it is
+    /// written to the consumer group at most every [`GROUP_WRITE_INTERVAL_MS`], and once more
+    /// when the job finds nothing new to read, so the group's offsets on disk trail the
+    /// checkpoint by at most that interval and match it whenever the job has caught up.
+    /// (Writing the group file at every poll was a third of a long simulated run's time.)
+    fn commit(
+        &mut self,
+        log: &Log,
+        processed: &Processed,
+        now: TimestampMs,
+    ) -> Result<(), ArchError> {
         self.committed.clone_from(&processed.read_end);
         if let Some(wm) = &processed.watermark_after {
             self.committed_watermark = wm.clone();
         }
+        self.group_dirty = true;
+        if self.group_written_at.is_none_or(|at| now - at >= GROUP_WRITE_INTERVAL_MS) {
+            self.write_group(log, now)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the checkpointed offsets to the consumer group.
+    fn write_group(&mut self, log: &Log, now: TimestampMs) -> Result<(), ArchError> {
         let offsets: Vec<(u32, Offset)> =
             self.committed.iter().enumerate().map(|(p, o)| (p as u32, *o)).collect();
         log.commit_offsets(&self.group, &self.topic, &offsets)?;
+        self.group_dirty = false;
+        self.group_written_at = Some(now);
         Ok(())
     }
 
@@ -305,13 +337,17 @@ impl StreamJob {
             visible.extend(self.pending.pop_front());
         }
         for processed in &visible {
-            self.commit(log, processed)?;
+            self.commit(log, processed, now)?;
         }
         if now >= self.next_poll && now >= self.busy_until {
             self.next_poll = now + self.cfg.poll_interval_ms;
             let records = self.consumer.poll(log, MAX_RECORDS_PER_POLL)?;
             if self.measured && records.len() == MAX_RECORDS_PER_POLL {
                 self.next_poll = now;
+            }
+            if records.is_empty() && self.group_dirty {
+                // Caught up: the group gets the whole checkpoint.
+                self.write_group(log, now)?;
             }
             if !records.is_empty() {
                 let mut processed = self.process(now, &records)?;
@@ -324,7 +360,7 @@ impl StreamJob {
                 }
                 // A zero-cost job's results are visible in the same tick.
                 if processed.visible_at <= now || self.measured {
-                    self.commit(log, &processed)?;
+                    self.commit(log, &processed, now)?;
                     visible.push(processed);
                 } else {
                     self.pending.push_back(processed);
