@@ -16,7 +16,7 @@ use lambda_workbench::kappa::Kappa;
 use lambda_workbench::log::{
     Log, LogConfig, ManualClock, Offset, Producer, ProducerConfig, Record,
 };
-use lambda_workbench::query::{Agg, Cell, QuerySet, View, merge_cell, present};
+use lambda_workbench::query::{Agg, QuerySet, View, merge_cell, present};
 use lambda_workbench::scenario::{Scenario, Speed};
 use lambda_workbench::speed::operators::HandWritten;
 use lambda_workbench::speed::{Contribution, StreamCompute};

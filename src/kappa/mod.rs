@@ -203,6 +203,11 @@ impl Kappa {
         self.live.view.to_view(self.live.job.keys())
     }
 
+    /// The served table: the live view's numbers (what a user sees).
+    pub fn table(&self) -> crate::query::Table {
+        self.live.view.present(self.live.job.keys())
+    }
+
     /// Cells held now (both tables during reprocessing).
     pub fn cells(&self) -> usize {
         self.live.view.len() + self.next.as_ref().map_or(0, |n| n.view.len())

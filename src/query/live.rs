@@ -183,6 +183,11 @@ impl LiveView {
         self.cells.iter().map(|(id, agg)| (id.cell(keys), agg.clone())).collect()
     }
 
+    /// The numbers a user sees (names from `keys`), without cloning any state.
+    pub fn present(&self, keys: &Keys) -> super::Table {
+        self.cells.iter().map(|(id, agg)| (id.cell(keys), agg.present())).collect()
+    }
+
     /// The state of a cell.
     pub fn get(&self, cell: &CellId) -> Option<&Agg> {
         self.cells.get(cell)
