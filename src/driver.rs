@@ -274,11 +274,12 @@ pub fn simulate_with(
     // The producer flushes every tick, so linger never holds a record past its tick.
     let mut producer = Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 64 * 1024 });
 
-    let tick_ms =
+    let tick_ms = scenario.tick_ms.unwrap_or_else(|| {
         [scenario.speed.poll_interval_ms, scenario.sample_every_ms, scenario.batch.interval_ms]
             .into_iter()
             .fold(100, gcd)
-            .max(1);
+            .max(1)
+    });
     // After the workload stops, allow ten batch cycles for every layer to settle.
     let horizon =
         scenario.duration_ms + 10 * (scenario.batch.interval_ms + scenario.speed.poll_interval_ms);

@@ -38,6 +38,12 @@ pub struct Scenario {
     /// How often the error against the oracle is sampled, in simulated ms (default 1000).
     #[serde(default = "default_sample_every_ms")]
     pub sample_every_ms: i64,
+    /// The simulated driver's tick, ms: events are appended and every layer advances once per
+    /// tick. Default: the largest divisor of 100 ms, the poll, sample and batch intervals. A
+    /// long run may set a coarser one (it must divide those intervals); events then reach the
+    /// log up to a tick after they arrive.
+    #[serde(default)]
+    pub tick_ms: Option<i64>,
     /// Which clock drives the run: `simulated` (default; the cost model decides when results
     /// become visible, reproducible byte for byte) or `realtime` (wall-clock time, the
     /// computation's real duration decides; see `src/realtime.rs`).

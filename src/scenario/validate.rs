@@ -168,6 +168,17 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
         )?;
     }
     c.at_most_max_duration("sample_every_ms", s.sample_every_ms)?;
+    if let Some(tick) = s.tick_ms {
+        let divides = |interval: i64| tick > 0 && interval % tick == 0;
+        c.require(
+            divides(s.sample_every_ms)
+                && divides(s.speed.poll_interval_ms)
+                && divides(s.batch.interval_ms),
+            "tick_ms",
+            "> 0 and a divisor of sample_every_ms, speed.poll_interval_ms and batch.interval_ms",
+            tick,
+        )?;
+    }
 
     let w = &s.workload;
     c.require(w.rate_per_sec > 0, "workload.rate_per_sec", "> 0", w.rate_per_sec)?;
