@@ -242,7 +242,8 @@ fn the_events_frame_has_every_column_in_offset_order() {
             "event_type",
             "value",
             "event_time_ms",
-            "append_time_ms"
+            "append_time_ms",
+            "weight"
         ]
     );
     assert_eq!(df.height() as u64, e[0] + e[1] - 1);
