@@ -65,8 +65,10 @@ pub struct ArchRun {
 /// Everything a run produced (simulated or realtime).
 #[derive(Debug, Clone)]
 pub struct RunResult {
-    /// Events generated and appended.
+    /// Events generated and appended (each record counts for the events it stands for).
     pub events: u64,
+    /// Log records those events were written as (`events / events_per_record`).
+    pub records: u64,
     /// Events generated out of order (event time before arrival).
     pub out_of_order_events: u64,
     /// Simulated time the run ended.
@@ -415,7 +417,7 @@ pub fn simulate_with(
 
     let events = workload::generate(&scenario.workload, scenario.seed, scenario.duration_ms);
     let out_of_order_events =
-        events.iter().filter(|e| e.event_time_ms < e.arrival_ms).count() as u64;
+        events.iter().filter(|e| e.event_time_ms < e.arrival_ms).map(|e| u64::from(e.weight)).sum();
 
     let mut queries = Arc::new(QuerySet::from_scenario(scenario));
     let ctx = ArchContext {
@@ -444,11 +446,12 @@ pub fn simulate_with(
     // The producer flushes every tick, so linger never holds a record past its tick.
     let mut producer = Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 64 * 1024 });
 
-    let tick_ms =
+    let tick_ms = scenario.tick_ms.unwrap_or_else(|| {
         [scenario.speed.poll_interval_ms, scenario.sample_every_ms, scenario.batch.interval_ms]
             .into_iter()
             .fold(100, gcd)
-            .max(1);
+            .max(1)
+    });
     // After the workload stops, allow ten batch cycles for every layer to settle.
     let horizon =
         scenario.duration_ms + 10 * (scenario.batch.interval_ms + scenario.speed.poll_interval_ms);
@@ -663,7 +666,8 @@ pub fn simulate_with(
         log_storage,
         cluster,
         kafka: kafka.map(|k| k.stats().clone()),
-        events: oracle.len(),
+        events: oracle.events(),
+        records: oracle.len(),
         out_of_order_events,
         end_ms: t,
         tick_ms,

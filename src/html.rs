@@ -228,6 +228,10 @@ pub fn render(r: &RunResults, charts: &[DrawnChart]) -> String {
         ("seed", r.run_figure("seed").map(|v| format!("{v:.0}"))),
         ("workload", r.run_figure("duration_ms").map(format_duration)),
         ("events", r.run_figure("events").map(|v| format!("{v:.0}"))),
+        (
+            "each log record stands for",
+            r.run_figure("events_per_record").map(|v| format!("{v:.0} identical events")),
+        ),
         ("out of order", r.run_figure("out_of_order_events").map(|v| format!("{v:.0}"))),
         ("answer cells", r.run_figure("oracle_cells").map(|v| format!("{v:.0}"))),
         ("driver", r.summary.get("driver").and_then(|v| v.as_str()).map(str::to_owned)),

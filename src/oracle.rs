@@ -27,6 +27,8 @@ pub struct Oracle {
     /// [`Oracle::keep_history`]).
     history: Option<Vec<Vec<EventFields>>>,
     view: View,
+    /// Events read: records weighted by the events each stands for.
+    events: u64,
 }
 
 impl Oracle {
@@ -41,6 +43,7 @@ impl Oracle {
             append_times: vec![Vec::new(); partitions],
             history: None,
             view: View::new(),
+            events: 0,
         })
     }
 
@@ -69,6 +72,7 @@ impl Oracle {
         self.positions.iter_mut().for_each(|p| *p = 0);
         self.event_times.iter_mut().for_each(Vec::clear);
         self.append_times.iter_mut().for_each(Vec::clear);
+        self.events = 0;
     }
 
     /// Reads every record appended since the last call.
@@ -87,6 +91,7 @@ impl Oracle {
                             offset: r.offset,
                             source,
                         })?;
+                    self.events += u64::from(e.weight);
                     self.event_times[p].push(e.event_time_ms);
                     self.append_times[p].push(r.append_time_ms);
                     self.apply(&e);
@@ -127,8 +132,11 @@ impl Oracle {
                     _ => Agg::Sum(0),
                 });
                 match state {
-                    Agg::Sum(n) if spec.kind == QueryKind::KeySum => *n += e.value,
-                    Agg::Sum(n) => *n += 1,
+                    // A record stands for `weight` identical events.
+                    Agg::Sum(n) if spec.kind == QueryKind::KeySum => {
+                        *n += e.value.wrapping_mul(i64::from(e.weight))
+                    }
+                    Agg::Sum(n) => *n += i64::from(e.weight),
                     Agg::Users(users) => {
                         users.insert(e.user_id);
                     }
@@ -151,6 +159,11 @@ impl Oracle {
     /// Append times per partition, indexed by offset (for staleness).
     pub fn append_times(&self) -> &[Vec<TimestampMs>] {
         &self.append_times
+    }
+
+    /// Events read so far: each record counts for the events it stands for (its weight).
+    pub fn events(&self) -> u64 {
+        self.events
     }
 
     /// Records read so far.

@@ -453,10 +453,12 @@ pub fn run_realtime(
     // Counted here, generated again as the producer sends them: a long run never holds its
     // whole workload in memory (32 minutes at 300 events/s would be ~170 MB of events).
     let (event_count, out_of_order_events) =
-        workload::events(&scenario.workload, scenario.seed, scenario.duration_ms)
-            .fold((0usize, 0u64), |(n, ooo), e| {
-                (n + 1, ooo + u64::from(e.event_time_ms < e.arrival_ms))
-            });
+        workload::events(&scenario.workload, scenario.seed, scenario.duration_ms).fold(
+            (0usize, 0u64),
+            |(n, ooo), e| {
+                (n + 1, ooo + if e.event_time_ms < e.arrival_ms { u64::from(e.weight) } else { 0 })
+            },
+        );
     crate::driver::apply_log_spec(&mut config, &scenario.log, work_dir)?;
     let partitions = scenario.workload.partitions as usize;
     let tick_ms =
@@ -641,7 +643,8 @@ pub fn run_realtime(
         architectures.push(record.finish(f.arch.as_ref(), final_view, &oracle, &exact, &c.queries));
     }
     Ok(RunResult {
-        events: oracle.len(),
+        events: oracle.events(),
+        records: oracle.len(),
         out_of_order_events,
         end_ms: c.end_ms,
         tick_ms,

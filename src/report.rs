@@ -90,8 +90,15 @@ pub struct Summary {
     pub end_ms: i64,
     /// Whether every architecture reflected the whole log before the drain limit.
     pub converged: bool,
-    /// Events appended to the log.
+    /// Events appended to the log (each record counts for the events it stands for).
     pub events: u64,
+    /// Events each log record stands for (`workload.events_per_record`); only written when
+    /// not 1, with `records`, so that every figure counted in records can be scaled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_per_record: Option<u32>,
+    /// Log records written (`events / events_per_record`), when `events_per_record` is not 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
     /// Events generated out of order.
     pub out_of_order_events: u64,
     /// Cells (key × window) in the exact answer.
@@ -246,6 +253,9 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
         end_ms: run.end_ms,
         converged: run.converged,
         events: run.events,
+        events_per_record: (scenario.workload.events_per_record != 1)
+            .then_some(scenario.workload.events_per_record),
+        records: (scenario.workload.events_per_record != 1).then_some(run.records),
         out_of_order_events: run.out_of_order_events,
         oracle_cells: run.oracle_final.len(),
         faults: {

@@ -138,7 +138,8 @@ fn with_clock(text: &str, clock: RunClock) -> String {
 
 /// Writes `events.parquet` in a results directory: every event of the run's log, with columns
 /// `partition, offset, key, event_time_ms, append_time_ms`, then the workload's own fields
-/// (`user_id, page_id, ad_type, event_type, value`). Returns its path.
+/// (`user_id, page_id, ad_type, event_type, value`), and `weight`: the events each record
+/// stands for (`workload.events_per_record`). Returns its path.
 pub fn export_events(results: &Path) -> Result<PathBuf, RunError> {
     use crate::batch::lambda_polars::{columns as c, read_events};
     use polars::prelude::{IntoLazy, col};
@@ -162,6 +163,7 @@ pub fn export_events(results: &Path) -> Result<PathBuf, RunError> {
         c::AD_TYPE,
         c::EVENT_TYPE,
         c::VALUE,
+        c::WEIGHT,
     ];
     let engine = |e: polars::prelude::PolarsError| {
         RunError::Arch(ArchError::Engine { layer: "export", message: e.to_string() })

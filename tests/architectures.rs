@@ -16,10 +16,10 @@ use lambda_workbench::kappa::Kappa;
 use lambda_workbench::log::{
     Log, LogConfig, ManualClock, Offset, Producer, ProducerConfig, Record,
 };
-use lambda_workbench::query::{Agg, Cell, QuerySet, View, merge_cell, present};
+use lambda_workbench::query::{Agg, QuerySet, View, merge_cell, present};
 use lambda_workbench::scenario::{Scenario, Speed};
-use lambda_workbench::speed::StreamCompute;
 use lambda_workbench::speed::operators::HandWritten;
+use lambda_workbench::speed::{Contribution, StreamCompute};
 use lambda_workbench::workload::{self, EventFields};
 use proptest::prelude::*;
 
@@ -172,14 +172,13 @@ fn late_events_are_counted_and_side_output_never_silently_lost() {
 struct Doubled(HandWritten);
 
 impl StreamCompute for Doubled {
-    fn contributions(&self, event: &EventFields, out: &mut Vec<(Cell, Agg)>) {
-        let start = out.len();
-        self.0.contributions(event, out);
-        for (_, agg) in &mut out[start..] {
-            if let Agg::Sum(n) = agg {
+    fn for_each_contribution(&self, event: &EventFields, emit: &mut dyn FnMut(Contribution<'_>)) {
+        self.0.for_each_contribution(event, &mut |mut c| {
+            if let Agg::Sum(n) = &mut c.agg {
                 *n *= 2;
             }
-        }
+            emit(c);
+        });
     }
 }
 
@@ -206,7 +205,7 @@ fn during_reprocessing_the_old_table_is_served_then_the_new_one() {
         t += 100;
         kappa.tick(t, &log).unwrap();
     }
-    let old = present(kappa.view());
+    let old = present(&kappa.view());
     kappa
         .start_reprocessing(
             &log,
@@ -219,11 +218,11 @@ fn during_reprocessing_the_old_table_is_served_then_the_new_one() {
     while kappa.reprocessing() {
         t += 1;
         // Until the switch, users see exactly the old table.
-        assert_eq!(present(kappa.view()), old, "at t = {t}");
+        assert_eq!(present(&kappa.view()), old, "at t = {t}");
         switched = kappa.tick(t, &log).unwrap().switched_after_ms.or(switched);
     }
     assert!(switched.is_some_and(|ms| ms > 0));
-    let new = present(kappa.view());
+    let new = present(&kappa.view());
     assert_eq!(new.len(), old.len(), "no window lost or added across the switch");
     for (cell, n) in &old {
         let expected = if cell.query == 0 { n * 2 } else { *n };

@@ -217,6 +217,7 @@ fn event(seq: u64, key: &str, user_id: u64, event_type: EventType, t: i64) -> Ev
         value: seq as i64 + 1,
         event_time_ms: t,
         arrival_ms: 0,
+        weight: 1,
     }
 }
 
@@ -276,7 +277,8 @@ fn the_events_frame_has_every_column_in_offset_order() {
             "event_type",
             "value",
             "event_time_ms",
-            "append_time_ms"
+            "append_time_ms",
+            "weight"
         ]
     );
     assert_eq!(df.height() as u64, e[0] + e[1] - 1);

@@ -108,7 +108,8 @@ fn exported_events_recompute_the_final_views() {
             "page_id",
             "ad_type",
             "event_type",
-            "value"
+            "value",
+            "weight"
         ]
     );
     assert_eq!(df.height(), 24_000);

@@ -71,6 +71,7 @@ fn valid_file_parses_into_expected_struct() {
         architectures: vec!["lambda".into(), "kappa".into()],
         duration_ms: 120_000,
         sample_every_ms: 1000,
+        tick_ms: None,
         clock: Default::default(),
         workload: Workload {
             rate_per_sec: 200,

@@ -18,13 +18,17 @@ fn bundled() -> Vec<PathBuf> {
 
 fn check(path: &Path) -> driver::RunResult {
     let scenario = Scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
+    check_scenario(path, &scenario);
+}
+
+fn check_scenario(path: &Path, scenario: &Scenario) {
     assert!(
         !scenario.lesson.trim().is_empty(),
         "{}: every bundled scenario teaches",
         path.display()
     );
     let dir = tempfile::tempdir().unwrap();
-    let run = driver::simulate(&scenario, dir.path())
+    let run = driver::simulate(scenario, dir.path())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(run.converged, "{}: every architecture settles", path.display());
     if let Some(lose) = scenario.expect.lost_acked_events {
@@ -36,7 +40,7 @@ fn check(path: &Path) -> driver::RunResult {
         // Without retried writes (which may duplicate), the committed log the architectures
         // read holds exactly what was acknowledged and not lost.
         if cluster.feed.retried_writes == 0 {
-            assert_eq!(run.events + lost, cluster.feed.acked_events, "{}", path.display());
+            assert_eq!(run.records + lost, cluster.feed.acked_events, "{}", path.display());
         }
     }
     for a in &run.architectures {
@@ -206,6 +210,24 @@ fn skew() {
 #[test]
 fn logic_change() {
     check(Path::new("scenarios/logic-change.toml"));
+}
+
+/// The first two hours of the simulated day (the whole day is `day_in_full`, in release).
+#[test]
+fn day() {
+    let path = Path::new("scenarios/day.toml");
+    let mut scenario = Scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(scenario.workload.events_per_record > 1, "a day needs records of many events");
+    scenario.duration_ms = 2 * 3_600_000;
+    check_scenario(path, &scenario);
+}
+
+/// The whole simulated day: 172.8 million events as 172,800 records. Slow in a debug build;
+/// run with `cargo nextest run --release --run-ignored only day_in_full`.
+#[test]
+#[ignore = "a simulated day: run in release"]
+fn day_in_full() {
+    check(Path::new("scenarios/day.toml"));
 }
 
 #[test]

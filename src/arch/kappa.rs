@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{ArchContext, ArchError, ArchStats, Architecture, Visibility};
 use crate::kappa::Kappa;
 use crate::log::{Log, StartPosition, TimestampMs};
-use crate::query::{QuerySet, Table, present};
+use crate::query::{QuerySet, Table};
 use crate::scenario::Fault;
 use crate::speed::StreamCompute;
 use crate::speed::operators::HandWritten;
@@ -64,7 +64,7 @@ impl Architecture for KappaArch {
     }
 
     fn query(&mut self, _now: TimestampMs, _log: &Log) -> Result<Table, ArchError> {
-        Ok(present(self.kappa.view()))
+        Ok(self.kappa.table())
     }
 
     fn quiescent(&self, log: &Log) -> Result<bool, ArchError> {

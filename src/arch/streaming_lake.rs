@@ -24,6 +24,7 @@ pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, 
         &ctx.work_dir.join("cold"),
     )?;
     lake.set_timing(&ctx.timing);
+    lake.set_events_per_record(ctx.scenario.workload.events_per_record);
     Ok(Box::new(StreamingLake {
         topic: ctx.topic.to_owned(),
         lake,

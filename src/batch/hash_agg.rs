@@ -200,14 +200,16 @@ fn aggregate_piece(
                     return ControlFlow::Break(());
                 }
             };
-            n += 1;
+            // A record stands for `weight` identical events: counted and summed that often.
+            let weight = i64::from(e.weight);
+            n += u64::from(e.weight);
             let key = part.keys.id(e.key);
             for (spec, cells) in specs.iter().zip(part.cells.iter_mut()) {
                 if !spec.keeps(e.user_id) {
                     continue;
                 }
                 let (group, amount) = match spec.kind {
-                    QueryKind::KeySum => (key, e.value),
+                    QueryKind::KeySum => (key, e.value.wrapping_mul(weight)),
                     QueryKind::CampaignWindowCount => {
                         if e.event_type != EventType::View {
                             continue;
@@ -220,11 +222,11 @@ fn aggregate_piece(
                             queries.campaigns.campaign_of(e.key).map(|c| part.campaigns.id(c))
                         });
                         match resolved {
-                            Some(c) => (c, 1),
+                            Some(c) => (c, weight),
                             None => continue,
                         }
                     }
-                    _ => (key, 1),
+                    _ => (key, weight),
                 };
                 for start in spec.window_starts(e.event_time_ms) {
                     let s = cells.entry((group, start)).or_insert(0);

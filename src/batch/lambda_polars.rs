@@ -47,8 +47,10 @@ pub mod columns {
     pub const EVENT_TIME_MS: &str = "event_time_ms";
     /// When the log appended the record, ms (`i64`).
     pub const APPEND_TIME_MS: &str = "append_time_ms";
+    /// Events the record stands for (`workload.events_per_record`; 1 for unweighted records).
+    pub const WEIGHT: &str = "weight";
     /// The columns the queries read; scans project to these.
-    pub const QUERY_INPUT: [&str; 5] = [KEY, USER_ID, EVENT_TYPE, VALUE, EVENT_TIME_MS];
+    pub const QUERY_INPUT: [&str; 6] = [KEY, USER_ID, EVENT_TYPE, VALUE, EVENT_TIME_MS, WEIGHT];
 }
 
 use columns as c;
@@ -96,6 +98,7 @@ pub struct EventColumns {
     value: Vec<i64>,
     event_time_ms: Vec<i64>,
     append_time_ms: Vec<i64>,
+    weight: Vec<i64>,
 }
 
 impl EventColumns {
@@ -121,6 +124,7 @@ impl EventColumns {
         self.event_type.reserve(n);
         self.value.reserve(n);
         self.event_time_ms.reserve(n);
+        self.weight.reserve(n);
     }
 
     /// Appends one decoded event.
@@ -139,6 +143,7 @@ impl EventColumns {
             event_type: e.event_type,
             value: e.value,
             event_time_ms: e.event_time_ms,
+            weight: e.weight,
         };
         self.push_ref(partition, offset, append_time_ms, &e);
     }
@@ -165,6 +170,7 @@ impl EventColumns {
         self.event_type.push(e.event_type);
         self.value.push(e.value);
         self.event_time_ms.push(e.event_time_ms);
+        self.weight.push(i64::from(e.weight));
         self.len += 1;
     }
 
@@ -193,6 +199,7 @@ impl EventColumns {
         self.value.extend(other.value);
         self.event_time_ms.extend(other.event_time_ms);
         self.append_time_ms.extend(other.append_time_ms);
+        self.weight.extend(other.weight);
         self.len += other.len;
     }
 
@@ -215,8 +222,9 @@ impl EventColumns {
         let user_id = Column::new(c::USER_ID.into(), self.user_id);
         let value = Column::new(c::VALUE.into(), self.value);
         let event_time = Column::new(c::EVENT_TIME_MS.into(), self.event_time_ms);
+        let weight = Column::new(c::WEIGHT.into(), self.weight);
         let columns = match self.projection {
-            Projection::QueryInput => vec![key, user_id, event_type, value, event_time],
+            Projection::QueryInput => vec![key, user_id, event_type, value, event_time, weight],
             Projection::All => {
                 let ad_type = StringChunked::from_iter_values(
                     c::AD_TYPE.into(),
@@ -234,6 +242,7 @@ impl EventColumns {
                     value,
                     event_time,
                     Column::new(c::APPEND_TIME_MS.into(), self.append_time_ms),
+                    weight,
                 ]
             }
         };
@@ -412,7 +421,7 @@ fn windowed(events: LazyFrame, spec: &QuerySpec) -> PolarsResult<LazyFrame> {
 fn count_per_window(grouped: LazyFrame, spec: &QuerySpec) -> PolarsResult<LazyFrame> {
     Ok(windowed(grouped, spec)?
         .group_by([col(GROUP), col(WINDOW_START)])
-        .agg([len().cast(DataType::Int64).alias(AGG)]))
+        .agg([col(c::WEIGHT).sum().cast(DataType::Int64).alias(AGG)]))
 }
 
 /// The DataFrame plan of one query: columns `group`, `window_start`, `agg` (a count or sum as
@@ -430,12 +439,17 @@ pub fn query_plan(
     };
     match spec.kind {
         QueryKind::KeyWindowCount => {
-            let keyed = events.select([col(c::KEY).alias(GROUP), col(c::EVENT_TIME_MS)]);
+            let keyed =
+                events.select([col(c::KEY).alias(GROUP), col(c::EVENT_TIME_MS), col(c::WEIGHT)]);
             count_per_window(keyed, spec)
         }
         QueryKind::KeySum => {
-            let keyed =
-                events.select([col(c::KEY).alias(GROUP), col(c::EVENT_TIME_MS), col(c::VALUE)]);
+            // Each record's value counts `weight` times.
+            let keyed = events.select([
+                col(c::KEY).alias(GROUP),
+                col(c::EVENT_TIME_MS),
+                (col(c::VALUE) * col(c::WEIGHT)).alias(c::VALUE),
+            ]);
             Ok(windowed(keyed, spec)?.group_by([col(GROUP), col(WINDOW_START)]).agg([col(
                 c::VALUE,
             )
@@ -446,14 +460,14 @@ pub fn query_plan(
             // YSB: keep views, join each ad to its campaign (ads outside the table drop out).
             let views = events
                 .filter(col(c::EVENT_TYPE).eq(lit("view")))
-                .select([col(c::KEY), col(c::EVENT_TIME_MS)])
+                .select([col(c::KEY), col(c::EVENT_TIME_MS), col(c::WEIGHT)])
                 .join(
                     campaign_frame(queries)?,
                     [col(c::KEY)],
                     [col(AD)],
                     JoinArgs::new(JoinType::Inner),
                 )
-                .select([col(CAMPAIGN).alias(GROUP), col(c::EVENT_TIME_MS)]);
+                .select([col(CAMPAIGN).alias(GROUP), col(c::EVENT_TIME_MS), col(c::WEIGHT)]);
             count_per_window(views, spec)
         }
         QueryKind::DistinctUsers => {
@@ -538,6 +552,16 @@ fn run_query(events: LazyFrame, spec: &QuerySpec, queries: &QuerySet) -> PolarsR
     Ok(view)
 }
 
+/// Events a frame of records stands for: the sum of its `weight` column (its height when
+/// it has none).
+pub fn weight_sum(frame: &DataFrame) -> u64 {
+    frame
+        .column(c::WEIGHT)
+        .ok()
+        .and_then(|w| w.i64().ok().map(|w| w.sum().unwrap_or(0)))
+        .map_or(frame.height() as u64, |s| s.max(0) as u64)
+}
+
 /// Every query over the events of a log prefix: sums and counts as a hash aggregation straight
 /// from the log ([`super::hash_agg`]), the rest (`distinct_users`) as polars DataFrame code.
 #[derive(Debug)]
@@ -590,7 +614,8 @@ impl BatchCompute for PolarsBatch {
         if !planned.is_empty() || read.is_none() {
             // The plans read only the query-input columns: build only those.
             let events = read_frame(log, topic, &ranges, Projection::QueryInput, "batch")?;
-            read = Some(events.height() as u64);
+            // The cost model charges per event: a record stands for `weight` of them.
+            read = Some(weight_sum(&events));
             let rest = QuerySet {
                 specs: planned.into_iter().cloned().collect(),
                 campaigns: queries.campaigns.clone(),

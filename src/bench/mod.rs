@@ -92,6 +92,10 @@ pub struct Sizes {
     pub sim_duration_ms: i64,
     /// Repetitions of in-memory measurements (the best one counts, on both sides).
     pub repeats: usize,
+    /// Also run the bundled `day` scenario (a simulated day at 2,000 events/s, 1,000 events
+    /// per record) at half and full length: wall time and peak memory (full run only).
+    #[serde(default)]
+    pub sim_day: bool,
 }
 
 impl Sizes {
@@ -107,6 +111,7 @@ impl Sizes {
             sim_scaling: vec![100_000],
             sim_duration_ms: 120_000,
             repeats: 2,
+            sim_day: false,
         }
     }
 
@@ -122,6 +127,7 @@ impl Sizes {
             sim_scaling: vec![1_000_000, 10_000_000],
             sim_duration_ms: 120_000,
             repeats: 3,
+            sim_day: true,
         }
     }
 
@@ -137,6 +143,7 @@ impl Sizes {
             sim_scaling: vec![1_000],
             sim_duration_ms: 5_000,
             repeats: 1,
+            sim_day: false,
         }
     }
 }

@@ -102,6 +102,9 @@ pub fn run(work: &Path, sizes: &Sizes, add: &mut dyn FnMut(Figure)) -> Result<()
         let (events, secs, peak) = simulate(work, &format!("sim-duration-{factor}"), &s)?;
         peaks.push((factor, events, secs, peak));
     }
+    if sizes.sim_day {
+        day(work, add)?;
+    }
     if let [(_, e1, s1, Some(m1)), (f4, e4, s4, Some(m4))] = peaks[..] {
         add(Figure::new(
             "scaling",
@@ -113,6 +116,55 @@ pub fn run(work: &Path, sizes: &Sizes, add: &mut dyn FnMut(Figure)) -> Result<()
             format!(
                 "kappa + streaming-lake at {rate} ev/s: {e1} events in {s1:.1} s → {m1:.0} MiB; \
                  {e4} events in {s4:.1} s → {m4:.0} MiB (process peak RSS; includes the oracle)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The bundled `day` scenario at half and at full length: a simulated day at 2,000 events/s
+/// (172.8 M events written as 172,800 records of 1,000 events each) through all five
+/// architectures. Memory at half vs full length shows what grows with the duration.
+fn day(work: &Path, add: &mut dyn FnMut(Figure)) -> Result<(), BenchError> {
+    let text = crate::scenario::bundled("day")
+        .ok_or_else(|| BenchError::Check("bundled scenario `day` missing".into()))?;
+    let full = Scenario::parse(text, Path::new("scenarios/day.toml"))?;
+    let mut half = full.clone();
+    half.duration_ms = full.duration_ms / 2;
+    let mut runs = Vec::new();
+    for (label, s) in [("half a day", &half), ("a day", &full)] {
+        let (events, secs, peak) = simulate(work, &format!("day-{}", s.duration_ms), s)?;
+        runs.push((label, events, secs, peak));
+    }
+    let per_record = full.workload.events_per_record;
+    for &(label, events, secs, peak) in &runs {
+        add(Figure::new(
+            "day",
+            format!("simulated run time, {label} at 2k events/s"),
+            "s",
+            secs,
+            None,
+            None,
+            format!(
+                "bundled `day` scenario, all five architectures + oracle: {events} events as \
+                 {} records of {per_record} events; peak RSS {}",
+                events / u64::from(per_record.max(1)),
+                peak.map_or("n/a".into(), |m| format!("{m:.0} MiB"))
+            ),
+        ));
+    }
+    if let [(_, _, _, Some(m1)), (_, _, _, Some(m2))] = runs[..] {
+        add(Figure::new(
+            "day",
+            "peak memory, a day vs half a day",
+            "× of ½ day",
+            m2 / m1,
+            None,
+            None,
+            format!(
+                "{m1:.0} MiB → {m2:.0} MiB (process peak RSS; what grows is one entry per \
+                 record in the oracle and freshness trackers and one cell per closed window in \
+                 every final table)"
             ),
         ));
     }

@@ -1,9 +1,11 @@
 //! The speed layer's windowed count with watermarks vs the no-framework limit.
 //!
 //! Ours is the speed layer's per-event path exactly as [`crate::speed::StreamJob`] runs it after
-//! decoding: judge lateness against the watermark before the event, observe the event in its
-//! partition's watermark, ask the hand-written operator ([`HandWritten`]) for its
-//! contributions, drop those whose window has closed, merge the rest into the view. The
+//! decoding — the same function, [`apply_event`]: judge lateness against the watermark before
+//! the event, observe the event in its partition's watermark, ask the hand-written operator
+//! ([`HandWritten`]) for its contributions, drop those whose window has closed, intern the
+//! group; then, per poll, merge the collected contributions into the live windows (a
+//! pre-sized hash map of interned cells, [`LiveView`]). The
 //! baseline is a pre-sized `HashMap<(key, window start), count>` over the same events in
 //! memory. Both run on one thread, so the figure is events/s per core. Decoding is left out
 //! of both (the replay and batch figures measure it).
@@ -13,10 +15,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{BenchError, Figure, Goal, Sizes, best_of};
-use crate::query::{QuerySet, View, merge_cell};
+use crate::query::{Agg, CellId, Keys, LiveView, QuerySet};
 use crate::scenario::Scenario;
 use crate::speed::operators::HandWritten;
-use crate::speed::{StreamCompute, Watermark};
+use crate::speed::{Watermark, apply_event};
 use crate::workload::{self, EventFields};
 
 /// Partitions the events are spread over (each has its own watermark).
@@ -68,30 +70,42 @@ impl SpeedInput {
     }
 }
 
+/// Events per simulated poll: the job collects a poll's contributions, then merges them into
+/// its windows when the poll's results become visible (as [`crate::speed::SpeedLayer`] does).
+const POLL: usize = 8_192;
+
 /// Our speed path over `input`; returns (sum of the counts, contributions dropped as late).
 pub fn speed_path(input: &SpeedInput) -> (i64, u64) {
     let (events, queries) = (&input.events, &input.queries);
-    let (lateness_ms, delay_ms) = (input.lateness_ms, input.delay_ms);
     let compute = HandWritten::new(queries.clone());
-    let mut watermark = Watermark::new(PARTITIONS, delay_ms);
-    let mut view = View::new();
-    let mut scratch = Vec::with_capacity(8);
+    let mut watermark = Watermark::new(PARTITIONS, input.delay_ms);
+    let mut keys = Keys::new();
+    let mut live = LiveView::with_capacity(4096);
+    let mut counted: Vec<(u32, u64, CellId, Agg)> = Vec::with_capacity(POLL);
     let mut late = 0u64;
-    for (i, e) in events.iter().enumerate() {
-        let partition = (i % PARTITIONS) as u32;
-        let wm = watermark.current();
-        watermark.observe(partition, e.event_time_ms);
-        scratch.clear();
-        compute.contributions(e, &mut scratch);
-        for (cell, agg) in scratch.drain(..) {
-            if wm.is_some_and(|wm| queries.window_end(&cell) + lateness_ms <= wm) {
-                late += 1;
-                continue;
-            }
-            merge_cell(&mut view, cell, agg);
+    for (poll, chunk) in events.chunks(POLL).enumerate() {
+        for (j, e) in chunk.iter().enumerate() {
+            let i = poll * POLL + j;
+            let partition = (i % PARTITIONS) as u32;
+            let offset = (i / PARTITIONS) as u64;
+            let applied = apply_event(
+                &compute,
+                queries,
+                input.lateness_ms,
+                &mut watermark,
+                &mut keys,
+                partition,
+                e,
+                &mut |id, agg| counted.push((partition, offset, id, agg)),
+            );
+            // One query, one window per event: an event is late iff its contribution was.
+            late += u64::from(!applied);
+        }
+        for (_, _, id, agg) in counted.drain(..) {
+            live.merge(id, agg);
         }
     }
-    (view.values().map(|a| a.present()).sum(), late)
+    (live.iter().map(|(_, a)| a.present()).sum(), late)
 }
 
 /// A plain `HashMap` aggregation: count per (key, tumbling window start).

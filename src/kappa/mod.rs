@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::arch::{ArchError, Timing};
 use crate::log::{Log, Offset, StartPosition, TimestampMs};
-use crate::query::{QuerySet, View, merge_cell};
+use crate::query::{LiveView, QuerySet, View};
 use crate::scenario::Speed;
 use crate::speed::{StreamCompute, StreamJob};
 
@@ -18,7 +18,7 @@ use crate::speed::{StreamCompute, StreamJob};
 #[derive(Debug)]
 struct Version {
     job: StreamJob,
-    view: View,
+    view: LiveView,
     started_at: TimestampMs,
     /// Events counted but not yet served (only for a reprocessing job, until its switch).
     unserved: Vec<(u32, Offset)>,
@@ -34,7 +34,7 @@ impl Version {
         let mut shown = Vec::new();
         for processed in self.job.tick(now, log)? {
             for (_, _, cell, agg) in processed.counted {
-                merge_cell(&mut self.view, cell, agg);
+                self.view.merge(cell, agg);
             }
             for (p, offsets) in processed.counted_events.iter().enumerate() {
                 for &offset in offsets {
@@ -103,7 +103,7 @@ impl Kappa {
             topic: topic.to_owned(),
             queries,
             cfg: cfg.clone(),
-            live: Version { job, view: View::new(), started_at: now, unserved: Vec::new() },
+            live: Version { job, view: LiveView::new(), started_at: now, unserved: Vec::new() },
             next: None,
             retired_events_read: 0,
             retired_busy_ms: 0,
@@ -151,7 +151,8 @@ impl Kappa {
             now,
         )?;
         job.set_timing(&self.timing);
-        self.next = Some(Version { job, view: View::new(), started_at: now, unserved: Vec::new() });
+        self.next =
+            Some(Version { job, view: LiveView::new(), started_at: now, unserved: Vec::new() });
         Ok(())
     }
 
@@ -197,9 +198,14 @@ impl Kappa {
         Ok(tick)
     }
 
-    /// The served table's states.
-    pub fn view(&self) -> &View {
-        &self.live.view
+    /// The served table's states, ordered (built from the live job's hash-map state).
+    pub fn view(&self) -> View {
+        self.live.view.to_view(self.live.job.keys())
+    }
+
+    /// The served table: the live view's numbers (what a user sees).
+    pub fn table(&self) -> crate::query::Table {
+        self.live.view.present(self.live.job.keys())
     }
 
     /// Cells held now (both tables during reprocessing).

@@ -166,7 +166,8 @@ impl Tierer {
         let mut ranges = vec![(0, 0); partitions];
         ranges[job.partition as usize] = (job.base_offset, job.next_offset);
         let mut df = lambda_polars::read_events(log, &self.topic, &ranges, LAYER)?;
-        let events = df.height() as u64;
+        // Events, not records (the tiering cost is per event).
+        let events = lambda_polars::weight_sum(&df);
         let bytes = cold::encode_parquet(&mut df).map_err(engine_error(LAYER))?;
         let object = ColdStore::object_name(&self.topic, job.partition, job.base_offset);
         let size = bytes.len() as u64;
@@ -286,6 +287,10 @@ pub struct Lake {
     cold_view: View,
     /// Events in tiered files.
     cold_events: u64,
+    /// Events per record of the hot tail, for its query cost (the workload writes every record
+    /// with this weight; reading the tail's weights at every tick to price a query would cost
+    /// the simulator more than the query).
+    events_per_record: u64,
 }
 
 impl Lake {
@@ -305,6 +310,7 @@ impl Lake {
             tierer: Tierer::new(log, topic, cfg, store)?,
             cold_view: View::new(),
             cold_events: 0,
+            events_per_record: 1,
         })
     }
 
@@ -312,6 +318,11 @@ impl Lake {
     /// once its conversion really finished).
     pub fn set_timing(&mut self, timing: &Timing) {
         self.tierer.measured = timing.is_measured();
+    }
+
+    /// Prices the hot tail's records at `n` events each (`workload.events_per_record`).
+    pub fn set_events_per_record(&mut self, n: u32) {
+        self.events_per_record = u64::from(n.max(1));
     }
 
     /// Advances the tierer to `now`; caches the partial aggregates of newly tiered files, read
@@ -357,7 +368,7 @@ impl Lake {
     /// Events a query reads in the model: every cold file and the hot tail.
     pub fn events_scanned(&self, log: &Log) -> Result<u64, ArchError> {
         let hot: u64 = self.hot_ranges(log)?.iter().map(|(f, e)| e - f).sum();
-        Ok(self.cold_events + hot)
+        Ok(self.cold_events + hot * self.events_per_record)
     }
 
     /// Simulated duration of a query now: overhead + events scanned × per-event cost.

@@ -23,8 +23,10 @@ use crate::scenario::Scenario;
 use crate::workload::Campaigns;
 
 mod agg;
+mod live;
 pub mod unified;
 pub use agg::Agg;
+pub use live::{CellId, FxBuild, FxHasher, Keys, LiveView};
 
 /// The kinds of query, as named in scenario files and outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

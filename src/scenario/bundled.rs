@@ -14,6 +14,7 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("logic-change", include_str!("../../scenarios/logic-change.toml")),
     ("burst", include_str!("../../scenarios/burst.toml")),
     ("skew", include_str!("../../scenarios/skew.toml")),
+    ("day", include_str!("../../scenarios/day.toml")),
     ("broker-failover", include_str!("../../scenarios/broker-failover.toml")),
     ("broker-failover-acks-all", include_str!("../../scenarios/broker-failover-acks-all.toml")),
     ("scale-out", include_str!("../../scenarios/scale-out.toml")),

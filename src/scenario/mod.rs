@@ -38,6 +38,12 @@ pub struct Scenario {
     /// How often the error against the oracle is sampled, in simulated ms (default 1000).
     #[serde(default = "default_sample_every_ms")]
     pub sample_every_ms: i64,
+    /// The simulated driver's tick, ms: events are appended and every layer advances once per
+    /// tick. Default: the largest divisor of 100 ms, the poll, sample and batch intervals. A
+    /// long run may set a coarser one (it must divide those intervals); events then reach the
+    /// log up to a tick after they arrive.
+    #[serde(default)]
+    pub tick_ms: Option<i64>,
     /// Which clock drives the run: `simulated` (default; the cost model decides when results
     /// become visible, reproducible byte for byte) or `realtime` (wall-clock time, the
     /// computation's real duration decides; see `src/realtime.rs`).
@@ -521,6 +527,16 @@ pub struct Workload {
     /// Bursts: inside each, the rate is multiplied (`[[workload.bursts]]`; none by default).
     #[serde(default)]
     pub bursts: Vec<Burst>,
+    /// Events each log record stands for (default 1): the generator writes one record per this
+    /// many identical events (same key, event time and fields), carrying the number as its
+    /// weight; every query counts and sums by weight and the cost model charges per event. How
+    /// a simulated day at thousands of events/s fits in seconds.
+    #[serde(default = "default_events_per_record")]
+    pub events_per_record: u32,
+}
+
+fn default_events_per_record() -> u32 {
+    1
 }
 
 impl Default for Workload {
@@ -543,6 +559,7 @@ impl Default for Workload {
             ads_per_campaign: default_ads_per_campaign(),
             ramp_to_rate_per_sec: None,
             bursts: Vec::new(),
+            events_per_record: 1,
         }
     }
 }

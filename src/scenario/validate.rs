@@ -31,8 +31,11 @@ pub const MAX_BURST_MULTIPLIER: f64 = 1000.0;
 /// lesson, and small enough that sums of times never overflow.
 pub const MAX_DURATION_MS: i64 = 7 * 24 * 3600 * 1000;
 
-/// The most events a run may generate (rate × duration, bursts and ramp included): the
-/// simulated driver holds them in memory (about 100 bytes each).
+/// Largest `workload.events_per_record`.
+pub const MAX_EVENTS_PER_RECORD: u32 = 1_000_000;
+
+/// The most records a run may write (rate × duration, bursts and ramp included, divided by
+/// `events_per_record`): the simulated driver holds them in memory (about 100 bytes each).
 pub const MAX_EVENTS: f64 = 100_000_000.0;
 
 /// The largest simulated cost per event, µs (1000 s): beyond it simulated times overflow.
@@ -165,10 +168,27 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
         )?;
     }
     c.at_most_max_duration("sample_every_ms", s.sample_every_ms)?;
+    if let Some(tick) = s.tick_ms {
+        let divides = |interval: i64| tick > 0 && interval % tick == 0;
+        c.require(
+            divides(s.sample_every_ms)
+                && divides(s.speed.poll_interval_ms)
+                && divides(s.batch.interval_ms),
+            "tick_ms",
+            "> 0 and a divisor of sample_every_ms, speed.poll_interval_ms and batch.interval_ms",
+            tick,
+        )?;
+    }
 
     let w = &s.workload;
     c.require(w.rate_per_sec > 0, "workload.rate_per_sec", "> 0", w.rate_per_sec)?;
     c.require(w.keys > 0, "workload.keys", "> 0", w.keys)?;
+    c.require(
+        (1..=MAX_EVENTS_PER_RECORD).contains(&w.events_per_record),
+        "workload.events_per_record",
+        &format!("between 1 and {MAX_EVENTS_PER_RECORD}"),
+        w.events_per_record,
+    )?;
     c.require(
         (1..=MAX_PARTITIONS).contains(&w.partitions),
         "workload.partitions",
@@ -608,12 +628,15 @@ fn check_workload(c: &Checker<'_>, w: &Workload, duration_ms: i64) -> Result<(),
         .map(|b| rate * (b.multiplier - 1.0).max(0.0) * b.duration_ms as f64 / 1000.0)
         .sum();
     let events = rate * seconds + extra;
+    // Each record stands for `events_per_record` events: the limit is on records.
+    let records = events / f64::from(w.events_per_record.max(1));
     c.require(
-        events <= MAX_EVENTS,
+        records <= MAX_EVENTS,
         "workload.rate_per_sec",
         &format!(
-            "such that the run generates at most {MAX_EVENTS:e} events (rate × duration, \
-             bursts included); lower it or duration_ms"
+            "such that the run writes at most {MAX_EVENTS:e} records (rate × duration, \
+             bursts included, / events_per_record); lower it or duration_ms, or raise \
+             events_per_record"
         ),
         format!("{} (~{events:.3e} events)", w.rate_per_sec),
     )?;

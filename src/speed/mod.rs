@@ -17,17 +17,80 @@ use std::sync::Arc;
 
 use crate::arch::{ArchError, Timing};
 use crate::log::{Consumer, Log, Offset, StartPosition, TimestampMs};
-use crate::query::{Agg, Cell, QuerySet, View, merge_cell, merge_into};
+use crate::query::{Agg, Cell, CellId, Keys, LiveView, QuerySet, View};
 use crate::scenario::{LatePolicy, Speed};
-use crate::workload::{EventFields, decode};
+use crate::workload::{EventFields, decode_ref};
 
 pub mod operators;
+
+/// One event's contribution to one cell. The group name is borrowed (from the event or from the
+/// static tables a query joins), so emitting a contribution allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contribution<'k> {
+    /// The query's id.
+    pub query: u8,
+    /// The group.
+    pub key: &'k str,
+    /// Start of the window, ms.
+    pub window_start_ms: i64,
+    /// The state the event adds to the cell.
+    pub agg: Agg,
+}
 
 /// How a stream job turns one event into contributions to cells. Implementations must be pure:
 /// the same event always gives the same contributions.
 pub trait StreamCompute: std::fmt::Debug + Send + Sync {
-    /// Appends the event's contribution to each cell it touches (one per query and window).
-    fn contributions(&self, event: &EventFields, out: &mut Vec<(Cell, Agg)>);
+    /// Calls `emit` once per cell the event touches (one per query and window), in a fixed
+    /// order. The hot path: no allocation per event.
+    fn for_each_contribution(&self, event: &EventFields, emit: &mut dyn FnMut(Contribution<'_>));
+
+    /// Appends the event's contributions as owned cells (for tests and tools; stream jobs use
+    /// [`StreamCompute::for_each_contribution`]).
+    fn contributions(&self, event: &EventFields, out: &mut Vec<(Cell, Agg)>) {
+        self.for_each_contribution(event, &mut |c| {
+            let cell =
+                Cell { query: c.query, key: c.key.to_owned(), window_start_ms: c.window_start_ms };
+            out.push((cell, c.agg));
+        });
+    }
+}
+
+/// The per-event step of a stream job, shared by [`StreamJob`] and the speed benchmark so the
+/// benchmark measures exactly this code: judge lateness against the watermark *before* the
+/// event (an event cannot make itself late), observe the event in its partition's watermark,
+/// and hand every contribution whose window is still open (its end plus `allowed_lateness_ms`
+/// is after the watermark) to `sink`, with its group interned in `keys`.
+///
+/// Returns whether the event counts as processed: at least one contribution applied, or none
+/// to make (an event no query keeps is reflected as soon as it is processed: its absence from
+/// the answers is the right answer). `false` means every contribution was late.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn apply_event(
+    compute: &dyn StreamCompute,
+    queries: &QuerySet,
+    allowed_lateness_ms: i64,
+    watermark: &mut Watermark,
+    keys: &mut Keys,
+    partition: u32,
+    event: &EventFields,
+    sink: &mut impl FnMut(CellId, Agg),
+) -> bool {
+    let wm = watermark.current();
+    watermark.observe(partition, event.event_time_ms);
+    let (mut emitted, mut applied) = (false, false);
+    compute.for_each_contribution(event, &mut |c| {
+        emitted = true;
+        let window_ms = queries.spec(c.query).map_or(0, |s| s.window_ms);
+        let closes = c.window_start_ms + window_ms + allowed_lateness_ms;
+        if wm.is_some_and(|wm| closes <= wm) {
+            return;
+        }
+        applied = true;
+        let id = CellId { query: c.query, key: keys.id(c.key), window_start_ms: c.window_start_ms };
+        sink(id, c.agg);
+    });
+    applied || !emitted
 }
 
 /// Event-time progress. Each partition's watermark trails the largest event time seen in it by
@@ -79,8 +142,9 @@ pub struct LateEvent {
 pub struct Processed {
     /// When the results become visible (poll time + simulated processing time).
     pub visible_at: TimestampMs,
-    /// Contributions applied: partition, offset, cell, state.
-    pub counted: Vec<(u32, Offset, Cell, Agg)>,
+    /// Contributions applied: partition, offset, cell (group interned in the job's
+    /// [`StreamJob::keys`]), state.
+    pub counted: Vec<(u32, Offset, CellId, Agg)>,
     /// Events processed and not late (at least one contribution applied, or none to make),
     /// per partition, in offset order.
     pub counted_events: Vec<Vec<Offset>>,
@@ -91,6 +155,10 @@ pub struct Processed {
     /// The watermark after this poll: checkpointed with the offsets when the results commit.
     pub watermark_after: Option<Watermark>,
 }
+
+/// Simulated ms between writes of a job's checkpointed offsets to its consumer group (Kafka's
+/// `auto.commit.interval.ms` default).
+pub const GROUP_WRITE_INTERVAL_MS: i64 = 5_000;
 
 /// Records read per poll at most; bounds memory when a job starts far behind (reprocessing).
 const MAX_RECORDS_PER_POLL: usize = 200_000;
@@ -113,11 +181,18 @@ pub struct StreamJob {
     busy_ms: i64,
     late_events: u64,
     side_output: Vec<LateEvent>,
-    scratch: Vec<(Cell, Agg)>,
+    /// The group names of every cell this job has emitted.
+    keys: Keys,
+    /// The decoded event, reused so decoding allocates no key per event.
+    scratch: EventFields,
     /// Offsets whose results are visible, committed to the consumer group.
     committed: Vec<Offset>,
     /// The watermark as of `committed` (the checkpoint a restart resumes from).
     committed_watermark: Watermark,
+    /// The checkpoint has offsets not yet written to the consumer group.
+    group_dirty: bool,
+    /// When the consumer group was last written.
+    group_written_at: Option<TimestampMs>,
     crashes: u64,
     events_reprocessed: u64,
     /// Results timed by the log's clock (visible when processing really ended) instead of the
@@ -158,9 +233,12 @@ impl StreamJob {
             busy_ms: 0,
             late_events: 0,
             side_output: Vec::new(),
-            scratch: Vec::new(),
+            keys: Keys::new(),
+            scratch: EventFields::default(),
             committed,
             committed_watermark: Watermark::new(partitions, cfg.watermark_delay_ms),
+            group_dirty: false,
+            group_written_at: None,
             crashes: 0,
             events_reprocessed: 0,
             measured: false,
@@ -175,14 +253,36 @@ impl StreamJob {
     }
 
     /// Results became visible: commit their offsets and checkpoint the watermark with them.
-    fn commit(&mut self, log: &Log, processed: &Processed) -> Result<(), ArchError> {
+    ///
+    /// The checkpoint (what a restart resumes from) is taken with every visible result; it is
+    /// written to the consumer group at most every [`GROUP_WRITE_INTERVAL_MS`], and once more
+    /// when the job finds nothing new to read, so the group's offsets on disk trail the
+    /// checkpoint by at most that interval and match it whenever the job has caught up.
+    /// (Writing the group file at every poll was a third of a long simulated run's time.)
+    fn commit(
+        &mut self,
+        log: &Log,
+        processed: &Processed,
+        now: TimestampMs,
+    ) -> Result<(), ArchError> {
         self.committed.clone_from(&processed.read_end);
         if let Some(wm) = &processed.watermark_after {
             self.committed_watermark = wm.clone();
         }
+        self.group_dirty = true;
+        if self.group_written_at.is_none_or(|at| now - at >= GROUP_WRITE_INTERVAL_MS) {
+            self.write_group(log, now)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the checkpointed offsets to the consumer group.
+    fn write_group(&mut self, log: &Log, now: TimestampMs) -> Result<(), ArchError> {
         let offsets: Vec<(u32, Offset)> =
             self.committed.iter().enumerate().map(|(p, o)| (p as u32, *o)).collect();
         log.commit_offsets(&self.group, &self.topic, &offsets)?;
+        self.group_dirty = false;
+        self.group_written_at = Some(now);
         Ok(())
     }
 
@@ -214,6 +314,11 @@ impl StreamJob {
         &self.committed
     }
 
+    /// The group names of the cells in this job's results ([`Processed::counted`]).
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
     /// Crashes so far.
     pub fn crashes(&self) -> u64 {
         self.crashes
@@ -232,7 +337,7 @@ impl StreamJob {
             visible.extend(self.pending.pop_front());
         }
         for processed in &visible {
-            self.commit(log, processed)?;
+            self.commit(log, processed, now)?;
         }
         if now >= self.next_poll && now >= self.busy_until {
             self.next_poll = now + self.cfg.poll_interval_ms;
@@ -245,6 +350,10 @@ impl StreamJob {
             if self.measured && records.len() == MAX_RECORDS_PER_POLL {
                 self.next_poll = now;
             }
+            if records.is_empty() && self.group_dirty {
+                // Caught up: the group gets the whole checkpoint.
+                self.write_group(log, now)?;
+            }
             if !records.is_empty() {
                 let mut processed = self.process(now, &records, cold_ms)?;
                 if self.measured {
@@ -256,7 +365,7 @@ impl StreamJob {
                 }
                 // A zero-cost job's results are visible in the same tick.
                 if processed.visible_at <= now || self.measured {
-                    self.commit(log, &processed)?;
+                    self.commit(log, &processed, now)?;
                     visible.push(processed);
                 } else {
                     self.pending.push_back(processed);
@@ -275,29 +384,30 @@ impl StreamJob {
         let partitions = self.watermark.max_event_time.len();
         let mut out =
             Processed { counted_events: vec![Vec::new(); partitions], ..Processed::default() };
+        // Events, not records: a record stands for `weight` identical events, and the cost
+        // model charges per event.
+        let mut events = 0u64;
         for (partition, r) in records {
-            let event =
-                decode(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms).map_err(
-                    |source| ArchError::Decode { partition: *partition, offset: r.offset, source },
-                )?;
-            // Lateness is judged against the watermark *before* this event: an event cannot
-            // make itself late.
-            let watermark = self.watermark.current();
-            self.watermark.observe(*partition, event.event_time_ms);
-            self.scratch.clear();
-            self.compute.contributions(&event, &mut self.scratch);
-            // An event no query keeps (a click, for a count of views) is reflected as soon as it
-            // is processed: its absence from the answers is the right answer. Only an event
-            // whose every contribution arrived after its window closed is late.
-            let mut applied = self.scratch.is_empty();
-            for (cell, agg) in self.scratch.drain(..) {
-                let closes = self.queries.window_end(&cell) + self.cfg.allowed_lateness_ms;
-                if watermark.is_some_and(|wm| closes <= wm) {
-                    continue;
-                }
-                applied = true;
-                out.counted.push((*partition, r.offset, cell, agg));
-            }
+            let event = &mut self.scratch;
+            decode_ref(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms)
+                .map_err(|source| ArchError::Decode {
+                    partition: *partition,
+                    offset: r.offset,
+                    source,
+                })?
+                .fill(event);
+            events += u64::from(event.weight);
+            let counted = &mut out.counted;
+            let applied = apply_event(
+                self.compute.as_ref(),
+                &self.queries,
+                self.cfg.allowed_lateness_ms,
+                &mut self.watermark,
+                &mut self.keys,
+                *partition,
+                event,
+                &mut |id, agg| counted.push((*partition, r.offset, id, agg)),
+            );
             if applied {
                 if let Some(list) = out.counted_events.get_mut(*partition as usize) {
                     list.push(r.offset);
@@ -308,19 +418,18 @@ impl StreamJob {
                     offset: r.offset,
                     event_time_ms: event.event_time_ms,
                 };
-                self.late_events += 1;
+                self.late_events += u64::from(event.weight);
                 if self.cfg.late_policy == LatePolicy::SideOutput {
                     self.side_output.push(late);
                 }
                 out.late.push(late);
             }
         }
-        self.events_read += records.len() as u64;
+        self.events_read += events;
         out.read_end = (0..partitions as u32).map(|p| self.consumer.position(p)).collect();
         out.watermark_after = Some(self.watermark.clone());
-        let cost_ms = self.cfg.overhead_ms
-            + records.len() as f64 * self.cfg.cost_us_per_event / 1000.0
-            + cold_ms;
+        let cost_ms =
+            self.cfg.overhead_ms + events as f64 * self.cfg.cost_us_per_event / 1000.0 + cold_ms;
         out.visible_at = now + cost_ms.ceil() as i64;
         self.busy_until = out.visible_at;
         self.busy_ms += out.visible_at - now;
@@ -364,7 +473,7 @@ impl StreamJob {
 struct Generation {
     /// First offset of the generation, per partition.
     start: Vec<Offset>,
-    view: View,
+    view: LiveView,
     /// Events counted into `view`, per partition, ascending.
     counted: Vec<Vec<Offset>>,
 }
@@ -412,7 +521,7 @@ impl SpeedLayer {
             StreamJob::new(log, topic, group, StartPosition::Earliest, compute, queries, cfg, now)?;
         let first = Generation {
             start: vec![0; partitions],
-            view: View::new(),
+            view: LiveView::new(),
             counted: vec![Vec::new(); partitions],
         };
         Ok(SpeedLayer {
@@ -430,7 +539,11 @@ impl SpeedLayer {
         let partitions = cutoff.len();
         self.generations.insert(
             generation,
-            Generation { start: cutoff, view: View::new(), counted: vec![Vec::new(); partitions] },
+            Generation {
+                start: cutoff,
+                view: LiveView::new(),
+                counted: vec![Vec::new(); partitions],
+            },
         );
     }
 
@@ -462,7 +575,7 @@ impl SpeedLayer {
             for (partition, offset, cell, agg) in processed.counted {
                 let Some(id) = self.generation_of(partition, offset) else { continue };
                 if let Some(g) = self.generations.get_mut(&id) {
-                    merge_cell(&mut g.view, cell, agg);
+                    g.view.merge(cell, agg);
                 }
             }
             for (p, offsets) in processed.counted_events.iter().enumerate() {
@@ -492,7 +605,7 @@ impl SpeedLayer {
     pub fn view(&self) -> View {
         let mut merged = View::new();
         for g in self.generations.values() {
-            merge_into(&mut merged, &g.view);
+            g.view.merge_into_view(self.job.keys(), &mut merged);
         }
         merged
     }

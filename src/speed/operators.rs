@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use super::StreamCompute;
-use crate::query::{Agg, Cell, QueryKind, QuerySet, QuerySpec};
+use super::{Contribution, StreamCompute};
+use crate::query::{Agg, QueryKind, QuerySet, QuerySpec};
 use crate::scenario::Drift;
 use crate::workload::{EventFields, EventType};
 
@@ -46,31 +46,38 @@ fn windows(spec: &QuerySpec, t: i64, drift: Drift, mut emit: impl FnMut(i64)) {
 }
 
 impl StreamCompute for HandWritten {
-    fn contributions(&self, e: &EventFields, out: &mut Vec<(Cell, Agg)>) {
+    fn for_each_contribution(&self, e: &EventFields, out: &mut dyn FnMut(Contribution<'_>)) {
         for spec in &self.queries.specs {
             if !spec.keeps(e.user_id) {
                 continue;
             }
             let mut emit = |key: &str, agg: Agg| {
                 windows(spec, e.event_time_ms, self.drift, |start| {
-                    out.push((
-                        Cell { query: spec.id, key: key.to_owned(), window_start_ms: start },
-                        agg.clone(),
-                    ))
+                    out(Contribution {
+                        query: spec.id,
+                        key,
+                        window_start_ms: start,
+                        agg: agg.clone(),
+                    })
                 })
             };
             match spec.kind {
-                QueryKind::KeyWindowCount => emit(&e.key, Agg::Sum(1)),
-                QueryKind::KeySum => emit(&e.key, Agg::Sum(e.value)),
+                // A record stands for `weight` identical events: counts add the weight,
+                // sums the value times the weight (wrapping, as polars does).
+                QueryKind::KeyWindowCount => emit(&e.key, Agg::Sum(i64::from(e.weight))),
+                QueryKind::KeySum => {
+                    emit(&e.key, Agg::Sum(e.value.wrapping_mul(i64::from(e.weight))))
+                }
                 QueryKind::CampaignWindowCount => {
                     // YSB: filter views, join ad → campaign, count.
                     if e.event_type != EventType::View && self.drift != Drift::NoViewFilter {
                         continue;
                     }
                     if let Some(campaign) = self.queries.campaigns.campaign_of(&e.key) {
-                        emit(campaign, Agg::Sum(1));
+                        emit(campaign, Agg::Sum(i64::from(e.weight)));
                     }
                 }
+                // Identical events share their user: a weight changes no distinct count.
                 QueryKind::DistinctUsers => {
                     let group = self.queries.campaigns.campaign_of(&e.key).unwrap_or(&e.key);
                     let precision = spec.approximate.then_some(spec.hll_precision);

@@ -152,14 +152,19 @@ pub struct Event {
     pub event_time_ms: i64,
     /// When the event reaches the producer (simulated ms); events are produced in this order.
     pub arrival_ms: i64,
+    /// How many identical events this record stands for (`workload.events_per_record`; 1
+    /// unless the scenario says otherwise). Written as a seventh value field only when not 1.
+    pub weight: u32,
 }
 
-/// Number of comma-separated fields in a record value.
-const FIELDS: usize = 6;
+/// Number of comma-separated fields in a record value, the optional `weight` included.
+const FIELDS: usize = 7;
 
-/// The field names of a record value, in order (also in [`DecodeError`] messages).
+/// The field names of a record value, in order (also in [`DecodeError`] messages). The last,
+/// `weight`, is optional: a value with six fields stands for one event, as every record did
+/// before weights existed.
 pub const VALUE_FIELDS: [&str; FIELDS] =
-    ["seq", "user_id", "page_id", "ad_type", "event_type", "value"];
+    ["seq", "user_id", "page_id", "ad_type", "event_type", "value", "weight"];
 
 impl Event {
     /// The record value: `seq,user_id,page_id,ad_type,event_type,value` as ASCII text.
@@ -182,6 +187,9 @@ impl Event {
             self.event_type.as_str(),
             self.value
         );
+        if self.weight != 1 {
+            let _ = write!(out, ",{}", self.weight);
+        }
     }
 
     /// The fields a reader gets back from this event's record.
@@ -194,6 +202,7 @@ impl Event {
             event_type: self.event_type,
             value: self.value,
             event_time_ms: self.event_time_ms,
+            weight: self.weight,
         }
     }
 }
@@ -215,6 +224,9 @@ pub struct EventFields {
     pub value: i64,
     /// The record timestamp: the event time.
     pub event_time_ms: i64,
+    /// How many identical events the record stands for (1 when the record has no weight
+    /// field). Counts and sums are weighted by it; distinct counts are not.
+    pub weight: u32,
 }
 
 /// Why a record is not an event.
@@ -228,15 +240,17 @@ pub enum DecodeError {
     KeyNotText,
     /// The value does not have exactly six comma-separated fields.
     #[error(
-        "record value has {found} comma-separated field(s), expected 6: \
-         seq,user_id,page_id,ad_type,event_type,value"
+        "record value has {found} comma-separated field(s), expected 6 or 7: \
+         seq,user_id,page_id,ad_type,event_type,value[,weight]"
     )]
     FieldCount {
-        /// How many fields were found (counting stops at 7).
+        /// How many fields were found (counting stops at 8).
         found: usize,
     },
     /// One field does not parse.
-    #[error("record value field `{field}` (field {position} of 6) is not {expected}")]
+    #[error(
+        "record value field `{field}` (field {position} of 6, or 7 with a weight) is not {expected}"
+    )]
     BadField {
         /// Field name, from [`VALUE_FIELDS`].
         field: &'static str,
@@ -312,9 +326,42 @@ pub struct EventRef<'a> {
     pub value: i64,
     /// The record timestamp: the event time.
     pub event_time_ms: i64,
+    /// Events the record stands for (1 without a weight field).
+    pub weight: u32,
+}
+
+impl Default for EventFields {
+    /// An empty event (a decoding buffer to [`EventRef::fill`]).
+    fn default() -> Self {
+        EventFields {
+            key: String::new(),
+            user_id: 0,
+            page_id: 0,
+            ad_type: AdType::Banner,
+            event_type: EventType::View,
+            value: 0,
+            event_time_ms: 0,
+            weight: 1,
+        }
+    }
 }
 
 impl EventRef<'_> {
+    /// Overwrites `into` with this event, reusing its key buffer: after the first few events a
+    /// stream job decodes without allocating.
+    #[inline]
+    pub fn fill(&self, into: &mut EventFields) {
+        into.key.clear();
+        into.key.push_str(self.key);
+        into.user_id = self.user_id;
+        into.page_id = self.page_id;
+        into.ad_type = self.ad_type;
+        into.event_type = self.event_type;
+        into.value = self.value;
+        into.event_time_ms = self.event_time_ms;
+        into.weight = self.weight;
+    }
+
     /// The owned fields.
     pub fn to_fields(&self) -> EventFields {
         EventFields {
@@ -325,6 +372,7 @@ impl EventRef<'_> {
             event_type: self.event_type,
             value: self.value,
             event_time_ms: self.event_time_ms,
+            weight: self.weight,
         }
     }
 }
@@ -357,15 +405,25 @@ fn take_field(b: &[u8]) -> Option<(&[u8], &[u8])> {
 /// One pass over a well-formed value: `(user_id, page_id, ad_type, event_type, value)`.
 /// `None` whenever anything is off, so that errors always come from the careful path.
 #[inline]
-fn decode_fast(value: &[u8]) -> Option<(u64, u64, AdType, EventType, i64)> {
+fn decode_fast(value: &[u8]) -> Option<(u64, u64, AdType, EventType, i64, u32)> {
     let (_seq, rest) = take_u64(value)?;
     let (user_id, rest) = take_u64(rest)?;
     let (page_id, rest) = take_u64(rest)?;
     let (ad, rest) = take_field(rest)?;
     let (event, rest) = take_field(rest)?;
-    // A seventh field would leave a comma here, which `parse_i64` rejects.
-    let v = parse_i64(rest)?;
-    Some((user_id, page_id, AdType::from_bytes(ad)?, EventType::from_bytes(event)?, v))
+    // The optional seventh field is the weight; an eighth would leave a comma in it, which
+    // `parse_weight` rejects.
+    let (v, weight) = match take_field(rest) {
+        Some((v, w)) => (parse_i64(v)?, parse_weight(w)?),
+        None => (parse_i64(rest)?, 1),
+    };
+    Some((user_id, page_id, AdType::from_bytes(ad)?, EventType::from_bytes(event)?, v, weight))
+}
+
+/// A weight: a positive integer that fits in `u32` (a record stands for at least one event).
+#[inline]
+fn parse_weight(b: &[u8]) -> Option<u32> {
+    parse_u64(b).and_then(|w| u32::try_from(w).ok()).filter(|w| *w > 0)
 }
 
 /// Reads a record back into the event it carries, borrowing the key: no allocation, never a
@@ -376,7 +434,7 @@ pub fn decode_ref<'a>(
     value: &[u8],
     timestamp_ms: i64,
 ) -> Result<EventRef<'a>, DecodeError> {
-    if let (Some((user_id, page_id, ad_type, event_type, value)), Some(k)) =
+    if let (Some((user_id, page_id, ad_type, event_type, value, weight)), Some(k)) =
         (decode_fast(value), key)
         && let Ok(key) = std::str::from_utf8(k)
     {
@@ -388,6 +446,7 @@ pub fn decode_ref<'a>(
             event_type,
             value,
             event_time_ms: timestamp_ms,
+            weight,
         });
     }
     decode_careful(key, value, timestamp_ms)
@@ -408,7 +467,7 @@ fn decode_careful<'a>(
         parts[found] = part;
         found += 1;
     }
-    if found != FIELDS {
+    if found != FIELDS && found != FIELDS - 1 {
         return Err(DecodeError::FieldCount { found });
     }
     let _seq = field_u64(parts[0], 0)?;
@@ -419,9 +478,23 @@ fn decode_careful<'a>(
     let event_type = EventType::from_bytes(parts[4])
         .ok_or_else(|| bad(4, "an event type (view, click, purchase)"))?;
     let value = parse_i64(parts[5]).ok_or_else(|| bad(5, "an integer"))?;
+    let weight = if found == FIELDS {
+        parse_weight(parts[6]).ok_or_else(|| bad(6, "a positive integer below 2^32"))?
+    } else {
+        1
+    };
     let key = key.ok_or(DecodeError::MissingKey)?;
     let key = std::str::from_utf8(key).map_err(|_| DecodeError::KeyNotText)?;
-    Ok(EventRef { key, user_id, page_id, ad_type, event_type, value, event_time_ms: timestamp_ms })
+    Ok(EventRef {
+        key,
+        user_id,
+        page_id,
+        ad_type,
+        event_type,
+        value,
+        event_time_ms: timestamp_ms,
+        weight,
+    })
 }
 
 /// Reads a record (key, value, timestamp) back into the event it carries.
@@ -458,6 +531,7 @@ mod tests {
             value: 1,
             event_time_ms: 9_000,
             arrival_ms: 9_500,
+            weight: 1,
         }
     }
 
@@ -465,6 +539,12 @@ mod tests {
     fn value_is_compact_csv() {
         assert_eq!(sample().value(), b"17,123,45,banner,view,1");
         assert_eq!(decode_seq(&sample().value()), Some(17));
+        // A weight is written only when it is not 1, so unweighted logs stay as they were.
+        let heavy = Event { weight: 500, ..sample() };
+        assert_eq!(heavy.value(), b"17,123,45,banner,view,1,500");
+        let got = decode(Some(heavy.key.as_bytes()), &heavy.value(), 9_000).unwrap();
+        assert_eq!(got, heavy.fields());
+        assert_eq!(got.weight, 500);
     }
 
     #[test]
@@ -480,9 +560,18 @@ mod tests {
         let err = decode(key, b"1,2,3,banner,view", 0).unwrap_err();
         assert_eq!(err, DecodeError::FieldCount { found: 5 });
         assert_eq!(
-            decode(key, b"1,2,3,banner,view,1,9", 0),
-            Err(DecodeError::FieldCount { found: 7 })
+            decode(key, b"1,2,3,banner,view,1,9,9", 0),
+            Err(DecodeError::FieldCount { found: 8 })
         );
+        assert_eq!(decode(key, b"1,2,3,banner,view,1,9", 0).map(|e| e.weight), Ok(9));
+        for weight in ["0", "-1", "x", "4294967296", ""] {
+            let value = format!("1,2,3,banner,view,1,{weight}");
+            let err = decode(key, value.as_bytes(), 0).unwrap_err();
+            assert!(
+                matches!(err, DecodeError::BadField { field: "weight", .. }),
+                "{weight}: {err}"
+            );
+        }
         let err = decode(key, b"1,x,3,banner,view,1", 0).unwrap_err();
         assert!(matches!(err, DecodeError::BadField { field: "user_id", position: 2, .. }));
         assert!(err.to_string().contains("`user_id`"), "{err}");
@@ -556,6 +645,7 @@ mod tests {
                 value,
                 event_time_ms: t,
                 arrival_ms: t,
+                weight: 1,
             })
     }
 

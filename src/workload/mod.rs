@@ -58,7 +58,8 @@ pub fn events(cfg: &Workload, seed: u64, duration_ms: i64) -> Events {
     let late_spread = cfg.late_delay_ms.max(0) / 10;
     Events {
         rng: ChaCha8Rng::seed_from_u64(seed),
-        schedule: RateSchedule::new(cfg, duration_ms),
+        // One record per `events_per_record` events: records arrive at rate / events_per_record.
+        schedule: RateSchedule::new(cfg, duration_ms).per_record(cfg.events_per_record),
         picker: KeyPicker::new(n, cfg.key_distribution, cfg.zipf_exponent),
         names: Names::new(n, format),
         kind: cfg.kind,
@@ -72,6 +73,7 @@ pub fn events(cfg: &Workload, seed: u64, duration_ms: i64) -> Events {
         now: 0,
         pending: 0,
         seq: 0,
+        weight: cfg.events_per_record.max(1),
     }
 }
 
@@ -94,6 +96,8 @@ pub struct Events {
     /// Events still to generate at `now`.
     pending: u64,
     seq: u64,
+    /// Events per record (`events_per_record`): the weight of every record generated.
+    weight: u32,
 }
 
 impl Events {
@@ -127,6 +131,7 @@ impl Events {
             value,
             event_time_ms: (arrival_ms - delay).max(0),
             arrival_ms,
+            weight: self.weight,
         }
     }
 }
@@ -182,6 +187,18 @@ mod tests {
         assert!((1500..2100).contains(&late), "late = {late}");
         assert!(events.iter().all(|e| e.arrival_ms - e.event_time_ms <= 2000));
         assert!(events.windows(2).all(|w| w[0].arrival_ms <= w[1].arrival_ms));
+    }
+
+    #[test]
+    fn weighted_records_stand_for_the_same_number_of_events() {
+        let plain = generate(&cfg(KeyDistribution::Uniform), 4, 20_000);
+        let heavy = Workload { events_per_record: 50, ..cfg(KeyDistribution::Uniform) };
+        let heavy = generate(&heavy, 4, 20_000);
+        assert_eq!(plain.len(), 2000);
+        assert_eq!(heavy.len(), 40);
+        assert!(heavy.iter().all(|e| e.weight == 50) && plain.iter().all(|e| e.weight == 1));
+        // Records arrive evenly at a fiftieth of the rate.
+        assert!(heavy.windows(2).all(|w| w[1].arrival_ms - w[0].arrival_ms == 500));
     }
 
     #[test]

@@ -80,6 +80,15 @@ impl RateSchedule {
         }
     }
 
+    /// The same schedule counted in records of `events_per_record` events each: record `k`
+    /// arrives when the `k·n`-th event would have.
+    pub fn per_record(mut self, events_per_record: u32) -> Self {
+        // Λ(t) / n records before t: the same exact integer schedule with n times the
+        // denominator, so records keep the rate's shape (ramps, bursts) at 1/n of its height.
+        self.denom *= u128::from(events_per_record.max(1));
+        self
+    }
+
     /// The next millisecond with arrivals and how many arrive then, or `None` when the run is
     /// over. Milliseconds are returned in increasing order.
     pub fn next_arrivals(&mut self) -> Option<(i64, u64)> {

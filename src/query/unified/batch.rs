@@ -41,7 +41,8 @@ impl BatchCompute for MonoidBatch {
         queries: &QuerySet,
     ) -> Result<(View, u64), ArchError> {
         let partitions = read_prefix(log, topic, cutoff)?;
-        let events = partitions.iter().map(|p| p.len() as u64).sum();
+        // Events, not records: the cost model charges per event.
+        let events = partitions.iter().flatten().map(|e| u64::from(e.weight)).sum();
         let plans = Plan::all(queries);
         let campaigns: &Campaigns = &queries.campaigns;
         let partial = partitions

@@ -11,11 +11,11 @@ use crate::workload::EventType;
 
 /// Every query, once.
 pub const DEFINITIONS: [Definition; 4] = [
-    // Events per key per window.
+    // Events per key per window (a record stands for `weight` events).
     Definition {
         kind: QueryKind::KeyWindowCount,
         group: |e, _| Some(&e.key),
-        aggregate: Aggregate::Sum(|_| 1),
+        aggregate: Aggregate::Sum(|e| i64::from(e.weight)),
     },
     // YSB: keep `view` events, join ad → campaign (events of unknown ads drop out), count.
     Definition {
@@ -23,13 +23,13 @@ pub const DEFINITIONS: [Definition; 4] = [
         group: |e, campaigns| {
             if e.event_type == EventType::View { campaigns.campaign_of(&e.key) } else { None }
         },
-        aggregate: Aggregate::Sum(|_| 1),
+        aggregate: Aggregate::Sum(|e| i64::from(e.weight)),
     },
-    // Sum of `value` per key per window.
+    // Sum of `value` per key per window, each record's value `weight` times.
     Definition {
         kind: QueryKind::KeySum,
         group: |e, _| Some(&e.key),
-        aggregate: Aggregate::Sum(|e| e.value),
+        aggregate: Aggregate::Sum(|e| e.value.wrapping_mul(i64::from(e.weight))),
     },
     // Distinct users per campaign (ads in the table) or else per key, per window.
     Definition {

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::Plan;
-use crate::query::{Agg, Cell, QuerySet};
-use crate::speed::StreamCompute;
+use crate::query::QuerySet;
+use crate::speed::{Contribution, StreamCompute};
 use crate::workload::EventFields;
 
 /// The streaming runner over the monoid definitions.
@@ -29,12 +29,15 @@ impl StreamCompute for MonoidStream {
     ///
     /// A user id is lifted into `Agg::User`, a singleton that becomes a set or sketch when it
     /// meets the window's state — no 2^p-byte sketch per event.
-    fn contributions(&self, event: &EventFields, out: &mut Vec<(Cell, Agg)>) {
+    fn for_each_contribution(&self, event: &EventFields, out: &mut dyn FnMut(Contribution<'_>)) {
         for plan in &self.plans {
             plan.map(&self.queries.campaigns, event, |group, start, item| {
-                let cell =
-                    Cell { query: plan.spec.id, key: group.to_owned(), window_start_ms: start };
-                out.push((cell, plan.monoid.lift_one(item)));
+                out(Contribution {
+                    query: plan.spec.id,
+                    key: group,
+                    window_start_ms: start,
+                    agg: plan.monoid.lift_one(item),
+                });
             });
         }
     }

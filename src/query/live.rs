@@ -1,0 +1,250 @@
+//! Live window state for stream jobs: cells addressed by interned keys in a hash map.
+//!
+//! A [`View`] (`BTreeMap<Cell, Agg>`) is the right shape for *presenting* answers — ordered,
+//! owned, comparable — and the wrong one for a stream job's hot path: every event would build a
+//! `String` key, and every lookup would compare strings O(log n) times. A stream job instead
+//! interns each group name once ([`Keys`]: name ↔ `u32`), addresses cells by a small `Copy`
+//! [`CellId`], and keeps its windows in a [`LiveView`] hashed with [`FxHasher`] (the rustc
+//! hasher: a multiply and a rotate per word; no per-process random seed, so even iteration order
+//! is the same in every run). Nothing observable depends on that order anyway: a live view is
+//! turned into an ordered [`View`] ([`LiveView::to_view`]) whenever it is presented, and merging
+//! [`Agg`] states is commutative.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::{Agg, Cell, View};
+
+/// The Fx hash (Firefox's, as used by rustc): fast, not DoS-resistant, which is fine for keys
+/// the workbench generates itself.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(last));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_i64(&mut self, i: i64) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// Builds [`FxHasher`]s (for `HashMap::with_hasher`).
+pub type FxBuild = BuildHasherDefault<FxHasher>;
+
+/// Group names interned as dense `u32` ids. Ids are handed out in first-seen order and never
+/// change or get reused, so an id stays valid for the life of the interner.
+#[derive(Debug, Default, Clone)]
+pub struct Keys {
+    ids: HashMap<Box<str>, u32, FxBuild>,
+    names: Vec<Box<str>>,
+}
+
+impl Keys {
+    /// An empty interner.
+    pub fn new() -> Self {
+        Keys::default()
+    }
+
+    /// The id of `name`, interning it the first time (the only allocation, once per name).
+    #[inline]
+    pub fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    /// The name of `id` (empty for an id this interner never gave out).
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", |n| n)
+    }
+
+    /// Names interned so far.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether nothing was interned yet.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// A [`Cell`] whose group is an interned id: 16 bytes, `Copy`, hashed in three words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CellId {
+    /// The query's id.
+    pub query: u8,
+    /// The group's id in the job's [`Keys`].
+    pub key: u32,
+    /// Start of the window in ms.
+    pub window_start_ms: i64,
+}
+
+impl CellId {
+    /// The cell it stands for, with the name looked up in `keys`.
+    pub fn cell(&self, keys: &Keys) -> Cell {
+        Cell {
+            query: self.query,
+            key: keys.name(self.key).to_owned(),
+            window_start_ms: self.window_start_ms,
+        }
+    }
+}
+
+/// The live windows of a stream job: state per interned cell.
+#[derive(Debug, Default, Clone)]
+pub struct LiveView {
+    cells: HashMap<CellId, Agg, FxBuild>,
+}
+
+impl LiveView {
+    /// An empty view.
+    pub fn new() -> Self {
+        LiveView::default()
+    }
+
+    /// An empty view with room for `cells` cells before it rehashes.
+    pub fn with_capacity(cells: usize) -> Self {
+        LiveView { cells: HashMap::with_capacity_and_hasher(cells, FxBuild::default()) }
+    }
+
+    /// Merges one contribution (how stream jobs apply their results).
+    #[inline]
+    pub fn merge(&mut self, cell: CellId, agg: Agg) {
+        match self.cells.get_mut(&cell) {
+            Some(existing) => existing.merge(&agg),
+            None => {
+                self.cells.insert(cell, agg);
+            }
+        }
+    }
+
+    /// Merges every state of this view into an ordered `into` (names from `keys`).
+    pub fn merge_into_view(&self, keys: &Keys, into: &mut View) {
+        for (id, agg) in &self.cells {
+            match into.get_mut(&id.cell(keys)) {
+                Some(existing) => existing.merge(agg),
+                None => {
+                    into.insert(id.cell(keys), agg.clone());
+                }
+            }
+        }
+    }
+
+    /// The ordered view (names from `keys`): what presenting, serving and comparing use.
+    pub fn to_view(&self, keys: &Keys) -> View {
+        self.cells.iter().map(|(id, agg)| (id.cell(keys), agg.clone())).collect()
+    }
+
+    /// The numbers a user sees (names from `keys`), without cloning any state.
+    pub fn present(&self, keys: &Keys) -> super::Table {
+        self.cells.iter().map(|(id, agg)| (id.cell(keys), agg.present())).collect()
+    }
+
+    /// The state of a cell.
+    pub fn get(&self, cell: &CellId) -> Option<&Agg> {
+        self.cells.get(cell)
+    }
+
+    /// Cells held.
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Whether no cell is held.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// Drops every cell.
+    pub fn clear(&mut self) {
+        self.cells.clear();
+    }
+
+    /// Every (cell, state), in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&CellId, &Agg)> {
+        self.cells.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interned_ids_are_dense_and_stable() {
+        let mut keys = Keys::new();
+        assert_eq!(keys.id("b"), 0);
+        assert_eq!(keys.id("a"), 1);
+        assert_eq!(keys.id("b"), 0);
+        assert_eq!((keys.name(1), keys.len()), ("a", 2));
+        assert_eq!(keys.name(7), "");
+    }
+
+    #[test]
+    fn a_live_view_presents_as_the_ordered_view_of_the_same_contributions() {
+        let mut keys = Keys::new();
+        let mut live = LiveView::with_capacity(4);
+        let mut view = View::new();
+        for (k, w, n) in [("z", 10, 1), ("a", 0, 2), ("z", 10, 3), ("a", 10, 4)] {
+            let id = CellId { query: 0, key: keys.id(k), window_start_ms: w };
+            live.merge(id, Agg::Sum(n));
+            crate::query::merge_cell(&mut view, id.cell(&keys), Agg::Sum(n));
+        }
+        assert_eq!(live.to_view(&keys), view);
+        let mut merged = View::new();
+        live.merge_into_view(&keys, &mut merged);
+        live.merge_into_view(&keys, &mut merged);
+        assert_eq!(
+            merged.values().map(Agg::present).collect::<Vec<_>>(),
+            vec![2 * 2, 4 * 2, 4 * 2]
+        );
+    }
+}
