@@ -18,10 +18,10 @@ fn bundled() -> Vec<PathBuf> {
 
 fn check(path: &Path) -> driver::RunResult {
     let scenario = Scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
-    check_scenario(path, &scenario);
+    check_scenario(path, &scenario)
 }
 
-fn check_scenario(path: &Path, scenario: &Scenario) {
+fn check_scenario(path: &Path, scenario: &Scenario) -> driver::RunResult {
     assert!(
         !scenario.lesson.trim().is_empty(),
         "{}: every bundled scenario teaches",
