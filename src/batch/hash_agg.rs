@@ -12,14 +12,13 @@
 //! query, tumbling and sliding, with and without the bot filter.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::ControlFlow;
 
 use rayon::prelude::*;
 
 use crate::arch::ArchError;
 use crate::log::{Offset, Topic};
-use crate::query::{Agg, Cell, QueryKind, QuerySet, QuerySpec, View};
+use crate::query::{Agg, Cell, FxBuild, Keys, QueryKind, QuerySet, QuerySpec, View};
 use crate::workload::{EventType, decode_ref};
 
 /// Records per visit of the log: bounds how long one call holds a partition's read lock.
@@ -36,80 +35,19 @@ pub fn supports(spec: &QuerySpec) -> bool {
     )
 }
 
-/// FxHash (rustc's): a multiply-rotate per word. The keys are short, trusted-size byte strings
-/// and integers from our own log; SipHash's flooding resistance buys nothing here and costs
-/// about as much as the rest of the per-event work.
-#[derive(Default, Clone, Copy)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0; 8];
-            w.copy_from_slice(c);
-            self.write_u64(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.write_u64(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    #[inline]
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-    #[inline]
-    fn write_i64(&mut self, n: i64) {
-        self.write_u64(n as u64);
-    }
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
-
-/// Group names seen in one piece, each stored once, numbered densely.
-#[derive(Default)]
-struct Interner {
-    ids: FxMap<Box<[u8]>, u32>,
-    names: Vec<Box<str>>,
-}
-
-impl Interner {
-    #[inline]
-    fn id(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name.as_bytes()) {
-            return id;
-        }
-        let id = self.names.len() as u32;
-        self.ids.insert(name.as_bytes().into(), id);
-        self.names.push(name.into());
-        id
-    }
-}
+/// Cells of one query in one piece: (group id, window start) → sum, hashed with the stream
+/// layer's Fx hasher ([`FxBuild`]): the keys are short, trusted-size values from our own log,
+/// and SipHash's flooding resistance would cost about as much as the rest of the per-event work.
+type FxMap<K, V> = HashMap<K, V, FxBuild>;
 
 /// One piece's partial aggregates.
 struct Partial {
     /// Event keys (the groups of the key queries).
-    keys: Interner,
+    keys: Keys,
     /// Campaign of each key id, resolved once per key: `Some(campaign id)`, `None` for an ad
     /// outside the table (dropped by the inner join), unresolved while absent.
     campaign_of_key: Vec<Option<Option<u32>>>,
-    campaigns: Interner,
+    campaigns: Keys,
     /// Per supported query: (group id, window start) → sum.
     cells: Vec<FxMap<(u32, i64), i64>>,
 }
@@ -146,13 +84,13 @@ pub fn aggregate(
         events += n;
         for (spec, cells) in specs.iter().zip(partial.cells) {
             let names = match spec.kind {
-                QueryKind::CampaignWindowCount => &partial.campaigns.names,
-                _ => &partial.keys.names,
+                QueryKind::CampaignWindowCount => &partial.campaigns,
+                _ => &partial.keys,
             };
             for ((group, start), sum) in cells {
                 let cell = Cell {
                     query: spec.id,
-                    key: names[group as usize].to_string(),
+                    key: names.name(group).to_string(),
                     window_start_ms: start,
                 };
                 match view.get_mut(&cell) {
@@ -179,9 +117,9 @@ fn aggregate_piece(
     let partition = topic.partition(p)?;
     let events = usize::try_from(end - from).unwrap_or(usize::MAX);
     let mut part = Partial {
-        keys: Interner::default(),
+        keys: Keys::new(),
         campaign_of_key: Vec::new(),
-        campaigns: Interner::default(),
+        campaigns: Keys::new(),
         cells: specs
             .iter()
             .map(|_| FxMap::with_capacity_and_hasher(events.min(MAX_PRESIZE), Default::default()))
