@@ -317,12 +317,76 @@ impl Replica {
         std::fs::rename(&tmp, &path).map_err(io("rename", &path))
     }
 
+    /// Cuts the log to end exactly at `offset` (everything below it stays); returns how many
+    /// records went.
+    ///
+    /// The log truncates whole batches: a batch that straddles `offset` goes entirely. Kafka
+    /// gets away with that because a follower appends the leader's batches unchanged
+    /// (`appendAsFollower`), so every replica has the same batch boundaries and the offsets it
+    /// truncates to (an epoch's end, a leader's log end) are boundaries on all of them. Here a
+    /// follower appends each fetch response as one batch of its own, so a replica's batches
+    /// need not line up with the leader's: truncating at the leader's log end could cut records
+    /// *below* it, records an in-sync replica is counted on to hold up to the high watermark —
+    /// and when that replica was then elected, acknowledged `acks = all` writes were gone. So
+    /// the records between the straddling batch's start and `offset` are read first and
+    /// appended again after the cut (as a new batch: their LogAppendTime becomes now).
     fn truncate_to(&mut self, offset: Offset) -> std::result::Result<u64, LogError> {
         let before = self.log.log_end_offset();
-        let end = self.log.truncate_to(offset)?;
+        if offset >= before {
+            return Ok(0);
+        }
+        let keep = self.straddling_prefix(offset)?;
+        let mut end = self.log.truncate_to(offset)?;
+        if end < offset {
+            let again: Vec<Record> =
+                keep.into_iter().filter(|s| s.offset >= end).map(|s| s.record).collect();
+            if !again.is_empty() {
+                self.log.append(&again)?;
+            }
+            end = self.log.log_end_offset();
+        }
         self.epochs.retain(|&(_, o)| o < end);
         self.checkpoint()?;
         Ok(before - end)
+    }
+
+    /// The records from the start of the batch holding `offset` up to (not including)
+    /// `offset`, or a superset reaching further back: what a batch-granular truncation at
+    /// `offset` would cut below it.
+    ///
+    /// Records of one batch share their append time, so the batch starts no earlier than the
+    /// run of records with `offset`'s append time that ends there; a segment's first offset is
+    /// always a batch start. The window grows until it holds that run's start.
+    fn straddling_prefix(
+        &self,
+        offset: Offset,
+    ) -> std::result::Result<Vec<StoredRecord>, LogError> {
+        let floor = self
+            .log
+            .segments()
+            .iter()
+            .rev()
+            .find(|s| s.base_offset <= offset)
+            .map_or(0, |s| s.base_offset)
+            .max(self.log.log_start_offset());
+        let mut window: Offset = 64;
+        loop {
+            let from = offset.saturating_sub(window).max(floor);
+            let mut records = self.log.read(from, (offset - from + 1) as usize)?;
+            let Some(at) = records.iter().position(|s| s.offset == offset) else {
+                // The log does not hold `offset` (below its start): nothing straddles it.
+                return Ok(Vec::new());
+            };
+            let time = records[at].append_time_ms;
+            let run = records[..at].iter().rposition(|s| s.append_time_ms != time);
+            if run.is_some() || from == floor {
+                let start = run.map_or(0, |i| i + 1);
+                records.truncate(at);
+                records.drain(..start);
+                return Ok(records);
+            }
+            window *= 4;
+        }
     }
 }
 
@@ -1035,4 +1099,51 @@ fn record_bytes(r: &Record) -> u64 {
 /// Where `broker` keeps its replica of `partition`.
 fn replica_dir(dir: &Path, broker: BrokerId, partition: u32) -> PathBuf {
     dir.join(format!("broker-{broker}")).join(format!("p{partition}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::ManualClock;
+
+    fn records(from: u64, n: u64) -> Vec<Record> {
+        (from..from + n).map(|i| Record::new(format!("r{i}"), i as i64)).collect()
+    }
+
+    fn values(r: &Replica) -> Vec<Vec<u8>> {
+        let all = r.log.read(r.log.log_start_offset(), usize::MAX).unwrap();
+        all.into_iter().map(|s| s.record.value).collect()
+    }
+
+    #[test]
+    fn truncation_inside_a_batch_keeps_the_records_below_the_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(10));
+        let clock_dyn: Arc<dyn Clock> = clock.clone();
+        let config = LogConfig { segment_bytes: 4_000, ..LogConfig::default() };
+        let mut r = Replica::open(dir.path().join("p0"), &config, &clock_dyn).unwrap();
+        // Two batches at the same append time, then one later: 0..3, 3..10, 10..12.
+        r.log.append(&records(0, 3)).unwrap();
+        r.log.append(&records(3, 7)).unwrap();
+        clock.set(20);
+        r.log.append(&records(10, 2)).unwrap();
+        r.epochs = vec![(0, 0), (1, 3), (2, 6), (3, 10)];
+        // 5 is inside the batch 3..10: the log alone would cut back to 3.
+        assert_eq!(r.truncate_to(11).unwrap(), 1);
+        assert_eq!(r.truncate_to(5).unwrap(), 6);
+        assert_eq!(r.log.log_end_offset(), 5);
+        let want: Vec<Vec<u8>> = records(0, 5).into_iter().map(|x| x.value).collect();
+        assert_eq!(values(&r), want);
+        assert_eq!(r.epochs, vec![(0, 0), (1, 3)]);
+        // The kept records are a batch of their own now; cutting inside it works too, and
+        // a truncation at or past the end is a no-op.
+        assert_eq!(r.truncate_to(4).unwrap(), 1);
+        assert_eq!(r.truncate_to(9).unwrap(), 0);
+        assert_eq!(r.log.log_end_offset(), 4);
+        // The checkpoint agrees after a reopen.
+        drop(r);
+        let r = Replica::open(dir.path().join("p0"), &config, &clock_dyn).unwrap();
+        assert_eq!(r.epochs, vec![(0, 0), (1, 3)]);
+        assert_eq!(values(&r).len(), 4);
+    }
 }
