@@ -60,20 +60,7 @@ pub fn aggregate(
     specs: &[&QuerySpec],
     queries: &QuerySet,
 ) -> Result<(View, u64), ArchError> {
-    let mut pieces: Vec<(u32, Offset, Offset)> = Vec::new();
-    for (p, &(from, end)) in ranges.iter().enumerate() {
-        let mut start = from;
-        for segment in topic.partition(p as u32)?.segments() {
-            let stop = segment.next_offset.min(end);
-            if stop > start && segment.base_offset < end {
-                pieces.push((p as u32, start, stop));
-                start = stop;
-            }
-        }
-        if start < end {
-            pieces.push((p as u32, start, end));
-        }
-    }
+    let pieces = super::segment_pieces(topic, ranges)?;
     let partials = pieces
         .par_iter()
         .map(|&(p, from, end)| aggregate_piece(topic, p, from, end, specs, queries))

@@ -32,6 +32,29 @@ pub trait BatchCompute: std::fmt::Debug + Send + Sync {
     ) -> Result<(View, u64), ArchError>;
 }
 
+/// `ranges[p]` of each partition `p` of `topic` split at segment boundaries: `(partition, from,
+/// end)` pieces in partition then offset order, the units the batch readers run on rayon.
+pub(crate) fn segment_pieces(
+    topic: &crate::log::Topic,
+    ranges: &[(Offset, Offset)],
+) -> Result<Vec<(u32, Offset, Offset)>, ArchError> {
+    let mut pieces: Vec<(u32, Offset, Offset)> = Vec::new();
+    for (p, &(from, end)) in ranges.iter().enumerate() {
+        let mut start = from;
+        for segment in topic.partition(p as u32)?.segments() {
+            let stop = segment.next_offset.min(end);
+            if stop > start && segment.base_offset < end {
+                pieces.push((p as u32, start, stop));
+                start = stop;
+            }
+        }
+        if start < end {
+            pieces.push((p as u32, start, end));
+        }
+    }
+    Ok(pieces)
+}
+
 /// Reads and decodes every event of each partition below its cut-off, partitions in parallel.
 /// Returns one vector per partition, in offset order.
 pub fn read_prefix(
