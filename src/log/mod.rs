@@ -16,7 +16,7 @@
 //!       00000000000000000000.timeindex  sparse time index: (max timestamp so far i64, relative offset u32)
 //!       <base>-<end>.cleaned         with cleanup_policy = compact: the cleaned range
 //!                                     [base, end), newest record per key (`compaction.rs`)
-//!   __consumer_offsets/<group>.json   committed offsets of a consumer group:
+//!   __consumer_offsets/<group>.offsets  committed offsets of a consumer group (append-only):
 //!                                     {"<topic>": {"<partition>": next offset}}
 //!
 //! TIER/ (LogConfig::tier, an object store; see `tier.rs`)
@@ -58,8 +58,9 @@
 //!   interval's worth of acknowledged writes can be lost on power failure); `Never` once written to
 //!   the OS. A process crash (`kill -9`) loses nothing the OS has accepted under any policy.
 //!   Rolling syncs the closed segment and its indexes; creating or deleting files syncs the
-//!   directory; group offsets and `topic.json` are replaced atomically (tmp, fsync, rename,
-//!   fsync dir).
+//!   directory; `topic.json` is replaced atomically (tmp, fsync, rename, fsync dir); a group
+//!   commit appends one checksummed entry to the group's file and fsyncs it (a torn last entry
+//!   is dropped on open: the previous commit stands; see `group.rs`).
 //! - **Recovery.** On open, the active (last) segment of each partition is scanned: the first
 //!   batch that is torn (short), fails its CRC, or does not continue the offsets, and everything
 //!   after it, is truncated; that can only remove data that was never acknowledged under

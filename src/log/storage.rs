@@ -5,7 +5,7 @@
 //! [`StorageFile`], so a test can put [`FaultyStorage`] under a real log and check what the log
 //! promises when the disk misbehaves. The production path is [`FileStorage`]: one virtual call in
 //! front of each syscall, nothing else (measured: no change in append or replay throughput).
-//! Metadata that is replaced atomically (`topic.json`, group offsets) and directory syncs still
+//! Metadata (`topic.json`, replaced atomically; group offsets, appended) and directory syncs still
 //! go straight to the file system.
 //!
 //! # The log's contract under faults

@@ -89,11 +89,49 @@ impl RateSchedule {
         self
     }
 
+    /// The multiplier at ms `t` and the first ms after `t` at which it may change (a burst
+    /// starts or ends); `t` never decreases between calls.
+    fn stretch(&mut self, t: i64) -> (u128, i64) {
+        let m = self.multiplier(t);
+        let rest = &self.bursts[self.next_burst..];
+        let until = match rest.iter().find(|&&(start, end, _)| start <= t && t < end) {
+            // The covering burst wins until its end: an earlier-sorted burst that does not
+            // cover `t` has ended, and later-sorted ones lose to it (see `multiplier`).
+            Some(&(_, end, _)) => end,
+            None => {
+                rest.iter().map(|&(start, _, _)| start).filter(|&s| s > t).min().unwrap_or(i64::MAX)
+            }
+        };
+        (m, until)
+    }
+
     /// The next millisecond with arrivals and how many arrive then, or `None` when the run is
     /// over. Milliseconds are returned in increasing order.
     pub fn next_arrivals(&mut self) -> Option<(i64, u64)> {
         while self.now < self.duration_ms {
             let t = self.now;
+            if self.slope == 0 {
+                // A constant rate until the next burst boundary: jump straight to the first
+                // millisecond whose arrivals push `ceil(acc / denom)` past `before`, instead of
+                // stepping through every millisecond (a simulated day is 86.4 million of them).
+                let (m, until) = self.stretch(t);
+                let span = (until.min(self.duration_ms) - t) as u128;
+                let r = self.base.max(0) as u128 * m;
+                // Smallest k ≥ 1 with acc + k·r > before·denom (then ceil(.../denom) > before).
+                let room = self.before * self.denom - self.acc;
+                let k = if r == 0 { u128::MAX } else { room / r + 1 };
+                if k > span {
+                    self.acc += r * span;
+                    self.now += span as i64;
+                    continue;
+                }
+                self.acc += r * k;
+                self.now += k as i64;
+                let before = self.acc.div_ceil(self.denom);
+                let n = before - self.before;
+                self.before = before;
+                return Some((self.now - 1, n as u64));
+            }
             let rate = (self.base + self.slope * i128::from(t)).max(0) as u128;
             self.acc += rate * self.multiplier(t);
             self.now += 1;
@@ -119,6 +157,55 @@ mod tests {
             out[t as usize / 1000] += n;
         }
         out
+    }
+
+    /// The definition, one millisecond at a time (what `next_arrivals` computed before it
+    /// learned to jump over constant stretches).
+    fn per_ms(s: &mut RateSchedule) -> Vec<(i64, u64)> {
+        let mut out = Vec::new();
+        while s.now < s.duration_ms {
+            let t = s.now;
+            let rate = (s.base + s.slope * i128::from(t)).max(0) as u128;
+            s.acc += rate * s.multiplier(t);
+            s.now += 1;
+            let before = s.acc.div_ceil(s.denom);
+            if before > s.before {
+                out.push((t, (before - s.before) as u64));
+            }
+            s.before = before;
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn jumping_over_constant_stretches_is_the_per_ms_definition(
+            rate in 0u32..5_000,
+            ramp in proptest::option::weighted(0.2, 0u32..5_000),
+            duration in 1i64..20_000,
+            per_record in 1u32..2_000,
+            bursts in proptest::collection::vec((0i64..20_000, 1i64..5_000, 0.0f64..8.0), 0..4),
+        ) {
+            let w = Workload {
+                rate_per_sec: rate,
+                ramp_to_rate_per_sec: ramp,
+                bursts: bursts
+                    .iter()
+                    .map(|&(start_ms, duration_ms, multiplier)| crate::scenario::Burst {
+                        start_ms,
+                        duration_ms,
+                        multiplier,
+                    })
+                    .collect(),
+                ..Workload::default()
+            };
+            let fast = {
+                let mut s = RateSchedule::new(&w, duration).per_record(per_record);
+                std::iter::from_fn(|| s.next_arrivals()).collect::<Vec<_>>()
+            };
+            let slow = per_ms(&mut RateSchedule::new(&w, duration).per_record(per_record));
+            proptest::prop_assert_eq!(fast, slow);
+        }
     }
 
     #[test]
