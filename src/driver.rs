@@ -415,9 +415,17 @@ pub fn simulate_with(
         None => None,
     };
 
-    let events = workload::generate(&scenario.workload, scenario.seed, scenario.duration_ms);
-    let out_of_order_events =
-        events.iter().filter(|e| e.event_time_ms < e.arrival_ms).map(|e| u64::from(e.weight)).sum();
+    // Counted here, then generated again as they arrive: a long run never holds its whole
+    // workload in memory (a simulated day of the `day` scenario held 172,800 events).
+    let (event_count, out_of_order_events) =
+        workload::events(&scenario.workload, scenario.seed, scenario.duration_ms).fold(
+            (0u64, 0u64),
+            |(n, ooo), e| {
+                (n + 1, ooo + if e.event_time_ms < e.arrival_ms { u64::from(e.weight) } else { 0 })
+            },
+        );
+    let mut events =
+        Arrivals::new(workload::events(&scenario.workload, scenario.seed, scenario.duration_ms));
 
     let mut queries = Arc::new(QuerySet::from_scenario(scenario));
     let ctx = ArchContext {
@@ -455,7 +463,6 @@ pub fn simulate_with(
     // After the workload stops, allow ten batch cycles for every layer to settle.
     let horizon =
         scenario.duration_ms + 10 * (scenario.batch.interval_ms + scenario.speed.poll_interval_ms);
-    let mut next_event = 0;
     let mut t: TimestampMs = 0;
     let mut faults: Vec<&Fault> = scenario.faults.iter().collect();
     faults.sort_by_key(|f| f.at_ms());
@@ -518,26 +525,26 @@ pub fn simulate_with(
                 Err(e) => return Err(e.into()),
             }
         }
-        while let Some(e) = events.get(next_event).filter(|e| {
-            e.arrival_ms <= t && !stalled && blocked_since.is_none() && failed.is_none()
-        }) {
+        while let Some(e) =
+            events.next_due(t).filter(|_| !stalled && blocked_since.is_none() && failed.is_none())
+        {
             let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
             match (&mut feed, &mut kafka) {
                 (Some(feed), _) => {
                     feed.send(record, e.arrival_ms);
-                    next_event += 1;
+                    events.take();
                 }
                 (None, Some(kafka)) => {
                     kafka.send(record);
-                    next_event += 1;
+                    events.take();
                 }
                 (None, None) => match producer.send(&log, EVENTS_TOPIC, record) {
-                    Ok(_) => next_event += 1,
+                    Ok(_) => events.take(),
                     Err(err) if disk.is_some() && is_disk_full(&err) => {
                         // Every earlier send left the producer empty (linger 0), so what it
                         // holds now includes this record: it is kept, not lost.
                         if producer.pending_records() > 0 {
-                            next_event += 1;
+                            events.take();
                         }
                         failed = Some(err);
                     }
@@ -575,7 +582,7 @@ pub fn simulate_with(
             blocked_since.get_or_insert(t);
         }
         if let Some(r) = disk_full.as_mut() {
-            let queued = events[next_event..].partition_point(|e| e.arrival_ms <= t);
+            let queued = events.arrived_by(t);
             let waiting = (producer.pending_records() + queued) as u64;
             r.max_waiting_records = r.max_waiting_records.max(waiting);
         }
@@ -587,7 +594,7 @@ pub fn simulate_with(
             record.tracker.record(&a.tick(t, &log)?);
             record.wall += clock.elapsed();
         }
-        let produced_all = next_event == events.len()
+        let produced_all = events.is_done()
             && t >= scenario.duration_ms
             && blocked_since.is_none()
             && restarts.is_empty()
@@ -650,7 +657,7 @@ pub fn simulate_with(
             let staleness: Vec<crate::cluster::ArchStaleness> =
                 architectures.iter().map(|a| (a.id.clone(), a.staleness.clone())).collect();
             Some(ClusterRun {
-                events_generated: events.len() as u64,
+                events_generated: event_count,
                 feed: feed.finish().map_err(cluster_err)?,
                 replication: feed.cluster().stats().clone(),
                 scale_out: feed.scale_out(scenario.duration_ms, &staleness),
@@ -682,6 +689,44 @@ pub fn simulate_with(
         disk_full,
         consumer_group: group.map(|g| g.stats()),
     })
+}
+
+/// The workload as the producer meets it: events generated as they arrive, with the ones that
+/// arrived but could not be sent yet (a stall, a full disk) held in arrival order.
+struct Arrivals {
+    rest: std::iter::Peekable<workload::Events>,
+    /// Arrived, not yet sent, oldest first (filled only when someone asks how many wait).
+    held: std::collections::VecDeque<workload::Event>,
+}
+
+impl Arrivals {
+    fn new(events: workload::Events) -> Self {
+        Arrivals { rest: events.peekable(), held: Default::default() }
+    }
+    /// The oldest unsent event, if it has arrived by `t`.
+    fn next_due(&mut self, t: TimestampMs) -> Option<&workload::Event> {
+        match self.held.front() {
+            Some(e) => Some(e),
+            None => self.rest.peek().filter(|e| e.arrival_ms <= t),
+        }
+    }
+    /// Marks the event [`Arrivals::next_due`] returned as sent.
+    fn take(&mut self) {
+        if self.held.pop_front().is_none() {
+            self.rest.next();
+        }
+    }
+    /// Events arrived by `t` and not sent yet.
+    fn arrived_by(&mut self, t: TimestampMs) -> usize {
+        while let Some(e) = self.rest.next_if(|e| e.arrival_ms <= t) {
+            self.held.push_back(e);
+        }
+        self.held.len()
+    }
+    /// Whether every event of the workload was sent.
+    fn is_done(&mut self) -> bool {
+        self.held.is_empty() && self.rest.peek().is_none()
+    }
 }
 
 /// The consumer group's settings from the scenario's `[consumer_group]`.

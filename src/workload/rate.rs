@@ -119,7 +119,7 @@ impl RateSchedule {
                 let r = self.base.max(0) as u128 * m;
                 // Smallest k ≥ 1 with acc + k·r > before·denom (then ceil(.../denom) > before).
                 let room = self.before * self.denom - self.acc;
-                let k = if r == 0 { u128::MAX } else { room / r + 1 };
+                let k = room.checked_div(r).map_or(u128::MAX, |k| k + 1);
                 if k > span {
                     self.acc += r * span;
                     self.now += span as i64;
