@@ -110,7 +110,9 @@ impl Hll {
         let mut sum = 0.0;
         let mut zeros = 0usize;
         for &r in &self.registers {
-            sum += f64::from(-i32::from(r)).exp2();
+            // 2^-r built from its bits (exact, like `exp2` of an integer, and ~50× cheaper:
+            // `exp2` here was 70% of a run that samples sketches every few seconds).
+            sum += f64::from_bits((1023 - u64::from(r)) << 52);
             zeros += usize::from(r == 0);
         }
         let raw = alpha * m * m / sum;
@@ -149,6 +151,16 @@ mod tests {
         let h = sketch(12, (0..1000).flat_map(|v| [v, v, v]));
         let e = h.estimate() as f64;
         assert!((e - 1000.0).abs() / 1000.0 < 3.0 * Hll::relative_error_bound(12), "{e}");
+    }
+
+    #[test]
+    fn register_weights_are_exact_powers_of_two() {
+        for r in 0u8..=64 {
+            assert_eq!(
+                f64::from_bits((1023 - u64::from(r)) << 52),
+                f64::from(-i32::from(r)).exp2()
+            );
+        }
     }
 
     #[test]
