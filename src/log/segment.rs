@@ -37,20 +37,33 @@ const LARGE_READ_CHUNK: usize = 1 << 20;
 /// A read asking for at least this many records is a long read.
 const LARGE_READ_RECORDS: usize = 4096;
 
-thread_local! {
-    /// Each thread's read buffer, reused across reads: a fresh 1 MiB buffer per read call is
-    /// page faults and zeroing (`clear_page_erms` was ~15% of a batch recompute).
-    static READ_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+/// What a read reuses across calls: the read buffer and the record spans of the batch being
+/// handed out.
+#[derive(Default)]
+pub(crate) struct ReadScratch {
+    /// File bytes.
+    pub buf: Vec<u8>,
+    /// Where each record of the current batch lies (see [`batch::index_records`]).
+    pub spans: Vec<batch::RecordSpan>,
 }
 
-/// Runs `f` with this thread's read buffer. A nested read (a visitor that reads again) gets an
-/// empty buffer of its own rather than a conflict; a buffer grown by one huge batch is dropped
-/// rather than kept.
-fn with_read_buf<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    let mut buf = READ_BUF.take();
-    let r = f(&mut buf);
-    if buf.capacity() <= 4 * LARGE_READ_CHUNK {
-        READ_BUF.set(buf);
+thread_local! {
+    /// Each thread's read scratch, reused across reads: a fresh 1 MiB buffer per read call is
+    /// page faults and zeroing (`clear_page_erms` was ~15% of a batch recompute).
+    static READ_SCRATCH: std::cell::Cell<ReadScratch> = std::cell::Cell::new(ReadScratch {
+        buf: Vec::new(),
+        spans: Vec::new(),
+    });
+}
+
+/// Runs `f` with this thread's read scratch. A nested read (a visitor that reads again) gets
+/// an empty scratch of its own rather than a conflict; a buffer grown by one huge batch is
+/// dropped rather than kept.
+fn with_read_buf<R>(f: impl FnOnce(&mut ReadScratch) -> R) -> R {
+    let mut scratch = READ_SCRATCH.take();
+    let r = f(&mut scratch);
+    if scratch.buf.capacity() <= 4 * LARGE_READ_CHUNK && scratch.spans.capacity() <= 1 << 16 {
+        READ_SCRATCH.set(scratch);
     }
     r
 }
@@ -944,14 +957,15 @@ impl Segment {
     }
 
     /// Calls `f` with each record from offset `from` (inside this segment) on, borrowed from
-    /// the read buffer `buf`, until `budget` records were visited (it is decremented), `f`
-    /// breaks, or the segment ends. Every batch is CRC- and structure-checked once before any
-    /// of its records is handed out; nothing is allocated per record.
+    /// the read buffer of `scratch`, until `budget` records were visited (it is decremented),
+    /// `f` breaks, or the segment ends. Every batch is CRC- and structure-checked before any of
+    /// its records is handed out, in one walk that remembers where each record lies (so a
+    /// record is parsed once); nothing is allocated per record.
     pub fn for_each_record(
         &self,
         from: Offset,
         budget: &mut usize,
-        buf: &mut Vec<u8>,
+        scratch: &mut ReadScratch,
         f: &mut dyn FnMut(RecordRef<'_>) -> ControlFlow<()>,
     ) -> Result<ControlFlow<()>> {
         if from >= self.next_offset || *budget == 0 {
@@ -961,21 +975,21 @@ impl Segment {
         let entry = self.index.partition_point(|&(r, _)| r <= rel).saturating_sub(1);
         let chunk = if *budget >= LARGE_READ_RECORDS { LARGE_READ_CHUNK } else { READ_CHUNK };
         let mut flow = ControlFlow::Continue(());
-        self.for_each_batch(entry, chunk, buf, &mut |h, body| {
+        let spans = &mut scratch.spans;
+        self.for_each_batch(entry, chunk, &mut scratch.buf, &mut |h, body| {
             if h.next_offset() <= from {
                 return Ok(true);
             }
-            let records = batch::records(h, body).map_err(|reason| LogError::Corrupt {
+            batch::index_records(h, body, spans).map_err(|reason| LogError::Corrupt {
                 file: PathBuf::new(),
                 position: 0,
                 reason,
             })?;
-            for r in records {
-                if r.offset < from {
-                    continue;
-                }
+            // Records below `from` in the first batch are skipped without being looked at.
+            let skip = from.saturating_sub(h.base_offset) as usize;
+            for (span, offset) in spans.iter().skip(skip).zip(h.base_offset + skip as u64..) {
                 *budget -= 1;
-                if f(r).is_break() {
+                if f(span.record(body, offset, h.append_time_ms)).is_break() {
                     flow = ControlFlow::Break(());
                     return Ok(false);
                 }
@@ -988,14 +1002,14 @@ impl Segment {
         Ok(flow)
     }
 
-    /// [`Segment::for_each_record`] with this thread's reusable read buffer.
+    /// [`Segment::for_each_record`] with this thread's reusable read scratch.
     pub fn visit_records(
         &self,
         from: Offset,
         budget: &mut usize,
         f: &mut dyn FnMut(RecordRef<'_>) -> ControlFlow<()>,
     ) -> Result<ControlFlow<()>> {
-        with_read_buf(|buf| self.for_each_record(from, budget, buf, f))
+        with_read_buf(|scratch| self.for_each_record(from, budget, scratch, f))
     }
 
     /// The first offset in this segment whose timestamp is ≥ `t`, if any.
@@ -1008,8 +1022,8 @@ impl Segment {
         let mut found = None;
         // The answer is usually in the first batch or two after the index entry: read ahead
         // like a consumer, not like a full scan (a 1 MiB read per lookup cost ~0.4 ms).
-        with_read_buf(|buf| {
-            self.for_each_batch(entry, READ_CHUNK, buf, &mut |h, body| {
+        with_read_buf(|scratch| {
+            self.for_each_batch(entry, READ_CHUNK, &mut scratch.buf, &mut |h, body| {
                 if h.max_timestamp_ms < t {
                     return Ok(true);
                 }
