@@ -61,12 +61,18 @@ impl BatchHeader {
 
 /// Encoded size of one record inside a batch body.
 pub(crate) fn record_encoded_len(r: &Record) -> usize {
-    4 + r.key.as_ref().map_or(0, Vec::len)
+    parts_encoded_len(r.key.as_deref(), &r.value, &r.headers)
+}
+
+/// Encoded size of a record given by its parts.
+#[inline]
+pub(crate) fn parts_encoded_len(key: Option<&[u8]>, value: &[u8], headers: &[Header]) -> usize {
+    4 + key.map_or(0, <[u8]>::len)
         + 4
-        + r.value.len()
+        + value.len()
         + 8
         + 4
-        + r.headers.iter().map(|h| 8 + h.key.len() + h.value.len()).sum::<usize>()
+        + headers.iter().map(|h| 8 + h.key.len() + h.value.len()).sum::<usize>()
 }
 
 /// Encoded size of a whole batch (frame included) holding `records`.
@@ -129,39 +135,52 @@ impl EncodedBatch {
     /// Encodes `r` at the end. A record whose fields do not fit the format's length fields, or
     /// one too many for the count, is refused whole (nothing is written).
     pub fn push(&mut self, r: &Record) -> Result<(), LogError> {
-        let len = record_encoded_len(r);
+        self.push_parts(r.key.as_deref(), &r.value, r.timestamp_ms, &r.headers)
+    }
+
+    /// [`EncodedBatch::push`] of a record given by its parts (borrowed: nothing is allocated
+    /// beyond the batch buffer's own growth).
+    #[inline]
+    pub fn push_parts(
+        &mut self,
+        key: Option<&[u8]>,
+        value: &[u8],
+        timestamp_ms: TimestampMs,
+        headers: &[Header],
+    ) -> Result<(), LogError> {
+        let len = parts_encoded_len(key, value, headers);
         let total = self.buf.len() + len;
         let too_large = || LogError::BatchTooLarge(total);
         let count = self.count.checked_add(1).ok_or_else(too_large)?;
-        let key_len = match &r.key {
+        let key_len = match key {
             None => -1,
             Some(k) => i32::try_from(k.len()).map_err(|_| too_large())?,
         };
-        let value_len = len_u32(r.value.len(), total)?;
-        let header_count = len_u32(r.headers.len(), total)?;
-        for h in &r.headers {
+        let value_len = len_u32(value.len(), total)?;
+        let header_count = len_u32(headers.len(), total)?;
+        for h in headers {
             len_u32(h.key.len(), total)?;
             len_u32(h.value.len(), total)?;
         }
         let buf = &mut self.buf;
         buf.reserve(len);
         buf.extend_from_slice(&key_len.to_le_bytes());
-        if let Some(k) = &r.key {
+        if let Some(k) = key {
             buf.extend_from_slice(k);
         }
         buf.extend_from_slice(&value_len.to_le_bytes());
-        buf.extend_from_slice(&r.value);
-        buf.extend_from_slice(&r.timestamp_ms.to_le_bytes());
+        buf.extend_from_slice(value);
+        buf.extend_from_slice(&timestamp_ms.to_le_bytes());
         buf.extend_from_slice(&header_count.to_le_bytes());
-        for h in &r.headers {
+        for h in headers {
             buf.extend_from_slice(&(h.key.len() as u32).to_le_bytes());
             buf.extend_from_slice(h.key.as_bytes());
             buf.extend_from_slice(&(h.value.len() as u32).to_le_bytes());
             buf.extend_from_slice(&h.value);
         }
         self.count = count;
-        self.min_ts = self.min_ts.min(r.timestamp_ms);
-        self.max_ts = self.max_ts.max(r.timestamp_ms);
+        self.min_ts = self.min_ts.min(timestamp_ms);
+        self.max_ts = self.max_ts.max(timestamp_ms);
         Ok(())
     }
 

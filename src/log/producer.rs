@@ -1,11 +1,9 @@
 //! A batching producer: records wait up to `linger_ms` or until `max_batch_bytes`, then go to
 //! the log as one batch per partition.
 
-use std::collections::BTreeMap;
-
 use super::batch::{self, EncodedBatch};
 use super::error::Result;
-use super::{Log, Offset, Record, TimestampMs};
+use super::{Header, Log, Offset, Record, TimestampMs};
 
 /// Producer settings (Kafka's `linger.ms` and `batch.size`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,17 +41,28 @@ struct Pending {
     since_ms: TimestampMs,
 }
 
+/// The pending batches of one topic, by partition.
+#[derive(Debug)]
+struct TopicSlots {
+    name: String,
+    slots: Vec<Option<Pending>>,
+}
+
 /// Buffers records per partition and appends them in batches.
 ///
 /// The per-record path allocates nothing of its own: records are encoded into their batch's
 /// buffer as they are sent (the batch is written from that buffer), buffers of sent batches are
-/// reused, pending batches are found by topic name without building a key, and lingering
-/// batches are looked for only once the earliest linger deadline has passed.
+/// reused, a send finds its topic's pending batches with one comparison of the topic name (one
+/// binary search when it changes), and lingering batches are looked for only once the earliest
+/// linger deadline has passed. [`Producer::send_bytes`] takes the record's bytes borrowed, so a
+/// client need not allocate a [`Record`] per send either.
 #[derive(Debug)]
 pub struct Producer {
     config: ProducerConfig,
-    /// Per topic (ordered, so batches go out in a deterministic order), per partition.
-    pending: BTreeMap<String, Vec<Option<Pending>>>,
+    /// Per topic, sorted by name (so batches go out in a deterministic order), per partition.
+    pending: Vec<TopicSlots>,
+    /// The index in `pending` of the topic of the last send (records usually come in runs).
+    last_topic: usize,
     /// When the oldest pending batch has lingered long enough (`None`: nothing pending).
     next_due_ms: Option<TimestampMs>,
     /// Buffers of sent batches, for the next ones.
@@ -66,37 +75,81 @@ const SPARE_BATCHES: usize = 8;
 impl Producer {
     /// A producer with `config`.
     pub fn new(config: ProducerConfig) -> Self {
-        Producer { config, pending: BTreeMap::new(), next_due_ms: None, spare: Vec::new() }
+        Producer {
+            config,
+            pending: Vec::new(),
+            last_topic: 0,
+            next_due_ms: None,
+            spare: Vec::new(),
+        }
     }
 
     /// Buffers `record` for `topic` (partition chosen by the topic's partitioner); sends any batch
     /// that is full or has lingered long enough. Returns the acks of batches sent by this call
     /// and the partition the record went to.
     pub fn send(&mut self, log: &Log, topic: &str, record: Record) -> Result<(u32, Vec<Ack>)> {
-        let partition = log.topic(topic)?.partition_for(record.key.as_deref());
+        self.send_parts(
+            log,
+            topic,
+            record.key.as_deref(),
+            &record.value,
+            record.timestamp_ms,
+            &record.headers,
+        )
+    }
+
+    /// [`Producer::send`] of a record without headers given by its borrowed bytes: they are
+    /// copied once, into the batch buffer, and nothing is allocated per record (the path for
+    /// small records, where a `Record`'s two allocations cost as much as the copy).
+    pub fn send_bytes(
+        &mut self,
+        log: &Log,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: &[u8],
+        timestamp_ms: TimestampMs,
+    ) -> Result<(u32, Vec<Ack>)> {
+        self.send_parts(log, topic, key, value, timestamp_ms, &[])
+    }
+
+    fn send_parts(
+        &mut self,
+        log: &Log,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: &[u8],
+        timestamp_ms: TimestampMs,
+        headers: &[Header],
+    ) -> Result<(u32, Vec<Ack>)> {
+        let partition = log.topic(topic)?.partition_for(key);
         let now = log.clock().now_ms();
-        let size = batch::record_encoded_len(&record);
+        let size = batch::parts_encoded_len(key, value, headers);
         let max = self.config.max_batch_bytes;
         let mut acks = Vec::new();
-        // Send what is buffered first if this record would overflow the batch.
-        if self.slot(topic, partition).as_ref().is_some_and(|p| p.batch.len_bytes() + size > max) {
-            acks.extend(self.send_one(log, topic, partition)?);
+        let t = self.topic_index(topic);
+        let i = partition as usize;
+        if self.pending[t].slots.len() <= i {
+            self.pending[t].slots.resize_with(i + 1, || None);
         }
-        if self.slot(topic, partition).is_none() {
+        // Send what is buffered first if this record would overflow the batch.
+        if self.pending[t].slots[i].as_ref().is_some_and(|p| p.batch.len_bytes() + size > max) {
+            acks.extend(self.send_one(log, t, partition)?);
+        }
+        if self.pending[t].slots[i].is_none() {
             let batch = self.fresh_batch(size);
-            *self.slot(topic, partition) = Some(Pending { batch, since_ms: now });
+            self.pending[t].slots[i] = Some(Pending { batch, since_ms: now });
             let due = now.saturating_add(self.config.linger_ms);
             self.next_due_ms = Some(self.next_due_ms.map_or(due, |d| d.min(due)));
         }
-        let full = match self.slot(topic, partition) {
+        let full = match &mut self.pending[t].slots[i] {
             Some(p) => {
-                p.batch.push(&record)?;
+                p.batch.push_parts(key, value, timestamp_ms, headers)?;
                 p.batch.len_bytes() >= max
             }
             None => false,
         };
         if full {
-            acks.extend(self.send_one(log, topic, partition)?);
+            acks.extend(self.send_one(log, t, partition)?);
         }
         if self.next_due_ms.is_some_and(|due| now >= due) {
             acks.extend(self.poll(log)?);
@@ -104,17 +157,20 @@ impl Producer {
         Ok((partition, acks))
     }
 
-    /// The pending batch of (`topic`, `partition`), created empty (`None`) if missing.
-    fn slot(&mut self, topic: &str, partition: u32) -> &mut Option<Pending> {
-        if !self.pending.contains_key(topic) {
-            self.pending.insert(topic.to_owned(), Vec::new());
+    /// The index of `topic` in `pending`, added (in name order) if missing.
+    fn topic_index(&mut self, topic: &str) -> usize {
+        if self.pending.get(self.last_topic).is_some_and(|t| t.name == topic) {
+            return self.last_topic;
         }
-        let slots = self.pending.get_mut(topic).expect("inserted above");
-        let i = partition as usize;
-        if slots.len() <= i {
-            slots.resize_with(i + 1, || None);
-        }
-        &mut slots[i]
+        let i = match self.pending.binary_search_by(|t| t.name.as_str().cmp(topic)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.pending.insert(i, TopicSlots { name: topic.to_owned(), slots: Vec::new() });
+                i
+            }
+        };
+        self.last_topic = i;
+        i
     }
 
     /// An empty batch, reusing the buffer of a sent one when there is one.
@@ -145,41 +201,48 @@ impl Producer {
 
     /// Records buffered and not yet acknowledged.
     pub fn pending_records(&self) -> usize {
-        self.pending.values().flatten().flatten().map(|p| p.batch.record_count() as usize).sum()
+        self.pending
+            .iter()
+            .flat_map(|t| t.slots.iter().flatten())
+            .map(|p| p.batch.record_count() as usize)
+            .sum()
     }
 
     /// Sends, in (topic, partition) order, every pending batch `due` picks. On an error the
     /// batches not yet sent stay buffered.
     fn send_where(&mut self, log: &Log, due: impl Fn(&Pending) -> bool) -> Result<Vec<Ack>> {
         let due = &due;
-        let picked: Vec<(String, u32)> = self
-            .pending
-            .iter()
-            .flat_map(|(t, slots)| {
-                slots.iter().enumerate().filter_map(move |(i, p)| {
-                    p.as_ref().filter(|p| due(p)).map(|_| (t.clone(), i as u32))
+        let picked: Vec<(usize, u32)> =
+            self.pending
+                .iter()
+                .enumerate()
+                .flat_map(|(t, slots)| {
+                    slots.slots.iter().enumerate().filter_map(move |(i, p)| {
+                        p.as_ref().filter(|p| due(p)).map(|_| (t, i as u32))
+                    })
                 })
-            })
-            .collect();
+                .collect();
         let mut acks = Vec::new();
-        for (topic, partition) in picked {
-            acks.extend(self.send_one(log, &topic, partition)?);
+        for (t, partition) in picked {
+            acks.extend(self.send_one(log, t, partition)?);
         }
         Ok(acks)
     }
 
-    /// Appends one partition's buffered records as a batch. On failure the records stay
-    /// buffered, so nothing unacknowledged is silently dropped.
-    fn send_one(&mut self, log: &Log, topic: &str, partition: u32) -> Result<Option<Ack>> {
-        let Some(mut p) = self.slot(topic, partition).take() else { return Ok(None) };
+    /// Appends the buffered records of topic `t` (index in `pending`), `partition` as a batch.
+    /// On failure the records stay buffered, so nothing unacknowledged is silently dropped.
+    fn send_one(&mut self, log: &Log, t: usize, partition: u32) -> Result<Option<Ack>> {
+        let slot = &mut self.pending[t].slots[partition as usize];
+        let Some(mut p) = slot.take() else { return Ok(None) };
         if p.batch.is_empty() {
             // Left by a record refused as too large: nothing to send or acknowledge.
             self.spare.push(p.batch);
             return Ok(None);
         }
+        let topic = self.pending[t].name.as_str();
         let result = log
             .topic(topic)
-            .and_then(|t| t.partition(partition))
+            .and_then(|tp| tp.partition(partition))
             .and_then(|part| part.append_encoded(&mut p.batch));
         let out = match result {
             Ok(base_offset) => {
@@ -195,15 +258,14 @@ impl Producer {
                 Ok(Some(ack))
             }
             Err(e) => {
-                *self.slot(topic, partition) = Some(p);
+                self.pending[t].slots[partition as usize] = Some(p);
                 Err(e)
             }
         };
         self.next_due_ms = self
             .pending
-            .values()
-            .flatten()
-            .flatten()
+            .iter()
+            .flat_map(|t| t.slots.iter().flatten())
             .map(|p| p.since_ms.saturating_add(self.config.linger_ms))
             .min();
         out
