@@ -184,6 +184,19 @@ impl EncodedBatch {
         Ok(())
     }
 
+    /// Puts the records of `earlier` in front of this batch's (a batch whose append failed
+    /// goes back in front of the records buffered after it, so order is kept).
+    pub fn prepend(&mut self, earlier: &EncodedBatch) {
+        let mut buf = Vec::with_capacity(earlier.buf.len() + self.buf.len() - BATCH_OVERHEAD);
+        buf.extend_from_slice(&earlier.buf);
+        buf.extend_from_slice(&self.buf[BATCH_OVERHEAD..]);
+        self.buf = buf;
+        // Each count is at most its buffer's size / 20 bytes (the smallest record): the sum fits.
+        self.count += earlier.count;
+        self.min_ts = self.min_ts.min(earlier.min_ts);
+        self.max_ts = self.max_ts.max(earlier.max_ts);
+    }
+
     /// Writes the frame and the fixed header (`record_count` and `max_timestamp_ms` come from
     /// the records, the rest from `header`) and the CRC; returns the framed batch, ready for
     /// one `write_all`.

@@ -41,6 +41,15 @@ struct Pending {
     since_ms: TimestampMs,
 }
 
+/// A batch appended with its fsync still running (see [`Producer::in_flight`]).
+#[derive(Debug)]
+struct InFlight {
+    topic: usize,
+    partition: u32,
+    batch: EncodedBatch,
+    base_offset: Offset,
+}
+
 /// The pending batches of one topic, by partition.
 #[derive(Debug)]
 struct TopicSlots {
@@ -67,6 +76,10 @@ pub struct Producer {
     next_due_ms: Option<TimestampMs>,
     /// Buffers of sent batches, for the next ones.
     spare: Vec<EncodedBatch>,
+    /// Whether a batch may be in flight (see [`Producer::in_flight`]).
+    behind: bool,
+    /// Batches appended whose fsync is still running, at most one per partition.
+    in_flight: Vec<InFlight>,
 }
 
 /// Buffers kept for reuse: one per partition being filled is plenty.
@@ -81,7 +94,26 @@ impl Producer {
             last_topic: 0,
             next_due_ms: None,
             spare: Vec::new(),
+            behind: false,
+            in_flight: Vec::new(),
         }
+    }
+
+    /// The same producer with group commit under `FsyncPolicy::Always` (Kafka's
+    /// `max.in.flight.requests` of 2): a sent batch's `fdatasync` runs on a thread of its own
+    /// while this producer encodes the next batch, so the disk and the CPU work at the same
+    /// time instead of in turn. The durability contract is unchanged — **an acknowledged batch
+    /// was fsynced** — but acks come later: a batch in flight is acknowledged by the next call
+    /// that sends to its partition, or by [`Producer::poll`] or [`Producer::flush`], which
+    /// settle every batch in flight. Until then readers do not see it (the partition's log end
+    /// stops before it), so no one reads a record whose fsync may still fail. If the fsync
+    /// fails, the batch is not acknowledged: its records go back in front of that partition's
+    /// buffered records and the error is returned (the segment is poisoned until the log is
+    /// reopened, as with a synchronous fsync). Under the other fsync policies this changes
+    /// nothing.
+    pub fn in_flight(mut self) -> Self {
+        self.behind = true;
+        self
     }
 
     /// Buffers `record` for `topic` (partition chosen by the topic's partitioner); sends any batch
@@ -133,7 +165,7 @@ impl Producer {
         }
         // Send what is buffered first if this record would overflow the batch.
         if self.pending[t].slots[i].as_ref().is_some_and(|p| p.batch.len_bytes() + size > max) {
-            acks.extend(self.send_one(log, t, partition)?);
+            self.send_one(log, t, partition, &mut acks)?;
         }
         if self.pending[t].slots[i].is_none() {
             let batch = self.fresh_batch(size);
@@ -149,7 +181,7 @@ impl Producer {
             None => false,
         };
         if full {
-            acks.extend(self.send_one(log, t, partition)?);
+            self.send_one(log, t, partition, &mut acks)?;
         }
         if self.next_due_ms.is_some_and(|due| now >= due) {
             acks.extend(self.poll(log)?);
@@ -187,25 +219,80 @@ impl Producer {
         }
     }
 
-    /// Sends batches that have lingered `linger_ms` by the log's clock.
+    /// Sends batches that have lingered `linger_ms` by the log's clock (and settles the
+    /// batches in flight, see [`Producer::in_flight`]).
     pub fn poll(&mut self, log: &Log) -> Result<Vec<Ack>> {
         let now = log.clock().now_ms();
         let linger = self.config.linger_ms;
-        self.send_where(log, |p| now.saturating_sub(p.since_ms) >= linger)
+        let mut acks = self.send_where(log, |p| now.saturating_sub(p.since_ms) >= linger)?;
+        self.settle_all(log, &mut acks)?;
+        Ok(acks)
     }
 
-    /// Sends every buffered record now.
+    /// Sends every buffered record now, and waits for every batch in flight: when it returns
+    /// `Ok`, everything sent is acknowledged.
     pub fn flush(&mut self, log: &Log) -> Result<Vec<Ack>> {
-        self.send_where(log, |_| true)
+        let mut acks = self.send_where(log, |_| true)?;
+        self.settle_all(log, &mut acks)?;
+        Ok(acks)
+    }
+
+    /// Settles every batch in flight, in (topic, partition) order.
+    fn settle_all(&mut self, log: &Log, acks: &mut Vec<Ack>) -> Result<()> {
+        self.in_flight.sort_by_key(|f| (f.topic, f.partition));
+        while let Some(f) = self.in_flight.first() {
+            let (t, partition) = (f.topic, f.partition);
+            self.settle(log, t, partition, acks)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the batch of topic `t`, `partition` in flight, if any: acknowledges it, or on
+    /// a failed fsync puts its records back in front of that partition's buffered ones.
+    fn settle(&mut self, log: &Log, t: usize, partition: u32, acks: &mut Vec<Ack>) -> Result<()> {
+        let Some(at) = self.in_flight.iter().position(|f| f.topic == t && f.partition == partition)
+        else {
+            return Ok(());
+        };
+        let f = self.in_flight.remove(at);
+        let topic = self.pending[t].name.as_str();
+        match log.topic(topic).and_then(|tp| tp.partition(partition)).and_then(|p| p.settle()) {
+            Ok(()) => {
+                acks.push(Ack {
+                    topic: topic.to_owned(),
+                    partition,
+                    base_offset: f.base_offset,
+                    record_count: f.batch.record_count(),
+                });
+                if self.spare.len() < SPARE_BATCHES {
+                    self.spare.push(f.batch);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let slot = &mut self.pending[t].slots[partition as usize];
+                match slot {
+                    Some(p) => p.batch.prepend(&f.batch),
+                    None => {
+                        // `since_ms` of the failed batch is lost; it is due at once.
+                        *slot = Some(Pending { batch: f.batch, since_ms: i64::MIN });
+                        self.next_due_ms = Some(i64::MIN);
+                    }
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Records buffered and not yet acknowledged.
     pub fn pending_records(&self) -> usize {
-        self.pending
+        let buffered: usize = self
+            .pending
             .iter()
             .flat_map(|t| t.slots.iter().flatten())
             .map(|p| p.batch.record_count() as usize)
-            .sum()
+            .sum();
+        buffered + self.in_flight.iter().map(|f| f.batch.record_count() as usize).sum::<usize>()
     }
 
     /// Sends, in (topic, partition) order, every pending batch `due` picks. On an error the
@@ -224,38 +311,49 @@ impl Producer {
                 .collect();
         let mut acks = Vec::new();
         for (t, partition) in picked {
-            acks.extend(self.send_one(log, t, partition)?);
+            self.send_one(log, t, partition, &mut acks)?;
         }
         Ok(acks)
     }
 
-    /// Appends the buffered records of topic `t` (index in `pending`), `partition` as a batch.
-    /// On failure the records stay buffered, so nothing unacknowledged is silently dropped.
-    fn send_one(&mut self, log: &Log, t: usize, partition: u32) -> Result<Option<Ack>> {
+    /// Appends the buffered records of topic `t` (index in `pending`), `partition` as a batch;
+    /// its ack (and that of the partition's batch in flight, settled first) go to `acks`. On
+    /// failure the records stay buffered, so nothing unacknowledged is silently dropped.
+    fn send_one(&mut self, log: &Log, t: usize, partition: u32, acks: &mut Vec<Ack>) -> Result<()> {
+        // At most one batch per partition in flight: the previous one is settled first.
+        self.settle(log, t, partition, acks)?;
         let slot = &mut self.pending[t].slots[partition as usize];
-        let Some(mut p) = slot.take() else { return Ok(None) };
+        let Some(mut p) = slot.take() else { return Ok(()) };
         if p.batch.is_empty() {
             // Left by a record refused as too large: nothing to send or acknowledge.
             self.spare.push(p.batch);
-            return Ok(None);
+            return Ok(());
         }
         let topic = self.pending[t].name.as_str();
-        let result = log
-            .topic(topic)
-            .and_then(|tp| tp.partition(partition))
-            .and_then(|part| part.append_encoded(&mut p.batch));
+        let behind = self.behind;
+        let result = log.topic(topic).and_then(|tp| tp.partition(partition)).and_then(|part| {
+            if behind {
+                part.append_encoded_behind(&mut p.batch)
+            } else {
+                part.append_encoded(&mut p.batch).map(|base| (base, false))
+            }
+        });
         let out = match result {
-            Ok(base_offset) => {
-                let ack = Ack {
+            Ok((base_offset, true)) => {
+                self.in_flight.push(InFlight { topic: t, partition, batch: p.batch, base_offset });
+                Ok(())
+            }
+            Ok((base_offset, false)) => {
+                acks.push(Ack {
                     topic: topic.to_owned(),
                     partition,
                     base_offset,
                     record_count: p.batch.record_count(),
-                };
+                });
                 if self.spare.len() < SPARE_BATCHES {
                     self.spare.push(p.batch);
                 }
-                Ok(Some(ack))
+                Ok(())
             }
             Err(e) => {
                 self.pending[t].slots[partition as usize] = Some(p);
@@ -314,5 +412,71 @@ mod tests {
             prod.send(&log, "nope", Record::new("x", 0)),
             Err(crate::log::LogError::UnknownTopic(_))
         ));
+    }
+
+    fn always_log(dir: &std::path::Path, storage: Option<&crate::log::FaultyStorage>) -> Log {
+        let mut config =
+            LogConfig { fsync: crate::log::FsyncPolicy::Always, ..LogConfig::default() };
+        if let Some(s) = storage {
+            config.storage = Arc::new(s.clone());
+        }
+        let mut log = Log::open(dir, config, Arc::new(ManualClock::new(0))).unwrap();
+        log.create_topic("t", 1).unwrap();
+        log
+    }
+
+    #[test]
+    fn a_batch_in_flight_is_invisible_until_its_fsync_is_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = always_log(dir.path(), None);
+        let mut prod =
+            Producer::new(ProducerConfig { linger_ms: 10, max_batch_bytes: 300 }).in_flight();
+        let mut acks = Vec::new();
+        for i in 0..4 {
+            acks.extend(prod.send(&log, "t", Record::new(vec![0; 50], i)).unwrap().1);
+        }
+        // The first three went out as a batch whose fsync runs behind: not acknowledged, not
+        // visible (the log end, reads and time lookups all stop before it).
+        assert!(acks.is_empty());
+        assert_eq!(prod.pending_records(), 4);
+        let p = log.topic("t").unwrap().partition(0).unwrap();
+        assert_eq!(p.log_end_offset(), 0);
+        assert!(p.read(0, 10).unwrap().is_empty());
+        assert_eq!(p.offset_for_time(0).unwrap(), None);
+        // Flush settles it, then sends and settles the fourth record.
+        let acks = prod.flush(&log).unwrap();
+        let got: Vec<_> = acks.iter().map(|a| (a.base_offset, a.record_count)).collect();
+        assert_eq!(got, vec![(0, 3), (3, 1)]);
+        assert_eq!(prod.pending_records(), 0);
+        assert_eq!(p.log_end_offset(), 4);
+        let read = p.read(0, 10).unwrap();
+        assert_eq!(read.iter().map(|r| r.record.timestamp_ms).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(p.offset_for_time(2).unwrap(), Some(2));
+    }
+
+    #[test]
+    fn a_failed_fsync_in_flight_is_never_acknowledged_nor_served_and_keeps_its_records() {
+        use crate::log::{FaultConfig, FaultyStorage};
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FaultyStorage::new(FaultConfig::none(7));
+        let log = always_log(dir.path(), Some(&storage));
+        storage.set_config(FaultConfig { fsync_eio: 1.0, ..FaultConfig::none(7) });
+        let mut prod =
+            Producer::new(ProducerConfig { linger_ms: 10, max_batch_bytes: 300 }).in_flight();
+        for i in 0..4 {
+            assert!(prod.send(&log, "t", Record::new(vec![0; 50], i)).unwrap().1.is_empty());
+        }
+        let err = prod.flush(&log).unwrap_err();
+        assert!(err.to_string().contains("fsync"), "{err}");
+        // Nothing was acknowledged or became visible; the records are buffered again, the
+        // failed batch in front of the record sent after it.
+        assert_eq!(prod.pending_records(), 4);
+        let p = log.topic("t").unwrap().partition(0).unwrap();
+        assert_eq!(p.log_end_offset(), 0);
+        assert!(p.read(0, 10).unwrap().is_empty());
+        // The segment is poisoned (as after a synchronous failed fsync): no false success.
+        storage.set_config(FaultConfig::none(7));
+        assert!(prod.flush(&log).is_err());
+        assert_eq!(prod.pending_records(), 4);
     }
 }

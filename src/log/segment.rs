@@ -419,6 +419,20 @@ pub(crate) struct Segment {
     /// The segment as of its last successful fsync (or when opened): what a failed fsync cuts
     /// it back to.
     synced: Synced,
+    /// An fsync running on its own thread (see [`Segment::begin_sync`]); what it covers is not
+    /// visible to readers until it is settled.
+    behind: Option<SyncBehind>,
+}
+
+/// An fsync running behind the producer: the group commit of `Partition::append_encoded_behind`.
+#[derive(Debug)]
+struct SyncBehind {
+    /// The `fdatasync`, on its own thread.
+    handle: std::thread::JoinHandle<std::io::Result<()>>,
+    /// What becomes the synced state when it succeeds (taken when it started).
+    snapshot: Synced,
+    /// The first offset it makes durable: readers stop before it until it is settled.
+    from: Offset,
 }
 
 /// What a segment looked like at a point it can be rolled back to.
@@ -504,6 +518,7 @@ impl Segment {
             stats: Stats::default(),
             poisoned: None,
             synced: Synced::empty(base),
+            behind: None,
         })
     }
 
@@ -603,6 +618,7 @@ impl Segment {
             stats: s.stats,
             poisoned: None,
             synced: Synced::empty(base),
+            behind: None,
         };
         seg.synced = seg.snapshot();
         Ok(seg)
@@ -657,6 +673,7 @@ impl Segment {
                 builder: IndexBuilder::default(),
                 stats: Stats::default(),
             },
+            behind: None,
         };
         if index.is_some()
             && time_index.is_some()
@@ -804,34 +821,85 @@ impl Segment {
         }
     }
 
-    /// `fsync`s the log file's data. A failure poisons the segment: the kernel may have dropped
-    /// the unwritten pages and marked them clean, so a retried fsync could report success for
-    /// data that never reaches the disk. The file is also cut back to its last synced size (best
-    /// effort): those pages would otherwise stay readable now and turn into a hole after the next
-    /// power failure, with acknowledged batches after it.
+    /// `fsync`s the log file's data (after settling an fsync running behind). A failure
+    /// poisons the segment: the kernel may have dropped the unwritten pages and marked them
+    /// clean, so a retried fsync could report success for data that never reaches the disk. The
+    /// file is also cut back to its last synced size (best effort): those pages would otherwise
+    /// stay readable now and turn into a hole after the next power failure, with acknowledged
+    /// batches after it.
     pub fn sync(&mut self) -> Result<()> {
+        self.settle_sync()?;
         self.check_poisoned()?;
         let file = self.writer()?;
         if let Err(e) = file.sync_data() {
-            let at = self.synced.size;
-            let cut = match file.set_len(at) {
-                Ok(()) => {
-                    self.rollback();
-                    format!("the file was cut back to its last synced size, byte {at}")
-                }
-                Err(cut) => format!(
-                    "cutting it back to byte {at} failed too ({cut}): the storage is failing; \
-                     records after that byte may vanish even after a reopen"
-                ),
-            };
-            self.poisoned = Some(format!(
-                "fsync failed ({e}); data written since the last successful fsync may not be on \
-                 disk, so nothing more is acknowledged on this segment ({cut})"
-            ));
-            return Err(io_err("fsync", &self.log_path)(e));
+            return Err(self.failed_sync(&*file, e));
         }
         self.synced = self.snapshot();
         Ok(())
+    }
+
+    /// Starts an `fdatasync` of everything written so far on a thread of its own and returns
+    /// at once; `from` is the first offset it makes durable (everything before it already is).
+    /// Until [`Segment::settle_sync`] sees it succeed, readers stop before `from`
+    /// ([`Segment::visible_end`]): a batch whose fsync may still fail is never served, since a
+    /// failure cuts it away and its offsets would be reused.
+    pub fn begin_sync(&mut self, from: Offset) -> Result<()> {
+        self.settle_sync()?;
+        self.check_poisoned()?;
+        let file = self.writer()?;
+        let snapshot = self.snapshot();
+        let handle = std::thread::Builder::new()
+            .name("log-fsync".into())
+            .spawn(move || file.sync_data())
+            .map_err(io_err("start an fsync thread for", &self.log_path))?;
+        self.behind = Some(SyncBehind { handle, snapshot, from });
+        Ok(())
+    }
+
+    /// Waits for the fsync started by [`Segment::begin_sync`], if any: on success what it
+    /// covered becomes durable and visible; on failure the segment is cut back and poisoned
+    /// exactly as a failed [`Segment::sync`].
+    pub fn settle_sync(&mut self) -> Result<()> {
+        let Some(b) = self.behind.take() else { return Ok(()) };
+        let result = b
+            .handle
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the fsync thread panicked")));
+        match (result, self.file.clone()) {
+            (Ok(()), _) => {
+                self.synced = b.snapshot;
+                Ok(())
+            }
+            (Err(e), Some(file)) => Err(self.failed_sync(&*file, e)),
+            // Only the active segment syncs behind, and it settles before it is closed.
+            (Err(e), None) => Err(io_err("fsync", &self.log_path)(e)),
+        }
+    }
+
+    /// One past the last offset readers may see: the end, or where an fsync still running
+    /// behind begins.
+    pub fn visible_end(&self) -> Offset {
+        self.behind.as_ref().map_or(self.next_offset, |b| b.from)
+    }
+
+    /// A failed fsync: cut back to the last synced size, forget what was after it, poison.
+    fn failed_sync(&mut self, file: &dyn StorageFile, e: std::io::Error) -> LogError {
+        let at = self.synced.size;
+        let cut = match file.set_len(at) {
+            Ok(()) => {
+                self.rollback();
+                format!("the file was cut back to its last synced size, byte {at}")
+            }
+            Err(cut) => format!(
+                "cutting it back to byte {at} failed too ({cut}): the storage is failing; \
+                 records after that byte may vanish even after a reopen"
+            ),
+        };
+        self.poisoned = Some(format!(
+            "fsync failed ({e}); data written since the last successful fsync may not be on \
+             disk, so nothing more is acknowledged on this segment ({cut})"
+        ));
+        io_err("fsync", &self.log_path)(e)
     }
 
     fn snapshot(&self) -> Synced {

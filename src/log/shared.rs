@@ -58,6 +58,20 @@ impl<'a> PartitionRef<'a> {
         self.write_guard().append_encoded(batch)
     }
 
+    /// Appends a batch encoded by the producer with group commit; see
+    /// [`Partition::append_encoded_behind`].
+    pub(crate) fn append_encoded_behind(
+        &self,
+        batch: &mut super::batch::EncodedBatch,
+    ) -> Result<(Offset, bool)> {
+        self.write_guard().append_encoded_behind(batch)
+    }
+
+    /// Settles a batch in flight; see [`Partition::settle`].
+    pub(crate) fn settle(&self) -> Result<()> {
+        self.write_guard().settle()
+    }
+
     /// `fsync`s the active segment; see [`Partition::flush`].
     pub fn flush(&self) -> Result<()> {
         self.write_guard().flush()
