@@ -247,6 +247,11 @@ impl Partition {
         self.active_mut().settle_sync()
     }
 
+    /// Whether settling would not block: no batch in flight, or its fsync has finished.
+    pub(crate) fn settled_without_waiting(&self) -> bool {
+        self.active().sync_done()
+    }
+
     fn append_encoded_with(
         &mut self,
         b: &mut EncodedBatch,

@@ -219,29 +219,55 @@ impl Producer {
         }
     }
 
-    /// Sends batches that have lingered `linger_ms` by the log's clock (and settles the
-    /// batches in flight, see [`Producer::in_flight`]).
+    /// Sends batches that have lingered `linger_ms` by the log's clock. With batches in flight
+    /// (see [`Producer::in_flight`]) it never waits for a disk: batches whose fsync has finished
+    /// are acknowledged, and a lingering batch of a partition whose previous batch is still
+    /// syncing keeps filling until that one is done (as Kafka's producer does when a
+    /// connection has its maximum of requests in flight), rather than going out as a tiny
+    /// batch that costs a whole fsync.
     pub fn poll(&mut self, log: &Log) -> Result<Vec<Ack>> {
         let now = log.clock().now_ms();
         let linger = self.config.linger_ms;
-        let mut acks = self.send_where(log, |p| now.saturating_sub(p.since_ms) >= linger)?;
-        self.settle_all(log, &mut acks)?;
+        let mut acks = Vec::new();
+        self.settle_all(log, true, &mut acks)?;
+        let busy: Vec<(usize, u32)> =
+            self.in_flight.iter().map(|f| (f.topic, f.partition)).collect();
+        let more = self.send_where(log, |t, partition, p| {
+            now.saturating_sub(p.since_ms) >= linger && !busy.contains(&(t, partition))
+        })?;
+        acks.extend(more);
+        if !busy.is_empty() && self.next_due_ms.is_some_and(|due| due <= now) {
+            // A due batch waits for its partition's fsync: look again a millisecond later,
+            // not at every send.
+            self.next_due_ms = Some(now.saturating_add(1));
+        }
         Ok(acks)
     }
 
     /// Sends every buffered record now, and waits for every batch in flight: when it returns
     /// `Ok`, everything sent is acknowledged.
     pub fn flush(&mut self, log: &Log) -> Result<Vec<Ack>> {
-        let mut acks = self.send_where(log, |_| true)?;
-        self.settle_all(log, &mut acks)?;
+        let mut acks = self.send_where(log, |_, _, _| true)?;
+        self.settle_all(log, false, &mut acks)?;
         Ok(acks)
     }
 
-    /// Settles every batch in flight, in (topic, partition) order.
-    fn settle_all(&mut self, log: &Log, acks: &mut Vec<Ack>) -> Result<()> {
-        self.in_flight.sort_by_key(|f| (f.topic, f.partition));
-        while let Some(f) = self.in_flight.first() {
-            let (t, partition) = (f.topic, f.partition);
+    /// Settles the batches in flight (only those whose fsync has finished, when
+    /// `finished_only`), in (topic, partition) order.
+    fn settle_all(&mut self, log: &Log, finished_only: bool, acks: &mut Vec<Ack>) -> Result<()> {
+        let mut ready: Vec<(usize, u32)> = Vec::new();
+        for f in &self.in_flight {
+            let done = !finished_only
+                || log
+                    .topic(&self.pending[f.topic].name)
+                    .and_then(|tp| tp.partition(f.partition))
+                    .is_ok_and(|p| p.settled_without_waiting());
+            if done {
+                ready.push((f.topic, f.partition));
+            }
+        }
+        ready.sort_unstable();
+        for (t, partition) in ready {
             self.settle(log, t, partition, acks)?;
         }
         Ok(())
@@ -297,18 +323,22 @@ impl Producer {
 
     /// Sends, in (topic, partition) order, every pending batch `due` picks. On an error the
     /// batches not yet sent stay buffered.
-    fn send_where(&mut self, log: &Log, due: impl Fn(&Pending) -> bool) -> Result<Vec<Ack>> {
+    fn send_where(
+        &mut self,
+        log: &Log,
+        due: impl Fn(usize, u32, &Pending) -> bool,
+    ) -> Result<Vec<Ack>> {
         let due = &due;
-        let picked: Vec<(usize, u32)> =
-            self.pending
-                .iter()
-                .enumerate()
-                .flat_map(|(t, slots)| {
-                    slots.slots.iter().enumerate().filter_map(move |(i, p)| {
-                        p.as_ref().filter(|p| due(p)).map(|_| (t, i as u32))
-                    })
+        let picked: Vec<(usize, u32)> = self
+            .pending
+            .iter()
+            .enumerate()
+            .flat_map(|(t, slots)| {
+                slots.slots.iter().enumerate().filter_map(move |(i, p)| {
+                    p.as_ref().filter(|p| due(t, i as u32, p)).map(|_| (t, i as u32))
                 })
-                .collect();
+            })
+            .collect();
         let mut acks = Vec::new();
         for (t, partition) in picked {
             self.send_one(log, t, partition, &mut acks)?;

@@ -876,6 +876,12 @@ impl Segment {
         }
     }
 
+    /// Whether no fsync is running behind (none was started, or it has finished and only
+    /// waits to be settled): settling then does not block.
+    pub fn sync_done(&self) -> bool {
+        self.behind.as_ref().is_none_or(|b| b.handle.is_finished())
+    }
+
     /// One past the last offset readers may see: the end, or where an fsync still running
     /// behind begins.
     pub fn visible_end(&self) -> Offset {

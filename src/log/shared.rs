@@ -67,6 +67,11 @@ impl<'a> PartitionRef<'a> {
         self.write_guard().append_encoded_behind(batch)
     }
 
+    /// Whether settling would not block; see [`Partition::settled_without_waiting`].
+    pub(crate) fn settled_without_waiting(&self) -> bool {
+        self.read_guard().settled_without_waiting()
+    }
+
     /// Settles a batch in flight; see [`Partition::settle`].
     pub(crate) fn settle(&self) -> Result<()> {
         self.write_guard().settle()
