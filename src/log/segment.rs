@@ -50,10 +50,9 @@ pub(crate) struct ReadScratch {
 thread_local! {
     /// Each thread's read scratch, reused across reads: a fresh 1 MiB buffer per read call is
     /// page faults and zeroing (`clear_page_erms` was ~15% of a batch recompute).
-    static READ_SCRATCH: std::cell::Cell<ReadScratch> = std::cell::Cell::new(ReadScratch {
-        buf: Vec::new(),
-        spans: Vec::new(),
-    });
+    static READ_SCRATCH: std::cell::Cell<ReadScratch> = const {
+        std::cell::Cell::new(ReadScratch { buf: Vec::new(), spans: Vec::new() })
+    };
 }
 
 /// Runs `f` with this thread's read scratch. A nested read (a visitor that reads again) gets
