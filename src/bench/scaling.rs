@@ -191,14 +191,16 @@ fn series(
     guard_memory: bool,
     add: &mut dyn FnMut(Figure),
 ) -> Result<(), BenchError> {
-    let mut done: Vec<Measured> = Vec::new();
+    // (size asked for, what it measured): labels use the size asked for (a simulated run's
+    // event count is the rate × duration, a few events off).
+    let mut done: Vec<(u64, Measured)> = Vec::new();
     for &n in sizes {
         if n > max_events() {
             note(&format!("{what}: {n} events skipped ({MAX_EVENTS_ENV})"));
             continue;
         }
         if guard_memory
-            && let (Some(prev), Some(avail)) = (done.last(), available_mib())
+            && let (Some((_, prev)), Some(avail)) = (done.last(), available_mib())
             && let Some(peak) = prev.peak_rss_mib
         {
             let expected = peak * n as f64 / prev.events.max(1) as f64;
@@ -233,9 +235,9 @@ fn series(
                 m.how.clone(),
             ));
         }
-        if let Some(prev) = done.last() {
+        if let Some((prev_n, prev)) = done.last() {
             let grow = m.events as f64 / prev.events.max(1) as f64;
-            let (a, b) = (scale_label(prev.events), label.clone());
+            let (a, b) = (scale_label(*prev_n), label.clone());
             add(Figure::new(
                 "scaling",
                 format!("{what} time growth, {a} → {b} events"),
@@ -264,7 +266,7 @@ fn series(
                 ));
             }
         }
-        done.push(m);
+        done.push((n, m));
     }
     Ok(())
 }
