@@ -489,8 +489,9 @@ impl Partition {
     }
 
     /// The offset the next appended record will get: one past the last record readers see.
-    /// (A batch in flight, see [`Partition::append_encoded_behind`], is not counted until it
-    /// is settled; every appending call settles first, so appends continue from here.)
+    /// (A batch whose fsync is still in flight, see [`super::Producer::in_flight`], is not
+    /// counted until it is settled; every appending call settles first, so appends continue
+    /// from here.)
     pub fn log_end_offset(&self) -> Offset {
         self.active().visible_end()
     }
