@@ -252,6 +252,17 @@ impl Partition {
         self.active().sync_done()
     }
 
+    /// [`Partition::settle`] for a producer about to acknowledge its batch in flight: also an
+    /// error when the segment is poisoned. Another appending call may have settled the batch
+    /// already; if that call found its fsync failed, the batch was cut away, and it must not
+    /// be acknowledged. (A poisoned segment takes no appends, so the batch cannot have been
+    /// appended after an unrelated failure: the check never hides a durable batch's failure
+    /// behind someone else's, it can only be conservative.)
+    pub(crate) fn settle_for_ack(&mut self) -> Result<()> {
+        self.settle()?;
+        self.active().check_poisoned()
+    }
+
     fn append_encoded_with(
         &mut self,
         b: &mut EncodedBatch,

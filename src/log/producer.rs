@@ -509,4 +509,26 @@ mod tests {
         assert!(prod.flush(&log).is_err());
         assert_eq!(prod.pending_records(), 4);
     }
+
+    #[test]
+    fn a_batch_in_flight_whose_fsync_another_call_found_failed_is_not_acknowledged() {
+        use crate::log::{FaultConfig, FaultyStorage};
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FaultyStorage::new(FaultConfig::none(9));
+        let log = always_log(dir.path(), Some(&storage));
+        storage.set_config(FaultConfig { fsync_eio: 1.0, ..FaultConfig::none(9) });
+        let mut prod =
+            Producer::new(ProducerConfig { linger_ms: 10, max_batch_bytes: 300 }).in_flight();
+        for i in 0..4 {
+            assert!(prod.send(&log, "t", Record::new(vec![0; 50], i)).unwrap().1.is_empty());
+        }
+        // Someone else's flush settles the batch in flight first and sees its fsync fail.
+        let p = log.topic("t").unwrap().partition(0).unwrap();
+        assert!(p.flush().is_err());
+        storage.set_config(FaultConfig::none(9));
+        // The producer must not take "nothing left to wait for" as success.
+        assert!(prod.flush(&log).is_err());
+        assert_eq!(prod.pending_records(), 4);
+        assert_eq!(p.log_end_offset(), 0);
+    }
 }

@@ -756,7 +756,7 @@ impl Segment {
         self.size == 0
     }
 
-    fn check_poisoned(&self) -> Result<()> {
+    pub(crate) fn check_poisoned(&self) -> Result<()> {
         match &self.poisoned {
             None => Ok(()),
             Some(why) => {

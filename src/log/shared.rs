@@ -72,9 +72,9 @@ impl<'a> PartitionRef<'a> {
         self.read_guard().settled_without_waiting()
     }
 
-    /// Settles a batch in flight; see [`Partition::settle`].
+    /// Settles a batch in flight before acknowledging it; see `Partition::settle_for_ack`.
     pub(crate) fn settle(&self) -> Result<()> {
-        self.write_guard().settle()
+        self.write_guard().settle_for_ack()
     }
 
     /// `fsync`s the active segment; see [`Partition::flush`].
