@@ -1,9 +1,13 @@
-//! `Partition::append` throughput: record size × batch size × fsync policy.
+//! `Partition::append` throughput: record size × batch size × fsync policy; and the
+//! producer's per-record path (`Producer::send_bytes` and `Producer::send` of small records,
+//! 1 MiB batches), where 100 B records are CPU-bound.
 
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
-use lambda_workbench::log::{FsyncPolicy, LogConfig, Partition, Record};
+use lambda_workbench::log::{
+    FsyncPolicy, Log, LogConfig, Partition, Producer, ProducerConfig, Record, SystemClock,
+};
 
 use super::{clock, scratch_dir};
 
@@ -38,4 +42,38 @@ fn append(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, append);
+/// Records per iteration of the producer benches (~1 MiB of 100 B values).
+const PRODUCER_RECORDS: usize = 10_000;
+
+fn producer(c: &mut Criterion) {
+    let mut group = c.benchmark_group("log_producer");
+    group.sample_size(10).warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3)).sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Bytes((PRODUCER_RECORDS * 100) as u64));
+    // `interval` as in `workbench bench`, on the wall clock the producer's linger reads.
+    let config = LogConfig { fsync: FsyncPolicy::Interval { ms: 100 }, ..LogConfig::default() };
+    for api in ["send_bytes", "send"] {
+        let dir = scratch_dir();
+        let mut log = Log::open(dir.path(), config.clone(), std::sync::Arc::new(SystemClock))
+            .expect("open a fresh log");
+        log.create_topic("t", 1).expect("create topic");
+        let mut producer = Producer::new(ProducerConfig { linger_ms: 5, max_batch_bytes: 1 << 20 });
+        let value = vec![b'x'; 100];
+        group.bench_function(BenchmarkId::new(api, "100B"), |b| {
+            b.iter(|| {
+                for i in 0..PRODUCER_RECORDS {
+                    if api == "send_bytes" {
+                        producer.send_bytes(&log, "t", None, &value, i as i64).expect("send");
+                    } else {
+                        let record = Record::new(value.clone(), i as i64);
+                        producer.send(&log, "t", record).expect("send");
+                    }
+                }
+            });
+        });
+        producer.flush(&log).expect("flush");
+    }
+    group.finish();
+}
+
+criterion_group!(benches, append, producer);

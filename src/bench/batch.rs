@@ -1,4 +1,4 @@
-//! The batch layer's recompute vs DuckDB, and how the recompute scales with events.
+//! The batch layer's recompute vs DuckDB (how it scales with events: [`super::scaling`]).
 //!
 //! Ours is [`PolarsBatch::compute`], what a batch job runs: read and decode every event of the
 //! log (rayon over partitions and segments) into columns, then the polars plan of the query.
@@ -91,7 +91,7 @@ fn write_events(dir: &Path, scenario: &Scenario, events: u64) -> Result<Log, Ben
     Ok(log)
 }
 
-fn spec(kind: QueryKind) -> QuerySpec {
+pub(crate) fn spec(kind: QueryKind) -> QuerySpec {
     QuerySpec {
         id: 0,
         kind,
@@ -103,7 +103,7 @@ fn spec(kind: QueryKind) -> QuerySpec {
     }
 }
 
-fn log_ends(log: &Log) -> Result<Vec<(u64, u64)>, BenchError> {
+pub(crate) fn log_ends(log: &Log) -> Result<Vec<(u64, u64)>, BenchError> {
     Ok(log
         .topic(TOPIC)?
         .partitions()
@@ -317,68 +317,6 @@ pub fn run(work: &Path, cfg: &BenchConfig, add: &mut dyn FnMut(Figure)) -> Resul
     }
     drop(log);
     let _ = std::fs::remove_dir_all(&dir);
-    scaling(work, sizes.batch_scaling.as_slice(), &campaigns, add)
-}
-
-/// The recompute of both queries at each size: time and peak memory.
-fn scaling(
-    work: &Path,
-    sizes: &[u64],
-    campaigns: &Arc<Campaigns>,
-    add: &mut dyn FnMut(Figure),
-) -> Result<(), BenchError> {
-    for &n in sizes {
-        let scenario = ads_scenario(n)?;
-        let dir = work.join(format!("batch-scaling-{n}"));
-        let log = write_events(&dir, &scenario, n)?;
-        let cutoff: Vec<u64> = log_ends(&log)?.iter().map(|r| r.1).collect();
-        let queries = QuerySet {
-            specs: [QueryKind::KeySum, QueryKind::CampaignWindowCount]
-                .into_iter()
-                .enumerate()
-                .map(|(i, k)| QuerySpec { id: i as u8, ..spec(k) })
-                .collect(),
-            campaigns: campaigns.clone(),
-        };
-        let before = super::peak_rss_mib();
-        super::reset_peak_rss();
-        let t = Instant::now();
-        let (_, read) = PolarsBatch::new().compute(&log, TOPIC, &cutoff, &queries)?;
-        let secs = t.elapsed().as_secs_f64();
-        let peak = super::peak_rss_mib();
-        if read != n {
-            return Err(BenchError::Check(format!("batch scaling: read {read} of {n}")));
-        }
-        let label = scale_label(n);
-        add(Figure::new(
-            "scaling",
-            format!("batch recompute time, {label} events"),
-            "s",
-            secs,
-            None,
-            None,
-            format!(
-                "key_sum + campaign_window_count; {:.3} s per M events",
-                secs / (n as f64 / 1e6)
-            ),
-        ));
-        if let Some(peak) = peak {
-            add(Figure::new(
-                "scaling",
-                format!("batch recompute peak memory, {label} events"),
-                "MiB",
-                peak,
-                None,
-                None,
-                format!(
-                    "process peak RSS during the recompute (VmHWM after a reset; before: {:.0} MiB)",
-                    before.unwrap_or(f64::NAN)
-                ),
-            ));
-        }
-        drop(log);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
     Ok(())
 }
 

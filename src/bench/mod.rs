@@ -12,8 +12,10 @@
 //!   from Parquet, both on the same thread count; and its scaling with events.
 //! - [`speed`] — the speed layer's windowed count with watermarks vs a plain `HashMap`
 //!   aggregation of the same events in memory.
-//! - [`sim`] — whole simulated runs through all five architectures and the oracle, and their
-//!   scaling with events.
+//! - [`sim`] — whole simulated runs through all five architectures and the oracle.
+//! - [`scaling`] — the batch recompute and whole simulated runs at growing event counts (time
+//!   and peak memory, each size in a fresh child process), and streaming memory against
+//!   duration.
 //!
 //! Results go to `DIR/bench.json` (format in `results/README.md`), `DIR/bench.md` (the table)
 //! and `DIR/bench.png` / `.svg` (ratios against their goals).
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 pub mod append;
 pub mod batch;
 pub mod replay;
+pub mod scaling;
 pub mod sim;
 pub mod speed;
 
@@ -124,7 +127,8 @@ impl Sizes {
             speed_events: 10_000_000,
             sim_events: 1_000_000,
             batch_scaling: vec![1_000_000, 10_000_000, 100_000_000],
-            sim_scaling: vec![1_000_000, 10_000_000],
+            // 100M is skipped when it would not fit in memory (see `scaling.rs`).
+            sim_scaling: vec![1_000_000, 10_000_000, 100_000_000],
             sim_duration_ms: 120_000,
             repeats: 3,
             sim_day: true,
@@ -162,13 +166,13 @@ pub struct BenchConfig {
     pub python: Option<PathBuf>,
     /// Whether to `pip install duckdb` when the module is missing.
     pub install_duckdb: bool,
-    /// Run only these measurements (`append`, `replay`, `speed`, `batch`, `sim`); all when
-    /// empty.
+    /// Run only these measurements (`append`, `replay`, `speed`, `batch`, `sim`, `scaling`);
+    /// all when empty.
     pub only: Vec<String>,
 }
 
 /// The measurement names [`BenchConfig::only`] accepts.
-pub const MEASUREMENTS: [&str; 5] = ["append", "replay", "speed", "batch", "sim"];
+pub const MEASUREMENTS: [&str; 6] = ["append", "replay", "speed", "batch", "sim", "scaling"];
 
 /// A goal a figure is held to. Every bound that is set must hold.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -400,6 +404,18 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         std::fs::remove_dir_all(&work).map_err(io_err("clear scratch directory", &work))?;
     }
     std::fs::create_dir_all(&work).map_err(io_err("create scratch directory", &work))?;
+    let sizes_report = |figures| BenchReport {
+        mode: if cfg.quick { "quick" } else { "full" }.into(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads: rayon::current_num_threads(),
+        sizes: cfg.sizes.clone(),
+        figures,
+    };
+    // A child process measuring one scaling point (see `scaling.rs`): that point only.
+    if scaling::run_child_point(&work)? {
+        let _ = std::fs::remove_dir_all(&work);
+        return Ok(sizes_report(Vec::new()));
+    }
     let mut figures = Vec::new();
     let mut add = |f: Figure| {
         progress(&f);
@@ -433,13 +449,14 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         eprintln!("simulated runs ({} events)", s.sim_events);
         sim::run(&work, s, &mut add)?;
     }
-    let report = BenchReport {
-        mode: if cfg.quick { "quick" } else { "full" }.into(),
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        threads: rayon::current_num_threads(),
-        sizes: s.clone(),
-        figures,
-    };
+    if wanted("scaling") {
+        eprintln!(
+            "scaling (batch {:?}, simulated {:?} events; each in a child process)",
+            s.batch_scaling, s.sim_scaling
+        );
+        scaling::run(&work, s, &mut add)?;
+    }
+    let report = sizes_report(figures);
     write_outputs(&cfg.out, &report)?;
     // Scratch data can be gigabytes; a failure to remove it is not a failed bench.
     let _ = std::fs::remove_dir_all(&work);

@@ -1,21 +1,18 @@
 //! Whole simulated runs: the YSB scenario through all five architectures and the oracle, on
-//! the simulated clock ([`crate::driver::simulate`]); how their wall time and peak memory grow
-//! with events; and whether a streaming architecture's memory stays flat as the run gets
-//! longer at the same rate.
+//! the simulated clock ([`crate::driver::simulate`]), and (full run) the bundled `day`
+//! scenario. How they grow with events and duration is [`super::scaling`].
 //!
-//! There is no outside baseline for a whole run: the figures are events per wall second and
-//! the growth ratios between sizes.
+//! There is no outside baseline for a whole run: the figures are events per wall second.
 
 use std::path::Path;
 use std::time::Instant;
 
-use super::batch::scale_label;
 use super::{BenchError, Figure, Sizes, peak_rss_mib, reset_peak_rss};
 use crate::scenario::Scenario;
 
 /// The bundled YSB scenario (all five architectures) with a rate giving `events` events over
 /// `duration_ms`.
-fn ysb(events: u64, duration_ms: i64) -> Result<Scenario, BenchError> {
+pub(crate) fn ysb(events: u64, duration_ms: i64) -> Result<Scenario, BenchError> {
     let text = crate::scenario::bundled("ysb")
         .ok_or_else(|| BenchError::Check("bundled scenario `ysb` missing".into()))?;
     let mut s = Scenario::parse(text, Path::new("scenarios/ysb.toml"))?;
@@ -26,7 +23,7 @@ fn ysb(events: u64, duration_ms: i64) -> Result<Scenario, BenchError> {
 }
 
 /// Simulates `scenario` in a fresh directory; returns (events, wall seconds, peak RSS MiB).
-fn simulate(
+pub(crate) fn simulate(
     work: &Path,
     name: &str,
     scenario: &Scenario,
@@ -60,64 +57,8 @@ pub fn run(work: &Path, sizes: &Sizes, add: &mut dyn FnMut(Figure)) -> Result<()
             scenario.sample_every_ms
         ),
     ));
-    for &n in &sizes.sim_scaling {
-        let scenario = ysb(n, sizes.sim_duration_ms)?;
-        let (events, secs, peak) = simulate(work, &format!("sim-{n}"), &scenario)?;
-        let label = scale_label(n);
-        add(Figure::new(
-            "scaling",
-            format!("simulated run time, {label} events"),
-            "s",
-            secs,
-            None,
-            None,
-            format!(
-                "ysb, 5 architectures + oracle; {:.2} s per M events",
-                secs / (events as f64 / 1e6)
-            ),
-        ));
-        if let Some(peak) = peak {
-            add(Figure::new(
-                "scaling",
-                format!("simulated run peak memory, {label} events"),
-                "MiB",
-                peak,
-                None,
-                None,
-                "process peak RSS during the run (VmHWM after a reset)",
-            ));
-        }
-    }
-    // Memory against duration at a fixed rate, streaming architectures only: their state is
-    // the open windows and the tables, so 4× the duration should not mean 4× the memory.
-    let base = ysb(sizes.sim_events, sizes.sim_duration_ms)?;
-    let rate = base.workload.rate_per_sec;
-    let mut peaks = Vec::new();
-    for factor in [1i64, 4] {
-        let mut s = base.clone();
-        s.duration_ms = base.duration_ms * factor;
-        s.architectures = vec!["kappa".into(), "streaming-lake".into()];
-        s.expect.exact.retain(|a| s.architectures.contains(a));
-        s.expect.inexact.retain(|a| s.architectures.contains(a));
-        let (events, secs, peak) = simulate(work, &format!("sim-duration-{factor}"), &s)?;
-        peaks.push((factor, events, secs, peak));
-    }
     if sizes.sim_day {
         day(work, add)?;
-    }
-    if let [(_, e1, s1, Some(m1)), (f4, e4, s4, Some(m4))] = peaks[..] {
-        add(Figure::new(
-            "scaling",
-            format!("streaming peak memory, {f4}× duration at the same rate"),
-            "× of 1×",
-            m4 / m1,
-            None,
-            None,
-            format!(
-                "kappa + streaming-lake at {rate} ev/s: {e1} events in {s1:.1} s → {m1:.0} MiB; \
-                 {e4} events in {s4:.1} s → {m4:.0} MiB (process peak RSS; includes the oracle)"
-            ),
-        ));
     }
     Ok(())
 }

@@ -61,12 +61,18 @@ impl BatchHeader {
 
 /// Encoded size of one record inside a batch body.
 pub(crate) fn record_encoded_len(r: &Record) -> usize {
-    4 + r.key.as_ref().map_or(0, Vec::len)
+    parts_encoded_len(r.key.as_deref(), &r.value, &r.headers)
+}
+
+/// Encoded size of a record given by its parts.
+#[inline]
+pub(crate) fn parts_encoded_len(key: Option<&[u8]>, value: &[u8], headers: &[Header]) -> usize {
+    4 + key.map_or(0, <[u8]>::len)
         + 4
-        + r.value.len()
+        + value.len()
         + 8
         + 4
-        + r.headers.iter().map(|h| 8 + h.key.len() + h.value.len()).sum::<usize>()
+        + headers.iter().map(|h| 8 + h.key.len() + h.value.len()).sum::<usize>()
 }
 
 /// Encoded size of a whole batch (frame included) holding `records`.
@@ -129,40 +135,66 @@ impl EncodedBatch {
     /// Encodes `r` at the end. A record whose fields do not fit the format's length fields, or
     /// one too many for the count, is refused whole (nothing is written).
     pub fn push(&mut self, r: &Record) -> Result<(), LogError> {
-        let len = record_encoded_len(r);
+        self.push_parts(r.key.as_deref(), &r.value, r.timestamp_ms, &r.headers)
+    }
+
+    /// [`EncodedBatch::push`] of a record given by its parts (borrowed: nothing is allocated
+    /// beyond the batch buffer's own growth).
+    #[inline]
+    pub fn push_parts(
+        &mut self,
+        key: Option<&[u8]>,
+        value: &[u8],
+        timestamp_ms: TimestampMs,
+        headers: &[Header],
+    ) -> Result<(), LogError> {
+        let len = parts_encoded_len(key, value, headers);
         let total = self.buf.len() + len;
         let too_large = || LogError::BatchTooLarge(total);
         let count = self.count.checked_add(1).ok_or_else(too_large)?;
-        let key_len = match &r.key {
+        let key_len = match key {
             None => -1,
             Some(k) => i32::try_from(k.len()).map_err(|_| too_large())?,
         };
-        let value_len = len_u32(r.value.len(), total)?;
-        let header_count = len_u32(r.headers.len(), total)?;
-        for h in &r.headers {
+        let value_len = len_u32(value.len(), total)?;
+        let header_count = len_u32(headers.len(), total)?;
+        for h in headers {
             len_u32(h.key.len(), total)?;
             len_u32(h.value.len(), total)?;
         }
         let buf = &mut self.buf;
         buf.reserve(len);
         buf.extend_from_slice(&key_len.to_le_bytes());
-        if let Some(k) = &r.key {
+        if let Some(k) = key {
             buf.extend_from_slice(k);
         }
         buf.extend_from_slice(&value_len.to_le_bytes());
-        buf.extend_from_slice(&r.value);
-        buf.extend_from_slice(&r.timestamp_ms.to_le_bytes());
+        buf.extend_from_slice(value);
+        buf.extend_from_slice(&timestamp_ms.to_le_bytes());
         buf.extend_from_slice(&header_count.to_le_bytes());
-        for h in &r.headers {
+        for h in headers {
             buf.extend_from_slice(&(h.key.len() as u32).to_le_bytes());
             buf.extend_from_slice(h.key.as_bytes());
             buf.extend_from_slice(&(h.value.len() as u32).to_le_bytes());
             buf.extend_from_slice(&h.value);
         }
         self.count = count;
-        self.min_ts = self.min_ts.min(r.timestamp_ms);
-        self.max_ts = self.max_ts.max(r.timestamp_ms);
+        self.min_ts = self.min_ts.min(timestamp_ms);
+        self.max_ts = self.max_ts.max(timestamp_ms);
         Ok(())
+    }
+
+    /// Puts the records of `earlier` in front of this batch's (a batch whose append failed
+    /// goes back in front of the records buffered after it, so order is kept).
+    pub fn prepend(&mut self, earlier: &EncodedBatch) {
+        let mut buf = Vec::with_capacity(earlier.buf.len() + self.buf.len() - BATCH_OVERHEAD);
+        buf.extend_from_slice(&earlier.buf);
+        buf.extend_from_slice(&self.buf[BATCH_OVERHEAD..]);
+        self.buf = buf;
+        // Each count is at most its buffer's size / 20 bytes (the smallest record): the sum fits.
+        self.count += earlier.count;
+        self.min_ts = self.min_ts.min(earlier.min_ts);
+        self.max_ts = self.max_ts.max(earlier.max_ts);
     }
 
     /// Writes the frame and the fixed header (`record_count` and `max_timestamp_ms` come from
@@ -344,75 +376,140 @@ impl<'a> RecordRef<'a> {
     }
 }
 
-/// Reads one record at the cursor: its key, value, timestamp, header count and the encoded
-/// headers, checking every length and (when `check_headers`) that header keys are UTF-8.
-#[inline]
-#[allow(clippy::type_complexity)]
-fn next_record<'a>(
-    c: &mut Cursor<'a>,
-    check_headers: bool,
-) -> Result<(Option<&'a [u8]>, &'a [u8], i64, u32, &'a [u8]), String> {
-    let key = match c.i32()? {
-        -1 => None,
-        n if n >= 0 => Some(c.take(n as usize)?),
-        n => return Err(format!("negative key length {n}")),
-    };
-    let value = c.len_bytes()?;
-    let timestamp_ms = c.i64()?;
-    let header_count = c.u32()?;
-    let headers_start = c.pos;
-    for _ in 0..header_count {
-        let k = c.len_bytes()?;
-        if check_headers {
-            std::str::from_utf8(k).map_err(|e| format!("header key: {e}"))?;
-        }
-        c.len_bytes()?;
-    }
-    Ok((key, value, timestamp_ms, header_count, &c.bytes[headers_start..c.pos]))
+/// Marks "no key" in [`RecordSpan::key_len`].
+const NO_KEY: u32 = u32::MAX;
+
+/// Where one record of a checked batch lies in its body: what the single checking walk
+/// ([`index_records`]) remembers so the records can be handed out without parsing them again.
+/// Positions are body-relative `u32`s (a body's length is a `u32`), so a span is 40 bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RecordSpan {
+    key_at: u32,
+    /// [`NO_KEY`] for a record without a key.
+    key_len: u32,
+    value_at: u32,
+    value_len: u32,
+    timestamp_ms: i64,
+    headers_at: u32,
+    headers_end: u32,
+    header_count: u32,
 }
 
-/// Checks the structure of every record of a CRC-checked body: lengths in bounds, header keys
-/// UTF-8, no record above the batch maximum, the maximum reached, no trailing bytes. Only a
-/// body that passes is ever handed out (a good CRC makes a failure a bug or a forgery, and
-/// either way nothing of the batch is served).
-pub(crate) fn check_records(header: &BatchHeader, body: &[u8]) -> Result<(), String> {
+impl RecordSpan {
+    /// The record this span describes in `body` (the body [`index_records`] walked), at
+    /// `offset`, appended at `append_time_ms`.
+    #[inline]
+    pub fn record<'a>(
+        &self,
+        body: &'a [u8],
+        offset: Offset,
+        append_time_ms: TimestampMs,
+    ) -> RecordRef<'a> {
+        let at = |start: u32, len: u32| &body[start as usize..start as usize + len as usize];
+        RecordRef {
+            offset,
+            append_time_ms,
+            key: (self.key_len != NO_KEY).then(|| at(self.key_at, self.key_len)),
+            value: at(self.value_at, self.value_len),
+            timestamp_ms: self.timestamp_ms,
+            headers: &body[self.headers_at as usize..self.headers_end as usize],
+            header_count: self.header_count,
+        }
+    }
+}
+
+/// Reads one record at the cursor, checking every length and that header keys are UTF-8, and
+/// returns where its parts lie.
+#[inline]
+fn next_span(c: &mut Cursor<'_>) -> Result<RecordSpan, String> {
+    // Every position below is inside the body, whose length fits a u32 (the frame's `len`).
+    let pos = |c: &Cursor<'_>| c.pos as u32;
+    let (key_at, key_len) = match c.i32()? {
+        -1 => (pos(c), NO_KEY),
+        n if n >= 0 => {
+            let at = pos(c);
+            c.take(n as usize)?;
+            (at, n as u32)
+        }
+        n => return Err(format!("negative key length {n}")),
+    };
+    let value_len = c.u32()?;
+    let value_at = pos(c);
+    c.take(value_len as usize)?;
+    let timestamp_ms = c.i64()?;
+    let header_count = c.u32()?;
+    let headers_at = pos(c);
+    for _ in 0..header_count {
+        let k = c.len_bytes()?;
+        std::str::from_utf8(k).map_err(|e| format!("header key: {e}"))?;
+        c.len_bytes()?;
+    }
+    Ok(RecordSpan {
+        key_at,
+        key_len,
+        value_at,
+        value_len,
+        timestamp_ms,
+        headers_at,
+        headers_end: pos(c),
+        header_count,
+    })
+}
+
+/// The one walk over a CRC-checked body: checks the structure of every record (lengths in
+/// bounds, header keys UTF-8, no record above the batch maximum, the maximum reached, no
+/// trailing bytes) and leaves in `spans` (cleared first, reused across batches) where each
+/// record lies, so they can be handed out without a second parse. Only a body that passes is
+/// ever handed out (a good CRC makes a failure a bug or a forgery, and either way nothing of
+/// the batch is served); on an error `spans` holds nothing to serve.
+pub(crate) fn index_records(
+    header: &BatchHeader,
+    body: &[u8],
+    spans: &mut Vec<RecordSpan>,
+) -> Result<(), String> {
+    spans.clear();
+    // `check_body` bounded the count by the body's size, so this reservation is too.
+    spans.reserve(header.record_count as usize);
     let mut c = Cursor { bytes: body, pos: BODY_HEADER_LEN };
     let mut seen_max = i64::MIN;
     for _ in 0..header.record_count {
-        let (_, _, timestamp_ms, _, _) = next_record(&mut c, true)?;
-        if timestamp_ms > header.max_timestamp_ms {
-            return Err(format!("record timestamp {timestamp_ms} above the batch maximum"));
+        let span = match next_span(&mut c) {
+            Ok(s) => s,
+            Err(e) => {
+                spans.clear();
+                return Err(e);
+            }
+        };
+        if span.timestamp_ms > header.max_timestamp_ms {
+            spans.clear();
+            return Err(format!("record timestamp {} above the batch maximum", span.timestamp_ms));
         }
-        seen_max = seen_max.max(timestamp_ms);
+        seen_max = seen_max.max(span.timestamp_ms);
+        spans.push(span);
     }
-    if c.pos != body.len() {
-        return Err(format!("{} trailing bytes after the last record", body.len() - c.pos));
+    let checked = if c.pos != body.len() {
+        Err(format!("{} trailing bytes after the last record", body.len() - c.pos))
+    } else {
+        check_batch_max(header, seen_max)
+    };
+    if checked.is_err() {
+        spans.clear();
     }
-    check_batch_max(header, seen_max)
+    checked
 }
 
 /// The records of a body that passed [`check_body`], borrowed: the whole batch is checked
-/// first ([`check_records`]), so the iterator yields every record or the error comes before
-/// any of them.
+/// first ([`index_records`], one walk), so the iterator yields every record or the error comes
+/// before any of them. Allocates the spans; hot paths keep a [`RecordSpan`] vector of their own
+/// and call [`index_records`].
 pub(crate) fn records<'a>(
     header: &BatchHeader,
     body: &'a [u8],
 ) -> Result<impl Iterator<Item = RecordRef<'a>> + 'a, String> {
-    check_records(header, body)?;
-    let mut c = Cursor { bytes: body, pos: BODY_HEADER_LEN };
+    let mut spans = Vec::new();
+    index_records(header, body, &mut spans)?;
     let (base, append_time_ms) = (header.base_offset, header.append_time_ms);
-    Ok((0..header.record_count).map_while(move |i| {
-        let (key, value, timestamp_ms, header_count, headers) = next_record(&mut c, false).ok()?;
-        Some(RecordRef {
-            offset: base + u64::from(i),
-            append_time_ms,
-            key,
-            value,
-            timestamp_ms,
-            headers,
-            header_count,
-        })
-    }))
+    Ok(spans.into_iter().zip(base..).map(move |(s, offset)| s.record(body, offset, append_time_ms)))
 }
 
 /// Decodes the records of a checked body, appending those with offset ≥ `from` to `out` until it

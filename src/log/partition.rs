@@ -210,6 +210,7 @@ impl Partition {
     /// Appends `records` as one batch; returns the offset of the first. Returns once the batch is
     /// as durable as the fsync policy promises. An empty slice appends nothing.
     pub fn append(&mut self, records: &[Record]) -> Result<Offset> {
+        self.settle()?;
         if records.is_empty() {
             return Ok(self.log_end_offset());
         }
@@ -223,9 +224,54 @@ impl Partition {
     /// [`Partition::append`] of records already encoded (by the producer, as they were sent).
     /// The batch keeps its records whatever happens, so a failed append can be retried.
     pub(crate) fn append_encoded(&mut self, b: &mut EncodedBatch) -> Result<Offset> {
+        self.append_encoded_with(b, false).map(|(base, _)| base)
+    }
+
+    /// [`Partition::append_encoded`] with group commit under `FsyncPolicy::Always`: the batch
+    /// is written and its `fdatasync` started on a thread of its own, and the call returns
+    /// without waiting for it (`true`: the batch is in flight). The batch is **not yet
+    /// acknowledged** and readers do not see it ([`Partition::log_end_offset`] stops before it)
+    /// until the next call that settles it — [`Partition::settle`], or any append, flush, roll,
+    /// truncation or retention pass, which all settle first — sees the fsync succeed. If it
+    /// fails, the batch is cut away and the segment poisoned exactly as for a synchronous
+    /// fsync, and the settling call returns the error. So at most one batch per partition is
+    /// in flight, and the producer encodes the next batch while the disk syncs this one.
+    /// Under the other policies this is [`Partition::append_encoded`] (`false`).
+    pub(crate) fn append_encoded_behind(&mut self, b: &mut EncodedBatch) -> Result<(Offset, bool)> {
+        self.append_encoded_with(b, true)
+    }
+
+    /// Waits for a batch in flight (see [`Partition::append_encoded_behind`]), if any: on
+    /// success it becomes acknowledged and visible; a failed fsync is returned.
+    pub(crate) fn settle(&mut self) -> Result<()> {
+        self.active_mut().settle_sync()
+    }
+
+    /// Whether settling would not block: no batch in flight, or its fsync has finished.
+    pub(crate) fn settled_without_waiting(&self) -> bool {
+        self.active().sync_done()
+    }
+
+    /// [`Partition::settle`] for a producer about to acknowledge its batch in flight: also an
+    /// error when the segment is poisoned. Another appending call may have settled the batch
+    /// already; if that call found its fsync failed, the batch was cut away, and it must not
+    /// be acknowledged. (A poisoned segment takes no appends, so the batch cannot have been
+    /// appended after an unrelated failure: the check never hides a durable batch's failure
+    /// behind someone else's, it can only be conservative.)
+    pub(crate) fn settle_for_ack(&mut self) -> Result<()> {
+        self.settle()?;
+        self.active().check_poisoned()
+    }
+
+    fn append_encoded_with(
+        &mut self,
+        b: &mut EncodedBatch,
+        behind: bool,
+    ) -> Result<(Offset, bool)> {
+        self.settle()?;
         let base = self.log_end_offset();
         if b.is_empty() {
-            return Ok(base);
+            return Ok((base, false));
         }
         let now = self.clock.now_ms();
         let len = b.len_bytes();
@@ -263,6 +309,10 @@ impl Partition {
         let interval = self.config.index_interval_bytes;
         self.active_mut().append(buf, &header, interval)?;
         match self.config.fsync {
+            FsyncPolicy::Always if behind => {
+                self.active_mut().begin_sync(base)?;
+                return Ok((base, true));
+            }
             FsyncPolicy::Always => self.flush()?,
             FsyncPolicy::Interval { ms } => {
                 let ms = i64::try_from(ms).unwrap_or(i64::MAX);
@@ -272,11 +322,12 @@ impl Partition {
             }
             FsyncPolicy::Never => {}
         }
-        Ok(base)
+        Ok((base, false))
     }
 
     /// `fsync`s the active segment now, whatever the policy.
     pub fn flush(&mut self) -> Result<()> {
+        self.settle()?;
         self.active_mut().sync()?;
         self.last_sync_ms = self.clock.now_ms();
         Ok(())
@@ -285,6 +336,7 @@ impl Partition {
     /// Closes the active segment and starts a new one at the log end offset. A no-op when the
     /// active segment is empty (the new one would have the same name).
     pub fn roll(&mut self) -> Result<()> {
+        self.settle()?;
         if self.active().is_empty() {
             return Ok(());
         }
@@ -331,6 +383,10 @@ impl Partition {
         }
         let mut next = from;
         let mut visit = |r: RecordRef<'_>| {
+            // A batch whose fsync is still running behind is in the file but not visible.
+            if r.offset >= end {
+                return ControlFlow::Break(());
+            }
             next = r.offset + 1;
             visit(r)
         };
@@ -430,7 +486,8 @@ impl Partition {
             if seg.stats.time_range.is_some_and(|(_, max)| max >= timestamp_ms)
                 && let Some(o) = seg.offset_for_time(timestamp_ms)?
             {
-                return Ok(Some(o));
+                // Only in a batch still in flight (not visible): no visible record is that late.
+                return Ok((o < self.log_end_offset()).then_some(o));
             }
         }
         Ok(None)
@@ -442,9 +499,12 @@ impl Partition {
         self.remote.as_ref().and_then(RemoteLog::start).map_or(local, |r| r.min(local))
     }
 
-    /// The offset the next appended record will get.
+    /// The offset the next appended record will get: one past the last record readers see.
+    /// (A batch whose fsync is still in flight, see [`super::Producer::in_flight`], is not
+    /// counted until it is settled; every appending call settles first, so appends continue
+    /// from here.)
     pub fn log_end_offset(&self) -> Offset {
-        self.active().next_offset
+        self.active().visible_end()
     }
 
     /// The segments, oldest first.
@@ -519,6 +579,7 @@ impl Partition {
     /// the one cut becomes the active segment, reopened (rescanned, indexes rebuilt) so that its
     /// in-memory state is exactly what recovery would find. Durable before it returns.
     pub fn truncate_to(&mut self, offset: Offset) -> Result<Offset> {
+        self.settle()?;
         if offset >= self.log_end_offset() {
             return Ok(self.log_end_offset());
         }
@@ -585,6 +646,7 @@ impl Partition {
     /// then deletes local copies of uploaded segments beyond the local retention. With
     /// `cleanup_policy = compact` it compacts closed segments instead (see `compaction.rs`).
     pub fn enforce_retention(&mut self) -> Result<RetentionReport> {
+        self.settle()?;
         if self.config.cleanup_policy == CleanupPolicy::Compact {
             return self.compact();
         }

@@ -1,11 +1,9 @@
 //! A batching producer: records wait up to `linger_ms` or until `max_batch_bytes`, then go to
 //! the log as one batch per partition.
 
-use std::collections::BTreeMap;
-
 use super::batch::{self, EncodedBatch};
 use super::error::Result;
-use super::{Log, Offset, Record, TimestampMs};
+use super::{Header, Log, Offset, Record, TimestampMs};
 
 /// Producer settings (Kafka's `linger.ms` and `batch.size`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,21 +41,45 @@ struct Pending {
     since_ms: TimestampMs,
 }
 
+/// A batch appended with its fsync still running (see [`Producer::in_flight`]).
+#[derive(Debug)]
+struct InFlight {
+    topic: usize,
+    partition: u32,
+    batch: EncodedBatch,
+    base_offset: Offset,
+}
+
+/// The pending batches of one topic, by partition.
+#[derive(Debug)]
+struct TopicSlots {
+    name: String,
+    slots: Vec<Option<Pending>>,
+}
+
 /// Buffers records per partition and appends them in batches.
 ///
 /// The per-record path allocates nothing of its own: records are encoded into their batch's
 /// buffer as they are sent (the batch is written from that buffer), buffers of sent batches are
-/// reused, pending batches are found by topic name without building a key, and lingering
-/// batches are looked for only once the earliest linger deadline has passed.
+/// reused, a send finds its topic's pending batches with one comparison of the topic name (one
+/// binary search when it changes), and lingering batches are looked for only once the earliest
+/// linger deadline has passed. [`Producer::send_bytes`] takes the record's bytes borrowed, so a
+/// client need not allocate a [`Record`] per send either.
 #[derive(Debug)]
 pub struct Producer {
     config: ProducerConfig,
-    /// Per topic (ordered, so batches go out in a deterministic order), per partition.
-    pending: BTreeMap<String, Vec<Option<Pending>>>,
+    /// Per topic, sorted by name (so batches go out in a deterministic order), per partition.
+    pending: Vec<TopicSlots>,
+    /// The index in `pending` of the topic of the last send (records usually come in runs).
+    last_topic: usize,
     /// When the oldest pending batch has lingered long enough (`None`: nothing pending).
     next_due_ms: Option<TimestampMs>,
     /// Buffers of sent batches, for the next ones.
     spare: Vec<EncodedBatch>,
+    /// Whether a batch may be in flight (see [`Producer::in_flight`]).
+    behind: bool,
+    /// Batches appended whose fsync is still running, at most one per partition.
+    in_flight: Vec<InFlight>,
 }
 
 /// Buffers kept for reuse: one per partition being filled is plenty.
@@ -66,37 +88,100 @@ const SPARE_BATCHES: usize = 8;
 impl Producer {
     /// A producer with `config`.
     pub fn new(config: ProducerConfig) -> Self {
-        Producer { config, pending: BTreeMap::new(), next_due_ms: None, spare: Vec::new() }
+        Producer {
+            config,
+            pending: Vec::new(),
+            last_topic: 0,
+            next_due_ms: None,
+            spare: Vec::new(),
+            behind: false,
+            in_flight: Vec::new(),
+        }
+    }
+
+    /// The same producer with group commit under `FsyncPolicy::Always` (Kafka's
+    /// `max.in.flight.requests` of 2): a sent batch's `fdatasync` runs on a thread of its own
+    /// while this producer encodes the next batch, so the disk and the CPU work at the same
+    /// time instead of in turn. The durability contract is unchanged — **an acknowledged batch
+    /// was fsynced** — but acks come later: a batch in flight is acknowledged by the next call
+    /// that sends to its partition, or by [`Producer::poll`] or [`Producer::flush`], which
+    /// settle every batch in flight. Until then readers do not see it (the partition's log end
+    /// stops before it), so no one reads a record whose fsync may still fail. If the fsync
+    /// fails, the batch is not acknowledged: its records go back in front of that partition's
+    /// buffered records and the error is returned (the segment is poisoned until the log is
+    /// reopened, as with a synchronous fsync). Under the other fsync policies this changes
+    /// nothing.
+    pub fn in_flight(mut self) -> Self {
+        self.behind = true;
+        self
     }
 
     /// Buffers `record` for `topic` (partition chosen by the topic's partitioner); sends any batch
     /// that is full or has lingered long enough. Returns the acks of batches sent by this call
     /// and the partition the record went to.
     pub fn send(&mut self, log: &Log, topic: &str, record: Record) -> Result<(u32, Vec<Ack>)> {
-        let partition = log.topic(topic)?.partition_for(record.key.as_deref());
+        self.send_parts(
+            log,
+            topic,
+            record.key.as_deref(),
+            &record.value,
+            record.timestamp_ms,
+            &record.headers,
+        )
+    }
+
+    /// [`Producer::send`] of a record without headers given by its borrowed bytes: they are
+    /// copied once, into the batch buffer, and nothing is allocated per record (the path for
+    /// small records, where a `Record`'s two allocations cost as much as the copy).
+    pub fn send_bytes(
+        &mut self,
+        log: &Log,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: &[u8],
+        timestamp_ms: TimestampMs,
+    ) -> Result<(u32, Vec<Ack>)> {
+        self.send_parts(log, topic, key, value, timestamp_ms, &[])
+    }
+
+    fn send_parts(
+        &mut self,
+        log: &Log,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: &[u8],
+        timestamp_ms: TimestampMs,
+        headers: &[Header],
+    ) -> Result<(u32, Vec<Ack>)> {
+        let partition = log.topic(topic)?.partition_for(key);
         let now = log.clock().now_ms();
-        let size = batch::record_encoded_len(&record);
+        let size = batch::parts_encoded_len(key, value, headers);
         let max = self.config.max_batch_bytes;
         let mut acks = Vec::new();
-        // Send what is buffered first if this record would overflow the batch.
-        if self.slot(topic, partition).as_ref().is_some_and(|p| p.batch.len_bytes() + size > max) {
-            acks.extend(self.send_one(log, topic, partition)?);
+        let t = self.topic_index(topic);
+        let i = partition as usize;
+        if self.pending[t].slots.len() <= i {
+            self.pending[t].slots.resize_with(i + 1, || None);
         }
-        if self.slot(topic, partition).is_none() {
+        // Send what is buffered first if this record would overflow the batch.
+        if self.pending[t].slots[i].as_ref().is_some_and(|p| p.batch.len_bytes() + size > max) {
+            self.send_one(log, t, partition, &mut acks)?;
+        }
+        if self.pending[t].slots[i].is_none() {
             let batch = self.fresh_batch(size);
-            *self.slot(topic, partition) = Some(Pending { batch, since_ms: now });
+            self.pending[t].slots[i] = Some(Pending { batch, since_ms: now });
             let due = now.saturating_add(self.config.linger_ms);
             self.next_due_ms = Some(self.next_due_ms.map_or(due, |d| d.min(due)));
         }
-        let full = match self.slot(topic, partition) {
+        let full = match &mut self.pending[t].slots[i] {
             Some(p) => {
-                p.batch.push(&record)?;
+                p.batch.push_parts(key, value, timestamp_ms, headers)?;
                 p.batch.len_bytes() >= max
             }
             None => false,
         };
         if full {
-            acks.extend(self.send_one(log, topic, partition)?);
+            self.send_one(log, t, partition, &mut acks)?;
         }
         if self.next_due_ms.is_some_and(|due| now >= due) {
             acks.extend(self.poll(log)?);
@@ -104,17 +189,20 @@ impl Producer {
         Ok((partition, acks))
     }
 
-    /// The pending batch of (`topic`, `partition`), created empty (`None`) if missing.
-    fn slot(&mut self, topic: &str, partition: u32) -> &mut Option<Pending> {
-        if !self.pending.contains_key(topic) {
-            self.pending.insert(topic.to_owned(), Vec::new());
+    /// The index of `topic` in `pending`, added (in name order) if missing.
+    fn topic_index(&mut self, topic: &str) -> usize {
+        if self.pending.get(self.last_topic).is_some_and(|t| t.name == topic) {
+            return self.last_topic;
         }
-        let slots = self.pending.get_mut(topic).expect("inserted above");
-        let i = partition as usize;
-        if slots.len() <= i {
-            slots.resize_with(i + 1, || None);
-        }
-        &mut slots[i]
+        let i = match self.pending.binary_search_by(|t| t.name.as_str().cmp(topic)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.pending.insert(i, TopicSlots { name: topic.to_owned(), slots: Vec::new() });
+                i
+            }
+        };
+        self.last_topic = i;
+        i
     }
 
     /// An empty batch, reusing the buffer of a sent one when there is one.
@@ -131,79 +219,181 @@ impl Producer {
         }
     }
 
-    /// Sends batches that have lingered `linger_ms` by the log's clock.
+    /// Sends batches that have lingered `linger_ms` by the log's clock. With batches in flight
+    /// (see [`Producer::in_flight`]) it never waits for a disk: batches whose fsync has finished
+    /// are acknowledged, and a lingering batch of a partition whose previous batch is still
+    /// syncing keeps filling until that one is done (as Kafka's producer does when a
+    /// connection has its maximum of requests in flight), rather than going out as a tiny
+    /// batch that costs a whole fsync.
     pub fn poll(&mut self, log: &Log) -> Result<Vec<Ack>> {
         let now = log.clock().now_ms();
         let linger = self.config.linger_ms;
-        self.send_where(log, |p| now.saturating_sub(p.since_ms) >= linger)
-    }
-
-    /// Sends every buffered record now.
-    pub fn flush(&mut self, log: &Log) -> Result<Vec<Ack>> {
-        self.send_where(log, |_| true)
-    }
-
-    /// Records buffered and not yet acknowledged.
-    pub fn pending_records(&self) -> usize {
-        self.pending.values().flatten().flatten().map(|p| p.batch.record_count() as usize).sum()
-    }
-
-    /// Sends, in (topic, partition) order, every pending batch `due` picks. On an error the
-    /// batches not yet sent stay buffered.
-    fn send_where(&mut self, log: &Log, due: impl Fn(&Pending) -> bool) -> Result<Vec<Ack>> {
-        let due = &due;
-        let picked: Vec<(String, u32)> = self
-            .pending
-            .iter()
-            .flat_map(|(t, slots)| {
-                slots.iter().enumerate().filter_map(move |(i, p)| {
-                    p.as_ref().filter(|p| due(p)).map(|_| (t.clone(), i as u32))
-                })
-            })
-            .collect();
         let mut acks = Vec::new();
-        for (topic, partition) in picked {
-            acks.extend(self.send_one(log, &topic, partition)?);
+        self.settle_all(log, true, &mut acks)?;
+        let busy: Vec<(usize, u32)> =
+            self.in_flight.iter().map(|f| (f.topic, f.partition)).collect();
+        let more = self.send_where(log, |t, partition, p| {
+            now.saturating_sub(p.since_ms) >= linger && !busy.contains(&(t, partition))
+        })?;
+        acks.extend(more);
+        if !busy.is_empty() && self.next_due_ms.is_some_and(|due| due <= now) {
+            // A due batch waits for its partition's fsync: look again a millisecond later,
+            // not at every send.
+            self.next_due_ms = Some(now.saturating_add(1));
         }
         Ok(acks)
     }
 
-    /// Appends one partition's buffered records as a batch. On failure the records stay
-    /// buffered, so nothing unacknowledged is silently dropped.
-    fn send_one(&mut self, log: &Log, topic: &str, partition: u32) -> Result<Option<Ack>> {
-        let Some(mut p) = self.slot(topic, partition).take() else { return Ok(None) };
+    /// Sends every buffered record now, and waits for every batch in flight: when it returns
+    /// `Ok`, everything sent is acknowledged.
+    pub fn flush(&mut self, log: &Log) -> Result<Vec<Ack>> {
+        let mut acks = self.send_where(log, |_, _, _| true)?;
+        self.settle_all(log, false, &mut acks)?;
+        Ok(acks)
+    }
+
+    /// Settles the batches in flight (only those whose fsync has finished, when
+    /// `finished_only`), in (topic, partition) order.
+    fn settle_all(&mut self, log: &Log, finished_only: bool, acks: &mut Vec<Ack>) -> Result<()> {
+        let mut ready: Vec<(usize, u32)> = Vec::new();
+        for f in &self.in_flight {
+            let done = !finished_only
+                || log
+                    .topic(&self.pending[f.topic].name)
+                    .and_then(|tp| tp.partition(f.partition))
+                    .is_ok_and(|p| p.settled_without_waiting());
+            if done {
+                ready.push((f.topic, f.partition));
+            }
+        }
+        ready.sort_unstable();
+        for (t, partition) in ready {
+            self.settle(log, t, partition, acks)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the batch of topic `t`, `partition` in flight, if any: acknowledges it, or on
+    /// a failed fsync puts its records back in front of that partition's buffered ones.
+    fn settle(&mut self, log: &Log, t: usize, partition: u32, acks: &mut Vec<Ack>) -> Result<()> {
+        let Some(at) = self.in_flight.iter().position(|f| f.topic == t && f.partition == partition)
+        else {
+            return Ok(());
+        };
+        let f = self.in_flight.remove(at);
+        let topic = self.pending[t].name.as_str();
+        match log.topic(topic).and_then(|tp| tp.partition(partition)).and_then(|p| p.settle()) {
+            Ok(()) => {
+                acks.push(Ack {
+                    topic: topic.to_owned(),
+                    partition,
+                    base_offset: f.base_offset,
+                    record_count: f.batch.record_count(),
+                });
+                if self.spare.len() < SPARE_BATCHES {
+                    self.spare.push(f.batch);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let slot = &mut self.pending[t].slots[partition as usize];
+                match slot {
+                    Some(p) => p.batch.prepend(&f.batch),
+                    None => {
+                        // `since_ms` of the failed batch is lost; it is due at once.
+                        *slot = Some(Pending { batch: f.batch, since_ms: i64::MIN });
+                        self.next_due_ms = Some(i64::MIN);
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Records buffered and not yet acknowledged.
+    pub fn pending_records(&self) -> usize {
+        let buffered: usize = self
+            .pending
+            .iter()
+            .flat_map(|t| t.slots.iter().flatten())
+            .map(|p| p.batch.record_count() as usize)
+            .sum();
+        buffered + self.in_flight.iter().map(|f| f.batch.record_count() as usize).sum::<usize>()
+    }
+
+    /// Sends, in (topic, partition) order, every pending batch `due` picks. On an error the
+    /// batches not yet sent stay buffered.
+    fn send_where(
+        &mut self,
+        log: &Log,
+        due: impl Fn(usize, u32, &Pending) -> bool,
+    ) -> Result<Vec<Ack>> {
+        let due = &due;
+        let picked: Vec<(usize, u32)> = self
+            .pending
+            .iter()
+            .enumerate()
+            .flat_map(|(t, slots)| {
+                slots.slots.iter().enumerate().filter_map(move |(i, p)| {
+                    p.as_ref().filter(|p| due(t, i as u32, p)).map(|_| (t, i as u32))
+                })
+            })
+            .collect();
+        let mut acks = Vec::new();
+        for (t, partition) in picked {
+            self.send_one(log, t, partition, &mut acks)?;
+        }
+        Ok(acks)
+    }
+
+    /// Appends the buffered records of topic `t` (index in `pending`), `partition` as a batch;
+    /// its ack (and that of the partition's batch in flight, settled first) go to `acks`. On
+    /// failure the records stay buffered, so nothing unacknowledged is silently dropped.
+    fn send_one(&mut self, log: &Log, t: usize, partition: u32, acks: &mut Vec<Ack>) -> Result<()> {
+        // At most one batch per partition in flight: the previous one is settled first.
+        self.settle(log, t, partition, acks)?;
+        let slot = &mut self.pending[t].slots[partition as usize];
+        let Some(mut p) = slot.take() else { return Ok(()) };
         if p.batch.is_empty() {
             // Left by a record refused as too large: nothing to send or acknowledge.
             self.spare.push(p.batch);
-            return Ok(None);
+            return Ok(());
         }
-        let result = log
-            .topic(topic)
-            .and_then(|t| t.partition(partition))
-            .and_then(|part| part.append_encoded(&mut p.batch));
+        let topic = self.pending[t].name.as_str();
+        let behind = self.behind;
+        let result = log.topic(topic).and_then(|tp| tp.partition(partition)).and_then(|part| {
+            if behind {
+                part.append_encoded_behind(&mut p.batch)
+            } else {
+                part.append_encoded(&mut p.batch).map(|base| (base, false))
+            }
+        });
         let out = match result {
-            Ok(base_offset) => {
-                let ack = Ack {
+            Ok((base_offset, true)) => {
+                self.in_flight.push(InFlight { topic: t, partition, batch: p.batch, base_offset });
+                Ok(())
+            }
+            Ok((base_offset, false)) => {
+                acks.push(Ack {
                     topic: topic.to_owned(),
                     partition,
                     base_offset,
                     record_count: p.batch.record_count(),
-                };
+                });
                 if self.spare.len() < SPARE_BATCHES {
                     self.spare.push(p.batch);
                 }
-                Ok(Some(ack))
+                Ok(())
             }
             Err(e) => {
-                *self.slot(topic, partition) = Some(p);
+                self.pending[t].slots[partition as usize] = Some(p);
                 Err(e)
             }
         };
         self.next_due_ms = self
             .pending
-            .values()
-            .flatten()
-            .flatten()
+            .iter()
+            .flat_map(|t| t.slots.iter().flatten())
             .map(|p| p.since_ms.saturating_add(self.config.linger_ms))
             .min();
         out
@@ -252,5 +442,93 @@ mod tests {
             prod.send(&log, "nope", Record::new("x", 0)),
             Err(crate::log::LogError::UnknownTopic(_))
         ));
+    }
+
+    fn always_log(dir: &std::path::Path, storage: Option<&crate::log::FaultyStorage>) -> Log {
+        let mut config =
+            LogConfig { fsync: crate::log::FsyncPolicy::Always, ..LogConfig::default() };
+        if let Some(s) = storage {
+            config.storage = Arc::new(s.clone());
+        }
+        let mut log = Log::open(dir, config, Arc::new(ManualClock::new(0))).unwrap();
+        log.create_topic("t", 1).unwrap();
+        log
+    }
+
+    #[test]
+    fn a_batch_in_flight_is_invisible_until_its_fsync_is_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = always_log(dir.path(), None);
+        let mut prod =
+            Producer::new(ProducerConfig { linger_ms: 10, max_batch_bytes: 300 }).in_flight();
+        let mut acks = Vec::new();
+        for i in 0..4 {
+            acks.extend(prod.send(&log, "t", Record::new(vec![0; 50], i)).unwrap().1);
+        }
+        // The first three went out as a batch whose fsync runs behind: not acknowledged, not
+        // visible (the log end, reads and time lookups all stop before it).
+        assert!(acks.is_empty());
+        assert_eq!(prod.pending_records(), 4);
+        let p = log.topic("t").unwrap().partition(0).unwrap();
+        assert_eq!(p.log_end_offset(), 0);
+        assert!(p.read(0, 10).unwrap().is_empty());
+        assert_eq!(p.offset_for_time(0).unwrap(), None);
+        // Flush settles it, then sends and settles the fourth record.
+        let acks = prod.flush(&log).unwrap();
+        let got: Vec<_> = acks.iter().map(|a| (a.base_offset, a.record_count)).collect();
+        assert_eq!(got, vec![(0, 3), (3, 1)]);
+        assert_eq!(prod.pending_records(), 0);
+        assert_eq!(p.log_end_offset(), 4);
+        let read = p.read(0, 10).unwrap();
+        assert_eq!(read.iter().map(|r| r.record.timestamp_ms).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(p.offset_for_time(2).unwrap(), Some(2));
+    }
+
+    #[test]
+    fn a_failed_fsync_in_flight_is_never_acknowledged_nor_served_and_keeps_its_records() {
+        use crate::log::{FaultConfig, FaultyStorage};
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FaultyStorage::new(FaultConfig::none(7));
+        let log = always_log(dir.path(), Some(&storage));
+        storage.set_config(FaultConfig { fsync_eio: 1.0, ..FaultConfig::none(7) });
+        let mut prod =
+            Producer::new(ProducerConfig { linger_ms: 10, max_batch_bytes: 300 }).in_flight();
+        for i in 0..4 {
+            assert!(prod.send(&log, "t", Record::new(vec![0; 50], i)).unwrap().1.is_empty());
+        }
+        let err = prod.flush(&log).unwrap_err();
+        assert!(err.to_string().contains("fsync"), "{err}");
+        // Nothing was acknowledged or became visible; the records are buffered again, the
+        // failed batch in front of the record sent after it.
+        assert_eq!(prod.pending_records(), 4);
+        let p = log.topic("t").unwrap().partition(0).unwrap();
+        assert_eq!(p.log_end_offset(), 0);
+        assert!(p.read(0, 10).unwrap().is_empty());
+        // The segment is poisoned (as after a synchronous failed fsync): no false success.
+        storage.set_config(FaultConfig::none(7));
+        assert!(prod.flush(&log).is_err());
+        assert_eq!(prod.pending_records(), 4);
+    }
+
+    #[test]
+    fn a_batch_in_flight_whose_fsync_another_call_found_failed_is_not_acknowledged() {
+        use crate::log::{FaultConfig, FaultyStorage};
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FaultyStorage::new(FaultConfig::none(9));
+        let log = always_log(dir.path(), Some(&storage));
+        storage.set_config(FaultConfig { fsync_eio: 1.0, ..FaultConfig::none(9) });
+        let mut prod =
+            Producer::new(ProducerConfig { linger_ms: 10, max_batch_bytes: 300 }).in_flight();
+        for i in 0..4 {
+            assert!(prod.send(&log, "t", Record::new(vec![0; 50], i)).unwrap().1.is_empty());
+        }
+        // Someone else's flush settles the batch in flight first and sees its fsync fail.
+        let p = log.topic("t").unwrap().partition(0).unwrap();
+        assert!(p.flush().is_err());
+        storage.set_config(FaultConfig::none(9));
+        // The producer must not take "nothing left to wait for" as success.
+        assert!(prod.flush(&log).is_err());
+        assert_eq!(prod.pending_records(), 4);
+        assert_eq!(p.log_end_offset(), 0);
     }
 }

@@ -37,20 +37,32 @@ const LARGE_READ_CHUNK: usize = 1 << 20;
 /// A read asking for at least this many records is a long read.
 const LARGE_READ_RECORDS: usize = 4096;
 
-thread_local! {
-    /// Each thread's read buffer, reused across reads: a fresh 1 MiB buffer per read call is
-    /// page faults and zeroing (`clear_page_erms` was ~15% of a batch recompute).
-    static READ_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+/// What a read reuses across calls: the read buffer and the record spans of the batch being
+/// handed out.
+#[derive(Default)]
+pub(crate) struct ReadScratch {
+    /// File bytes.
+    pub buf: Vec<u8>,
+    /// Where each record of the current batch lies (see [`batch::index_records`]).
+    pub spans: Vec<batch::RecordSpan>,
 }
 
-/// Runs `f` with this thread's read buffer. A nested read (a visitor that reads again) gets an
-/// empty buffer of its own rather than a conflict; a buffer grown by one huge batch is dropped
-/// rather than kept.
-fn with_read_buf<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    let mut buf = READ_BUF.take();
-    let r = f(&mut buf);
-    if buf.capacity() <= 4 * LARGE_READ_CHUNK {
-        READ_BUF.set(buf);
+thread_local! {
+    /// Each thread's read scratch, reused across reads: a fresh 1 MiB buffer per read call is
+    /// page faults and zeroing (`clear_page_erms` was ~15% of a batch recompute).
+    static READ_SCRATCH: std::cell::Cell<ReadScratch> = const {
+        std::cell::Cell::new(ReadScratch { buf: Vec::new(), spans: Vec::new() })
+    };
+}
+
+/// Runs `f` with this thread's read scratch. A nested read (a visitor that reads again) gets
+/// an empty scratch of its own rather than a conflict; a buffer grown by one huge batch is
+/// dropped rather than kept.
+fn with_read_buf<R>(f: impl FnOnce(&mut ReadScratch) -> R) -> R {
+    let mut scratch = READ_SCRATCH.take();
+    let r = f(&mut scratch);
+    if scratch.buf.capacity() <= 4 * LARGE_READ_CHUNK && scratch.spans.capacity() <= 1 << 16 {
+        READ_SCRATCH.set(scratch);
     }
     r
 }
@@ -406,6 +418,20 @@ pub(crate) struct Segment {
     /// The segment as of its last successful fsync (or when opened): what a failed fsync cuts
     /// it back to.
     synced: Synced,
+    /// An fsync running on its own thread (see [`Segment::begin_sync`]); what it covers is not
+    /// visible to readers until it is settled.
+    behind: Option<SyncBehind>,
+}
+
+/// An fsync running behind the producer: the group commit of `Partition::append_encoded_behind`.
+#[derive(Debug)]
+struct SyncBehind {
+    /// The `fdatasync`, on its own thread.
+    handle: std::thread::JoinHandle<std::io::Result<()>>,
+    /// What becomes the synced state when it succeeds (taken when it started).
+    snapshot: Synced,
+    /// The first offset it makes durable: readers stop before it until it is settled.
+    from: Offset,
 }
 
 /// What a segment looked like at a point it can be rolled back to.
@@ -491,6 +517,7 @@ impl Segment {
             stats: Stats::default(),
             poisoned: None,
             synced: Synced::empty(base),
+            behind: None,
         })
     }
 
@@ -590,6 +617,7 @@ impl Segment {
             stats: s.stats,
             poisoned: None,
             synced: Synced::empty(base),
+            behind: None,
         };
         seg.synced = seg.snapshot();
         Ok(seg)
@@ -644,6 +672,7 @@ impl Segment {
                 builder: IndexBuilder::default(),
                 stats: Stats::default(),
             },
+            behind: None,
         };
         if index.is_some()
             && time_index.is_some()
@@ -727,7 +756,7 @@ impl Segment {
         self.size == 0
     }
 
-    fn check_poisoned(&self) -> Result<()> {
+    pub(crate) fn check_poisoned(&self) -> Result<()> {
         match &self.poisoned {
             None => Ok(()),
             Some(why) => {
@@ -791,34 +820,91 @@ impl Segment {
         }
     }
 
-    /// `fsync`s the log file's data. A failure poisons the segment: the kernel may have dropped
-    /// the unwritten pages and marked them clean, so a retried fsync could report success for
-    /// data that never reaches the disk. The file is also cut back to its last synced size (best
-    /// effort): those pages would otherwise stay readable now and turn into a hole after the next
-    /// power failure, with acknowledged batches after it.
+    /// `fsync`s the log file's data (after settling an fsync running behind). A failure
+    /// poisons the segment: the kernel may have dropped the unwritten pages and marked them
+    /// clean, so a retried fsync could report success for data that never reaches the disk. The
+    /// file is also cut back to its last synced size (best effort): those pages would otherwise
+    /// stay readable now and turn into a hole after the next power failure, with acknowledged
+    /// batches after it.
     pub fn sync(&mut self) -> Result<()> {
+        self.settle_sync()?;
         self.check_poisoned()?;
         let file = self.writer()?;
         if let Err(e) = file.sync_data() {
-            let at = self.synced.size;
-            let cut = match file.set_len(at) {
-                Ok(()) => {
-                    self.rollback();
-                    format!("the file was cut back to its last synced size, byte {at}")
-                }
-                Err(cut) => format!(
-                    "cutting it back to byte {at} failed too ({cut}): the storage is failing; \
-                     records after that byte may vanish even after a reopen"
-                ),
-            };
-            self.poisoned = Some(format!(
-                "fsync failed ({e}); data written since the last successful fsync may not be on \
-                 disk, so nothing more is acknowledged on this segment ({cut})"
-            ));
-            return Err(io_err("fsync", &self.log_path)(e));
+            return Err(self.failed_sync(&*file, e));
         }
         self.synced = self.snapshot();
         Ok(())
+    }
+
+    /// Starts an `fdatasync` of everything written so far on a thread of its own and returns
+    /// at once; `from` is the first offset it makes durable (everything before it already is).
+    /// Until [`Segment::settle_sync`] sees it succeed, readers stop before `from`
+    /// ([`Segment::visible_end`]): a batch whose fsync may still fail is never served, since a
+    /// failure cuts it away and its offsets would be reused.
+    pub fn begin_sync(&mut self, from: Offset) -> Result<()> {
+        self.settle_sync()?;
+        self.check_poisoned()?;
+        let file = self.writer()?;
+        let snapshot = self.snapshot();
+        let handle = std::thread::Builder::new()
+            .name("log-fsync".into())
+            .spawn(move || file.sync_data())
+            .map_err(io_err("start an fsync thread for", &self.log_path))?;
+        self.behind = Some(SyncBehind { handle, snapshot, from });
+        Ok(())
+    }
+
+    /// Waits for the fsync started by [`Segment::begin_sync`], if any: on success what it
+    /// covered becomes durable and visible; on failure the segment is cut back and poisoned
+    /// exactly as a failed [`Segment::sync`].
+    pub fn settle_sync(&mut self) -> Result<()> {
+        let Some(b) = self.behind.take() else { return Ok(()) };
+        let result = b
+            .handle
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the fsync thread panicked")));
+        match (result, self.file.clone()) {
+            (Ok(()), _) => {
+                self.synced = b.snapshot;
+                Ok(())
+            }
+            (Err(e), Some(file)) => Err(self.failed_sync(&*file, e)),
+            // Only the active segment syncs behind, and it settles before it is closed.
+            (Err(e), None) => Err(io_err("fsync", &self.log_path)(e)),
+        }
+    }
+
+    /// Whether no fsync is running behind (none was started, or it has finished and only
+    /// waits to be settled): settling then does not block.
+    pub fn sync_done(&self) -> bool {
+        self.behind.as_ref().is_none_or(|b| b.handle.is_finished())
+    }
+
+    /// One past the last offset readers may see: the end, or where an fsync still running
+    /// behind begins.
+    pub fn visible_end(&self) -> Offset {
+        self.behind.as_ref().map_or(self.next_offset, |b| b.from)
+    }
+
+    /// A failed fsync: cut back to the last synced size, forget what was after it, poison.
+    fn failed_sync(&mut self, file: &dyn StorageFile, e: std::io::Error) -> LogError {
+        let at = self.synced.size;
+        let cut = match file.set_len(at) {
+            Ok(()) => {
+                self.rollback();
+                format!("the file was cut back to its last synced size, byte {at}")
+            }
+            Err(cut) => format!(
+                "cutting it back to byte {at} failed too ({cut}): the storage is failing; \
+                 records after that byte may vanish even after a reopen"
+            ),
+        };
+        self.poisoned = Some(format!(
+            "fsync failed ({e}); data written since the last successful fsync may not be on \
+             disk, so nothing more is acknowledged on this segment ({cut})"
+        ));
+        io_err("fsync", &self.log_path)(e)
     }
 
     fn snapshot(&self) -> Synced {
@@ -944,14 +1030,15 @@ impl Segment {
     }
 
     /// Calls `f` with each record from offset `from` (inside this segment) on, borrowed from
-    /// the read buffer `buf`, until `budget` records were visited (it is decremented), `f`
-    /// breaks, or the segment ends. Every batch is CRC- and structure-checked once before any
-    /// of its records is handed out; nothing is allocated per record.
+    /// the read buffer of `scratch`, until `budget` records were visited (it is decremented),
+    /// `f` breaks, or the segment ends. Every batch is CRC- and structure-checked before any of
+    /// its records is handed out, in one walk that remembers where each record lies (so a
+    /// record is parsed once); nothing is allocated per record.
     pub fn for_each_record(
         &self,
         from: Offset,
         budget: &mut usize,
-        buf: &mut Vec<u8>,
+        scratch: &mut ReadScratch,
         f: &mut dyn FnMut(RecordRef<'_>) -> ControlFlow<()>,
     ) -> Result<ControlFlow<()>> {
         if from >= self.next_offset || *budget == 0 {
@@ -961,21 +1048,21 @@ impl Segment {
         let entry = self.index.partition_point(|&(r, _)| r <= rel).saturating_sub(1);
         let chunk = if *budget >= LARGE_READ_RECORDS { LARGE_READ_CHUNK } else { READ_CHUNK };
         let mut flow = ControlFlow::Continue(());
-        self.for_each_batch(entry, chunk, buf, &mut |h, body| {
+        let spans = &mut scratch.spans;
+        self.for_each_batch(entry, chunk, &mut scratch.buf, &mut |h, body| {
             if h.next_offset() <= from {
                 return Ok(true);
             }
-            let records = batch::records(h, body).map_err(|reason| LogError::Corrupt {
+            batch::index_records(h, body, spans).map_err(|reason| LogError::Corrupt {
                 file: PathBuf::new(),
                 position: 0,
                 reason,
             })?;
-            for r in records {
-                if r.offset < from {
-                    continue;
-                }
+            // Records below `from` in the first batch are skipped without being looked at.
+            let skip = from.saturating_sub(h.base_offset) as usize;
+            for (span, offset) in spans.iter().skip(skip).zip(h.base_offset + skip as u64..) {
                 *budget -= 1;
-                if f(r).is_break() {
+                if f(span.record(body, offset, h.append_time_ms)).is_break() {
                     flow = ControlFlow::Break(());
                     return Ok(false);
                 }
@@ -988,14 +1075,14 @@ impl Segment {
         Ok(flow)
     }
 
-    /// [`Segment::for_each_record`] with this thread's reusable read buffer.
+    /// [`Segment::for_each_record`] with this thread's reusable read scratch.
     pub fn visit_records(
         &self,
         from: Offset,
         budget: &mut usize,
         f: &mut dyn FnMut(RecordRef<'_>) -> ControlFlow<()>,
     ) -> Result<ControlFlow<()>> {
-        with_read_buf(|buf| self.for_each_record(from, budget, buf, f))
+        with_read_buf(|scratch| self.for_each_record(from, budget, scratch, f))
     }
 
     /// The first offset in this segment whose timestamp is ≥ `t`, if any.
@@ -1008,8 +1095,8 @@ impl Segment {
         let mut found = None;
         // The answer is usually in the first batch or two after the index entry: read ahead
         // like a consumer, not like a full scan (a 1 MiB read per lookup cost ~0.4 ms).
-        with_read_buf(|buf| {
-            self.for_each_batch(entry, READ_CHUNK, buf, &mut |h, body| {
+        with_read_buf(|scratch| {
+            self.for_each_batch(entry, READ_CHUNK, &mut scratch.buf, &mut |h, body| {
                 if h.max_timestamp_ms < t {
                     return Ok(true);
                 }

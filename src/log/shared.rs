@@ -58,6 +58,25 @@ impl<'a> PartitionRef<'a> {
         self.write_guard().append_encoded(batch)
     }
 
+    /// Appends a batch encoded by the producer with group commit; see
+    /// [`Partition::append_encoded_behind`].
+    pub(crate) fn append_encoded_behind(
+        &self,
+        batch: &mut super::batch::EncodedBatch,
+    ) -> Result<(Offset, bool)> {
+        self.write_guard().append_encoded_behind(batch)
+    }
+
+    /// Whether settling would not block; see [`Partition::settled_without_waiting`].
+    pub(crate) fn settled_without_waiting(&self) -> bool {
+        self.read_guard().settled_without_waiting()
+    }
+
+    /// Settles a batch in flight before acknowledging it; see `Partition::settle_for_ack`.
+    pub(crate) fn settle(&self) -> Result<()> {
+        self.write_guard().settle_for_ack()
+    }
+
     /// `fsync`s the active segment; see [`Partition::flush`].
     pub fn flush(&self) -> Result<()> {
         self.write_guard().flush()
