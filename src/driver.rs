@@ -133,26 +133,9 @@ pub struct LogStorageRun {
 pub struct TierRun {
     /// `"local"` or `"s3"`.
     pub store: String,
-    /// Segments uploaded.
-    pub uploads: u64,
-    /// Bytes uploaded (segments and their indexes).
-    pub uploaded_bytes: u64,
-    /// Local copies deleted by local retention (their records are remote only).
-    pub local_segments_offloaded: u64,
-    /// Remote segments deleted by total retention.
-    pub remote_segments_deleted: u64,
-    /// Cold segments fetched into the cache (misses).
-    pub cold_fetches: u64,
-    /// Bytes fetched from the tier.
-    pub cold_fetched_bytes: u64,
-    /// Reads served from cold segments.
-    pub cold_reads: u64,
-    /// Records read from cold segments.
-    pub cold_records_read: u64,
-    /// Cold reads whose segment was cached.
-    pub cache_hits: u64,
-    /// Segments evicted from the cache.
-    pub cache_evictions: u64,
+    /// The tier's counters (uploads, offloads, fetches, cache hits...), as the log keeps them.
+    #[serde(flatten)]
+    pub counters: crate::log::TierStats,
     /// Total time of the cold fetches, ms: the cost model's in a simulated run, measured in a
     /// realtime one (see `cold_fetch_timing`).
     pub cold_fetch_ms: f64,
@@ -185,16 +168,7 @@ impl LogStorageRun {
         let ms = if measured { stats.cold_fetch_measured_ms } else { stats.cold_fetch_model_ms };
         self.tier = Some(TierRun {
             store: t.store.clone(),
-            uploads: stats.uploads,
-            uploaded_bytes: stats.uploaded_bytes,
-            local_segments_offloaded: stats.local_segments_offloaded,
-            remote_segments_deleted: stats.remote_segments_deleted,
-            cold_fetches: stats.cold_fetches,
-            cold_fetched_bytes: stats.cold_fetched_bytes,
-            cold_reads: stats.cold_reads,
-            cold_records_read: stats.cold_records_read,
-            cache_hits: stats.cache_hits,
-            cache_evictions: stats.cache_evictions,
+            counters: stats.clone(),
             cold_fetch_ms: (ms * 1000.0).round() / 1000.0,
             cold_fetch_ms_mean: if stats.cold_fetches > 0 {
                 (ms / stats.cold_fetches as f64 * 1000.0).round() / 1000.0

@@ -274,13 +274,27 @@ pub fn summary(scenario: &Scenario, run: &RunResult) -> Summary {
     }
 }
 
+/// A ratio as CSV text that always has a decimal point (`1.0`, not `1`), so a reader that
+/// infers column types from the first rows (polars, pandas) types `value` as a float.
+struct Ratio(f64);
+
+impl std::fmt::Display for Ratio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_finite() && self.0.fract() == 0.0 {
+            write!(f, "{:.1}", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
 /// `timeseries.csv` text: `t_ms,architecture,metric,value`.
 pub fn timeseries_csv(run: &RunResult) -> String {
     let mut out = String::from("t_ms,architecture,metric,value\n");
     for a in &run.architectures {
         for (t, s) in &a.samples {
-            let _ = writeln!(out, "{t},{},error_mean_rel,{}", a.id, s.mean_rel);
-            let _ = writeln!(out, "{t},{},fraction_exact,{}", a.id, s.fraction_exact);
+            let _ = writeln!(out, "{t},{},error_mean_rel,{}", a.id, Ratio(s.mean_rel));
+            let _ = writeln!(out, "{t},{},fraction_exact,{}", a.id, Ratio(s.fraction_exact));
             let _ = writeln!(out, "{t},{},events_excess,{}", a.id, s.excess);
             let _ = writeln!(out, "{t},{},events_missing,{}", a.id, s.missing);
         }

@@ -520,9 +520,9 @@ fn tiered_lake_figures_are_plausible() {
     let tier = storage.tier.as_ref().unwrap();
     assert!(storage.cold_bytes_end > 0 && storage.cold_bytes_max >= storage.cold_bytes_end);
     assert!(storage.hot_bytes_max < storage.cold_bytes_end, "most of the log ends up cold");
-    assert!(tier.uploads > 0 && tier.local_segments_offloaded > 0);
-    assert!(tier.cold_fetches > 0, "Kappa's replay from offset 0 reads cold segments");
-    assert!(tier.cold_records_read > 0 && tier.cold_fetch_ms > 0.0);
+    assert!(tier.counters.uploads > 0 && tier.counters.local_segments_offloaded > 0);
+    assert!(tier.counters.cold_fetches > 0, "Kappa's replay from offset 0 reads cold segments");
+    assert!(tier.counters.cold_records_read > 0 && tier.cold_fetch_ms > 0.0);
     assert_eq!(tier.cold_fetch_timing, "model");
     // The series behind the chart: cold bytes grow while the workload runs.
     let cold: Vec<u64> = storage.bytes.iter().map(|b| b.2).collect();
@@ -604,7 +604,10 @@ local_retention_ms = 0
     let storage = run.log_storage.expect("[log.tier] reports its figures");
     let tier = storage.tier.unwrap();
     assert_eq!(tier.cold_fetch_timing, "measured");
-    assert!(tier.uploads > 0 && tier.local_segments_offloaded > 0, "{tier:?}");
+    assert!(tier.counters.uploads > 0 && tier.counters.local_segments_offloaded > 0, "{tier:?}");
     assert!(storage.cold_bytes_end > 0);
-    assert!(tier.cold_fetches > 0 && tier.cold_records_read > 0, "the replay read cold: {tier:?}");
+    assert!(
+        tier.counters.cold_fetches > 0 && tier.counters.cold_records_read > 0,
+        "the replay read cold: {tier:?}"
+    );
 }

@@ -64,6 +64,13 @@ fn run_writes_summary_timeseries_views_and_plots() {
     assert!(csv.starts_with("t_ms,architecture,metric,value\n"));
     assert!(csv.lines().any(|l| l.contains(",lambda,error_mean_rel,")));
     assert!(csv.lines().any(|l| l.contains(",kappa,error_mean_rel,")));
+    // Ratios always carry a decimal point (a type-inferring reader must see floats).
+    for line in
+        csv.lines().filter(|l| l.contains(",fraction_exact,") || l.contains(",error_mean_rel,"))
+    {
+        let value = line.rsplit(',').next().unwrap();
+        assert!(value.contains('.') || value.contains('e'), "{line}");
+    }
     for ext in ["png", "svg"] {
         let plot = root.join("plots").join(format!("error_over_time.{ext}"));
         assert!(std::fs::metadata(&plot).unwrap().len() > 1000, "{}", plot.display());

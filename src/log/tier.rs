@@ -175,9 +175,11 @@ pub struct TierStats {
     /// Segments evicted from the cache to stay within `cache_bytes`.
     pub cache_evictions: u64,
     /// Modelled time of every fetch, ms (request latency + transfer; what simulated runs
-    /// charge to readers).
+    /// charge to readers). Not serialized: a run reports the one its clock used.
+    #[serde(skip)]
     pub cold_fetch_model_ms: f64,
-    /// Measured wall-clock time of every fetch, ms (not reproducible).
+    /// Measured wall-clock time of every fetch, ms (not reproducible, so never serialized).
+    #[serde(skip)]
     pub cold_fetch_measured_ms: f64,
 }
 
