@@ -426,6 +426,44 @@ fn parse_weight(b: &[u8]) -> Option<u32> {
     parse_u64(b).and_then(|w| u32::try_from(w).ok()).filter(|w| *w > 0)
 }
 
+/// The fields of a record value (everything [`decode_ref`] reads but the key and timestamp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueFields {
+    /// Who.
+    pub user_id: u64,
+    /// Where.
+    pub page_id: u64,
+    /// Which kind of ad.
+    pub ad_type: AdType,
+    /// What happened.
+    pub event_type: EventType,
+    /// The amount `key_sum` adds up.
+    pub value: i64,
+    /// Events the record stands for (1 without a weight field).
+    pub weight: u32,
+}
+
+/// Reads a record value alone, for readers that handle the key themselves (the batch layer
+/// interns key *bytes*, checking a key's UTF-8 once per distinct key instead of once per
+/// record). The errors are [`decode_ref`]'s value errors; a caller then reports a missing key
+/// as [`DecodeError::MissingKey`] and a non-UTF-8 one as [`DecodeError::KeyNotText`], in that
+/// order, so both readers name the same first problem.
+#[inline]
+pub fn decode_value(value: &[u8]) -> Result<ValueFields, DecodeError> {
+    if let Some((user_id, page_id, ad_type, event_type, value, weight)) = decode_fast(value) {
+        return Ok(ValueFields { user_id, page_id, ad_type, event_type, value, weight });
+    }
+    // Any key that is valid text: the careful path then reports the value's own problem.
+    decode_careful(Some(b""), value, 0).map(|e| ValueFields {
+        user_id: e.user_id,
+        page_id: e.page_id,
+        ad_type: e.ad_type,
+        event_type: e.event_type,
+        value: e.value,
+        weight: e.weight,
+    })
+}
+
 /// Reads a record back into the event it carries, borrowing the key: no allocation, never a
 /// panic, whatever the bytes. Same checks and errors as [`decode`].
 #[inline]
@@ -671,6 +709,33 @@ mod tests {
             let value = fields.join(",");
             let v = value.as_bytes();
             prop_assert_eq!(decode_ref(Some(b"k"), v, 3), decode_careful(Some(b"k"), v, 3));
+        }
+
+        #[test]
+        fn decode_value_agrees_with_decode_ref(
+            fields in proptest::collection::vec("[0-9+-]{0,4}|banner|view|click|mail|[a-z,]{0,3}", 0..8),
+            key in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..4)),
+        ) {
+            // decode_value + the key checks a column reader does, in decode_ref's order.
+            let value = fields.join(",");
+            let v = value.as_bytes();
+            let split = decode_value(v).and_then(|f| {
+                let k = key.as_deref().ok_or(DecodeError::MissingKey)?;
+                let k = std::str::from_utf8(k).map_err(|_| DecodeError::KeyNotText)?;
+                Ok((k, f))
+            });
+            let whole = decode_ref(key.as_deref(), v, 3).map(|e| {
+                let f = ValueFields {
+                    user_id: e.user_id,
+                    page_id: e.page_id,
+                    ad_type: e.ad_type,
+                    event_type: e.event_type,
+                    value: e.value,
+                    weight: e.weight,
+                };
+                (e.key, f)
+            });
+            prop_assert_eq!(split, whole);
         }
 
         #[test]
