@@ -348,6 +348,14 @@ pub fn run(work: &Path, cfg: &BenchConfig, add: &mut dyn FnMut(Figure)) -> Resul
             Some(Goal { ratio_at_most: Some(1.0), ..Goal::default() }),
             notes,
         ));
+        let mut cold_notes = format!(
+            "the same recompute without the column cache: every record's value text parsed \
+             from the log (what the first recompute after a restart does); CPU s {}",
+            cold_cpu.map_or("-".into(), |c| format!("{c:.2}"))
+        );
+        if let Err(why) = &duck {
+            cold_notes.push_str(&format!("; baseline skipped: {why}"));
+        }
         add(Figure::new(
             "batch",
             format!("batch recompute {}, cold (decode every record)", kind.name()),
@@ -355,12 +363,7 @@ pub fn run(work: &Path, cfg: &BenchConfig, add: &mut dyn FnMut(Figure)) -> Resul
             cold_s,
             cold_baseline,
             None,
-            format!(
-                "the same recompute without the column cache: every record's value text \
-                 parsed from the log (what the first recompute after a restart does); CPU s \
-                 {}",
-                cold_cpu.map_or("-".into(), |c| format!("{c:.2}"))
-            ),
+            cold_notes,
         ));
     }
     drop(log);
@@ -406,7 +409,8 @@ fn scaling(
             None,
             None,
             format!(
-                "key_sum + campaign_window_count; {:.3} s per M events",
+                "key_sum + campaign_window_count, a first recompute (decodes every record from \
+                 the log and builds the column cache); {:.3} s per M events",
                 secs / (n as f64 / 1e6)
             ),
         ));
