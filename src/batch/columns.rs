@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::arch::ArchError;
 use crate::log::{Offset, PartitionRef};
-use crate::query::FxBuild;
+use crate::query::{FxBuild, Keys};
 use crate::workload::{DecodeError, EventType, decode_value};
 
 /// Default memory budget of a [`ColumnCache`]: 512 MiB, about 16 M events.
@@ -43,9 +43,8 @@ pub struct SegmentColumns {
     base: Offset,
     /// Whether every record visited had offset `base + row`, so rows map to offsets.
     contiguous: bool,
-    /// Key bytes → id; each distinct key's UTF-8 is checked once, when first seen.
-    ids: HashMap<Box<[u8]>, u32, FxBuild>,
-    names: Vec<Box<str>>,
+    /// Key → id; each distinct key's UTF-8 is checked once, when first seen.
+    keys: Keys,
     pub(crate) key: Vec<u32>,
     pub(crate) event_time_ms: Vec<i64>,
     pub(crate) value: Vec<i64>,
@@ -62,8 +61,7 @@ impl SegmentColumns {
         SegmentColumns {
             base,
             contiguous: true,
-            ids: HashMap::default(),
-            names: Vec::new(),
+            keys: Keys::new(),
             key: Vec::with_capacity(rows),
             event_time_ms: Vec::with_capacity(rows),
             value: Vec::with_capacity(rows),
@@ -100,16 +98,7 @@ impl SegmentColumns {
         super::visit_records(partition, p, from, end, |r| {
             let v = decode_value(r.value)?;
             let key = r.key.ok_or(DecodeError::MissingKey)?;
-            let id = match self.ids.get(key) {
-                Some(&id) => id,
-                None => {
-                    let name = std::str::from_utf8(key).map_err(|_| DecodeError::KeyNotText)?;
-                    let id = self.names.len() as u32;
-                    self.names.push(name.into());
-                    self.ids.insert(key.into(), id);
-                    id
-                }
-            };
+            let id = self.keys.id_bytes(key).map_err(|_| DecodeError::KeyNotText)?;
             self.contiguous &= r.offset == self.base + self.key.len() as u64;
             self.key.push(id);
             self.event_time_ms.push(r.timestamp_ms);
@@ -150,12 +139,12 @@ impl SegmentColumns {
 
     /// Distinct keys of the segment; ids are `0..keys()`.
     pub fn keys(&self) -> usize {
-        self.names.len()
+        self.keys.len()
     }
 
     /// The key of id `id`.
     pub fn name(&self, id: u32) -> &str {
-        self.names.get(id as usize).map_or("", |n| n)
+        self.keys.name(id)
     }
 
     /// Events the first `rows` rows stand for (the sum of their weights).
@@ -176,7 +165,7 @@ impl SegmentColumns {
             + self.weight.capacity() * size_of::<u32>()
             + self.user_id.capacity() * size_of::<u64>()
             + self.event_type.capacity() * size_of::<EventType>()
-            + self.names.iter().map(|n| 2 * n.len() + 48).sum::<usize>()
+            + (0..self.keys.len() as u32).map(|k| 2 * self.keys.name(k).len() + 64).sum::<usize>()
     }
 }
 

@@ -381,18 +381,29 @@ impl EventRef<'_> {
 /// unusual (a sign, no digits, overflow, no comma): the careful path then says what is wrong.
 #[inline]
 fn take_u64(b: &[u8]) -> Option<(u64, &[u8])> {
+    // 19 digits never overflow a u64, so they need no checked arithmetic; a 20th digit is
+    // added checked, and a 21st always overflows.
     let mut n: u64 = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if c == b',' {
-            return (i > 0).then(|| (n, &b[i + 1..]));
-        }
-        let d = c.wrapping_sub(b'0');
+    let mut i = 0;
+    let unchecked = b.len().min(19);
+    while i < unchecked {
+        let d = b[i].wrapping_sub(b'0');
         if d > 9 {
-            return None;
+            break;
         }
-        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+        n = n * 10 + u64::from(d);
+        i += 1;
     }
-    None
+    if i == 19
+        && let Some(d) = b.get(19).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9)
+    {
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+        i = 20;
+    }
+    match b.get(i) {
+        Some(b',') if i > 0 => Some((n, &b[i + 1..])),
+        _ => None,
+    }
 }
 
 /// Bytes up to the next `,`, and what follows the comma.
@@ -709,6 +720,17 @@ mod tests {
             let value = fields.join(",");
             let v = value.as_bytes();
             prop_assert_eq!(decode_ref(Some(b"k"), v, 3), decode_careful(Some(b"k"), v, 3));
+        }
+
+        #[test]
+        fn take_u64_parses_like_std_up_to_the_comma(text in "[0-9]{0,22}|1844674407370955161[0-9]|[0-9+ -]{0,4}", comma in any::<bool>()) {
+            let field = if comma { format!("{text},rest") } else { text.clone() };
+            let expected = if comma && !text.starts_with('+') {
+                text.parse::<u64>().ok().map(|n| (n, &b"rest"[..]))
+            } else {
+                None
+            };
+            prop_assert_eq!(take_u64(field.as_bytes()), expected);
         }
 
         #[test]
