@@ -145,10 +145,10 @@ impl Keys {
     /// readers of raw bytes (the batch layer's column builder) pay for it once per name.
     #[inline]
     pub fn id_bytes(&mut self, name: &[u8]) -> Result<u32, std::str::Utf8Error> {
-        if let Some(short) = ShortName::of(name) {
-            if let Some(&id) = self.short.get(&short) {
-                return Ok(id);
-            }
+        if let Some(short) = ShortName::of(name)
+            && let Some(&id) = self.short.get(&short)
+        {
+            return Ok(id);
         }
         Ok(self.id(std::str::from_utf8(name)?))
     }
