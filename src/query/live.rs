@@ -78,7 +78,7 @@ pub type FxBuild = BuildHasherDefault<FxHasher>;
 /// change or get reused, so an id stays valid for the life of the interner.
 ///
 /// Names of up to 16 bytes (every generated key and campaign: `ad-000042`, `key-0007`,
-/// `campaign-0003`) are looked up as two integers and a length ([`ShortName`]): hashing three
+/// `campaign-0003`) are looked up as two integers and a length (`ShortName`): hashing three
 /// words and comparing integers instead of hashing bytes and calling `memcmp`, once per event
 /// on the stream layer's hot path. Longer names take an ordinary string map.
 #[derive(Debug, Default, Clone)]
@@ -176,10 +176,20 @@ impl Keys {
     /// readers of raw bytes (the batch layer's column builder) pay for it once per name.
     #[inline]
     pub fn id_bytes(&mut self, name: &[u8]) -> Result<u32, std::str::Utf8Error> {
-        if let Some(short) = ShortName::of(name)
-            && let Some(&id) = self.short.get(&short)
-        {
-            return Ok(id);
+        if let Some(short) = ShortName::of(name) {
+            let slot = short.slot();
+            if let Some(&(seen, id)) = self.recent.get(slot)
+                && seen == short
+            {
+                return Ok(id);
+            }
+            // Equal bytes were valid text when first interned: no check for a known name.
+            if let Some(&id) = self.short.get(&short) {
+                if let Some(entry) = self.recent.get_mut(slot) {
+                    *entry = (short, id);
+                }
+                return Ok(id);
+            }
         }
         Ok(self.id(std::str::from_utf8(name)?))
     }
@@ -340,7 +350,9 @@ mod tests {
             for (n, &id) in names.iter().zip(&ids) {
                 proptest::prop_assert_eq!(keys.name(id), n.as_str());
                 proptest::prop_assert_eq!(keys.id(n), id);
+                proptest::prop_assert_eq!(keys.id_bytes(n.as_bytes()), Ok(id));
             }
+            proptest::prop_assert!(keys.id_bytes(b"ad-\xff").is_err());
             let distinct: std::collections::BTreeSet<&String> = names.iter().collect();
             proptest::prop_assert_eq!(keys.len(), distinct.len());
         }
