@@ -244,13 +244,25 @@ impl ColumnCache {
             self.lock().stats.records_decoded += cols.len() as u64;
             return Ok(Arc::new(cols));
         };
-        let cached = self.lock().entries.get(&seg.uid).cloned();
-        if let Some(c) = &cached
-            && c.next_offset() >= piece.end
-        {
-            self.lock().stats.hits += 1;
-            return Ok(c.clone());
-        }
+        let cached = {
+            let mut inner = self.lock();
+            match inner.entries.get(&seg.uid) {
+                Some(c) if c.next_offset() >= piece.end => {
+                    let c = c.clone();
+                    inner.stats.hits += 1;
+                    return Ok(c);
+                }
+                // Too short: taken out, so that extending it below copies nothing (unless a
+                // concurrent recompute still reads it).
+                Some(_) => {
+                    let c = inner.entries.remove(&seg.uid);
+                    let freed = c.as_ref().map_or(0, |c| c.bytes());
+                    inner.stats.bytes = inner.stats.bytes.saturating_sub(freed);
+                    c
+                }
+                None => None,
+            }
+        };
         // Build, or extend what the segment had when last read (the active segment grows).
         let mut cols = match cached {
             Some(c) => Arc::unwrap_or_clone(c),
