@@ -121,13 +121,18 @@ fn hash_aggregation_equals_the_dataframe_plans() {
         }
         producer.flush(&log).unwrap();
         let q = queries(&w, seed, window, slide);
-        let (hashed, n1) = PolarsBatch::new().compute(&log, TOPIC, &ends(&log), &q).unwrap();
+        let batch = PolarsBatch::new();
+        let (hashed, n1) = batch.compute(&log, TOPIC, &ends(&log), &q).unwrap();
         let (planned, n2) =
             PolarsBatch::dataframe_only().compute(&log, TOPIC, &ends(&log), &q).unwrap();
         assert_eq!(n1, n2);
         assert_eq!(n1, events.len() as u64 + 500);
         assert!(hashed.len() > 100, "{} cells", hashed.len());
         assert_eq!(hashed, planned, "{kind:?} window {window} slide {slide}");
+        // The second recompute reads the columns the first one kept: still the same states.
+        let (again, n3) = batch.compute(&log, TOPIC, &ends(&log), &q).unwrap();
+        assert!(batch.column_cache().stats().hits > 0);
+        assert_eq!((again, n3), (planned, n2), "{kind:?} from cached columns");
     }
 }
 
@@ -204,6 +209,112 @@ fn a_prefix_equals_the_oracle_over_that_prefix() {
     let (empty, read) = PolarsBatch::new().compute(&log, TOPIC, &[0, 0, 0], &q).unwrap();
     assert!(empty.is_empty());
     assert_eq!(read, 0);
+}
+
+/// Appends `events` to partition `p` directly (one batch per 50 events).
+fn append_to(log: &mut Log, p: u32, events: &[Event]) {
+    let partition = log.topic_mut(TOPIC).unwrap().partition_mut(p).unwrap();
+    for chunk in events.chunks(50) {
+        let records: Vec<Record> = chunk
+            .iter()
+            .map(|e| Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes()))
+            .collect();
+        partition.append(&records).unwrap();
+    }
+}
+
+/// The batch layer's column cache gives exactly what decoding the log gives, whatever happens
+/// to the log between recomputes: appends to the active segment, a truncation followed by
+/// *different* records at the same offsets (same segment names, same offsets, same sizes
+/// roughly: only the segment's identity tells them apart), and retention deleting segments.
+#[test]
+fn the_column_cache_follows_appends_truncation_and_retention() {
+    let w = workload(WorkloadKind::Ads, 2);
+    let events = generate(&w, 11, 40_000);
+    let other = generate(&w, 12, 40_000);
+    let q = queries(&w, 11, 10_000, 5_000);
+    let dir = tempfile::tempdir().unwrap();
+    let small = LogConfig { segment_bytes: 16 * 1024, ..config() };
+    let mut log = Log::open(dir.path(), small.clone(), Arc::new(ManualClock::new(0))).unwrap();
+    log.create_topic(TOPIC, 2).unwrap();
+    let half = events.len() / 2;
+    append_to(&mut log, 0, &events[..half]);
+    append_to(&mut log, 1, &events[half..]);
+    assert!(log.topic(TOPIC).unwrap().partition(0).unwrap().segments().len() > 3);
+    let cached = PolarsBatch::new();
+    let check = |log: &Log, what: &str| {
+        let (view, n) = cached.compute(log, TOPIC, &ends(log), &q).unwrap();
+        let (cold, m) =
+            PolarsBatch::without_column_cache().compute(log, TOPIC, &ends(log), &q).unwrap();
+        assert_eq!(n, m, "{what}");
+        assert_eq!(view, cold, "{what}");
+        // (The oracle reads from offset 0: only while retention has deleted nothing.)
+        if log.topic(TOPIC).unwrap().partitions().iter().all(|p| p.log_start_offset() == 0) {
+            assert_eq!(present(&view), oracle_table(log, &q), "{what}");
+        }
+    };
+    check(&log, "first recompute (builds the columns)");
+    let decoded = cached.column_cache().stats().records_decoded;
+    assert_eq!(decoded, events.len() as u64);
+    check(&log, "second recompute");
+    let stats = cached.column_cache().stats();
+    assert_eq!(stats.records_decoded, decoded, "nothing decoded again");
+    assert!(stats.hits > 3 && stats.bytes > 0, "{stats:?}");
+
+    // Appends: only the new records are decoded.
+    append_to(&mut log, 0, &other[..300]);
+    check(&log, "after appends");
+    assert_eq!(cached.column_cache().stats().records_decoded, decoded + 300);
+
+    // Truncate into an early closed segment, then write other events at the same offsets.
+    let p0 = log.topic(TOPIC).unwrap().partition(0).unwrap();
+    let second = p0.segments()[1].clone();
+    let cut = second.base_offset + (second.next_offset - second.base_offset) / 2;
+    let end = p0.log_end_offset();
+    log.topic_mut(TOPIC).unwrap().partition_mut(0).unwrap().truncate_to(cut).unwrap();
+    let now = ends(&log)[0];
+    append_to(&mut log, 0, &other[300..300 + (end - now) as usize]);
+    assert_eq!(ends(&log)[0], end, "same offsets, other events");
+    check(&log, "after truncation and different appends");
+    assert!(cached.column_cache().stats().invalidated > 0);
+
+    // Retention deletes the oldest segments of partition 1.
+    drop(log);
+    let retained = LogConfig { retention_bytes: Some(64 * 1024), ..small };
+    let log = Log::open(dir.path(), retained, Arc::new(ManualClock::new(0))).unwrap();
+    check(&log, "after reopening");
+    let before = cached.column_cache().stats();
+    log.topic(TOPIC).unwrap().partition(1).unwrap().enforce_retention().unwrap();
+    assert!(log.topic(TOPIC).unwrap().partition(1).unwrap().log_start_offset() > 0);
+    check(&log, "after retention");
+    assert!(cached.column_cache().stats().invalidated > before.invalidated);
+    assert!(cached.column_cache().stats().segments < before.segments);
+}
+
+/// Compaction leaves gaps in the offsets of the compacted range: its pieces are read from the
+/// log each time (no identity to cache them by), and the readers stop at a piece's end
+/// offset even when fewer records than offsets remain.
+#[test]
+fn compacted_logs_recompute_like_the_dataframe_plans() {
+    use lambda_workbench::log::CleanupPolicy;
+    let w = workload(WorkloadKind::Keyed, 1);
+    let events = generate(&w, 13, 30_000);
+    let q = queries(&w, 13, 10_000, 10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let compact =
+        LogConfig { segment_bytes: 8 * 1024, cleanup_policy: CleanupPolicy::Compact, ..config() };
+    let mut log = Log::open(dir.path(), compact, Arc::new(ManualClock::new(0))).unwrap();
+    log.create_topic(TOPIC, 1).unwrap();
+    append_to(&mut log, 0, &events);
+    log.topic(TOPIC).unwrap().partition(0).unwrap().enforce_retention().unwrap();
+    let cached = PolarsBatch::new();
+    for _ in 0..2 {
+        let (view, n) = cached.compute(&log, TOPIC, &ends(&log), &q).unwrap();
+        let (planned, m) =
+            PolarsBatch::dataframe_only().compute(&log, TOPIC, &ends(&log), &q).unwrap();
+        assert_eq!((view, n), (planned, m));
+        assert!(n < events.len() as u64, "compaction removed records");
+    }
 }
 
 fn event(seq: u64, key: &str, user_id: u64, event_type: EventType, t: i64) -> Event {

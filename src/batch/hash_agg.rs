@@ -1,31 +1,36 @@
-//! The batch layer's hash aggregation: sums and counts per (group, window) computed straight
-//! from the log's borrowed records into pre-sized hash tables, one per piece of the log (a
-//! segment of a partition), in parallel, then merged.
+//! The batch layer's hash aggregation: sums and counts per (group, window) computed from each
+//! piece of the log (a segment of a partition) in parallel, then merged.
 //!
 //! This is the plan a query engine runs for `SELECT key, window, sum(value) ... GROUP BY`
-//! (DuckDB's and polars' hash aggregate), without materialising the event columns first:
-//! a record is decoded ([`decode_ref`], no allocation), its group looked up by its key bytes in
-//! a small interning table, and its contribution added to the table of each query. It serves
+//! (DuckDB's and polars' hash aggregate) over typed columns: each piece's events come as
+//! [`SegmentColumns`] (decoded from the log once per segment and kept by the
+//! [`ColumnCache`]; see `columns.rs`), with keys dictionary-encoded per segment, so grouping
+//! is by small integer ids. A piece's table is a dense array indexed by (group, window) when
+//! the segment's groups × windows are few enough (they nearly always are: a segment covers a
+//! short stretch of event time), else a pre-sized Fx hash table. It serves
 //! `key_window_count`, `key_sum` and `campaign_window_count`, the queries whose state is one
 //! `i64` per cell; `distinct_users` (a set per cell) stays a DataFrame plan. The results are
 //! the same cells as [`super::lambda_polars::query_plan`]'s, which the tests check query by
 //! query, tumbling and sliding, with and without the bot filter.
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use super::columns::{ColumnCache, SegmentColumns};
 use crate::arch::ArchError;
 use crate::log::{Offset, Topic};
-use crate::query::{Agg, Cell, FxBuild, Keys, QueryKind, QuerySet, QuerySpec, View};
-use crate::workload::{EventType, decode_ref};
+use crate::query::{Agg, Cell, FxBuild, Keys, QueryKind, QuerySet, QuerySpec, View, is_bot};
+use crate::workload::EventType;
 
-/// Records per visit of the log: bounds how long one call holds a partition's read lock.
-const VISIT_CHUNK: usize = 50_000;
-/// Upper bound of a table's initial size (cells), so a huge piece does not reserve for
+/// Upper bound of a hash table's initial size (cells), so a huge piece does not reserve for
 /// millions of cells that a few thousand keys never fill.
 const MAX_PRESIZE: usize = 1 << 16;
+/// Most cells of a dense table: beyond, or beyond a few per row, a hash table is used.
+const MAX_DENSE: usize = 1 << 22;
+/// A group id of the campaign query that drops the row (an ad outside the campaign table).
+const SKIP: u32 = u32::MAX;
 
 /// Whether [`aggregate`] computes `spec` (a sum or count per cell).
 pub fn supports(spec: &QuerySpec) -> bool {
@@ -35,138 +40,236 @@ pub fn supports(spec: &QuerySpec) -> bool {
     )
 }
 
-/// Cells of one query in one piece: (group id, window start) → sum, hashed with the stream
-/// layer's Fx hasher ([`FxBuild`]): the keys are short, trusted-size values from our own log,
-/// and SipHash's flooding resistance would cost about as much as the rest of the per-event work.
+/// Cells hashed with the stream layer's Fx hasher ([`FxBuild`]): the keys are small integers
+/// from our own log, and SipHash's flooding resistance would cost more than the aggregation.
 type FxMap<K, V> = HashMap<K, V, FxBuild>;
 
 /// One piece's partial aggregates.
 struct Partial {
-    /// Event keys (the groups of the key queries).
-    keys: Keys,
-    /// Campaign of each key id, resolved once per key: `Some(campaign id)`, `None` for an ad
-    /// outside the table (dropped by the inner join), unresolved while absent.
-    campaign_of_key: Vec<Option<Option<u32>>>,
+    /// The piece's columns: their key names are the groups of the key queries.
+    cols: Arc<SegmentColumns>,
+    /// Campaign names (the groups of the campaign query).
     campaigns: Keys,
-    /// Per supported query: (group id, window start) → sum.
-    cells: Vec<FxMap<(u32, i64), i64>>,
+    /// Per query: (group id, window index = window start / slide, sum).
+    cells: Vec<Vec<(u32, i64, i64)>>,
+    /// Events the piece's records stand for.
+    events: u64,
 }
 
-/// Reads `ranges[p]` of each partition `p` of `topic` and aggregates every query of `specs`
-/// (all [`supports`]ed), pieces split at segment boundaries and run on the rayon pool.
+/// Aggregates every query of `specs` (all [`supports`]ed) over `ranges[p]` of each partition
+/// `p` of `topic`, pieces split at segment boundaries and run on the rayon pool, their columns
+/// from `cache`. Returns the view and the events read.
 pub fn aggregate(
     topic: &Topic,
     ranges: &[(Offset, Offset)],
     specs: &[&QuerySpec],
     queries: &QuerySet,
+    cache: &ColumnCache,
 ) -> Result<(View, u64), ArchError> {
     let pieces = super::segment_pieces(topic, ranges)?;
+    // Columns of segments no longer listed (deleted, cut, reopened) must never be read again.
+    let live: Vec<u64> =
+        topic.partitions().iter().flat_map(|p| p.segment_uids()).map(|s| s.uid).collect();
+    cache.retain(&live);
     let partials = pieces
         .par_iter()
-        .map(|&(p, from, end)| aggregate_piece(topic, p, from, end, specs, queries))
+        .map(|piece| aggregate_piece(topic, piece, specs, queries, cache))
         .collect::<Result<Vec<_>, ArchError>>()?;
-    let mut view = View::new();
+    // Merge: piece-local group ids → one interner, cells summed per (query, group, window).
+    let mut names = Keys::new();
+    let mut merged: FxMap<(usize, u32, i64), i64> = FxMap::default();
     let mut events = 0;
-    for (partial, n) in partials {
-        events += n;
-        for (spec, cells) in specs.iter().zip(partial.cells) {
-            let names = match spec.kind {
-                QueryKind::CampaignWindowCount => &partial.campaigns,
-                _ => &partial.keys,
-            };
-            for ((group, start), sum) in cells {
-                let cell = Cell {
-                    query: spec.id,
-                    key: names.name(group).to_string(),
-                    window_start_ms: start,
-                };
-                match view.get_mut(&cell) {
-                    Some(Agg::Sum(s)) => *s = s.wrapping_add(sum),
-                    Some(other) => other.merge(&Agg::Sum(sum)),
-                    None => {
-                        view.insert(cell, Agg::Sum(sum));
-                    }
+    for part in &partials {
+        events += part.events;
+        let mut key_ids: Vec<u32> = Vec::new();
+        let mut campaign_ids: Vec<u32> = Vec::new();
+        for (q, (spec, cells)) in specs.iter().zip(&part.cells).enumerate() {
+            let ids = if spec.kind == QueryKind::CampaignWindowCount {
+                if campaign_ids.is_empty() {
+                    campaign_ids = (0..part.campaigns.len() as u32)
+                        .map(|c| names.id(part.campaigns.name(c)))
+                        .collect();
                 }
+                &campaign_ids
+            } else {
+                if key_ids.is_empty() {
+                    key_ids =
+                        (0..part.cols.keys() as u32).map(|k| names.id(part.cols.name(k))).collect();
+                }
+                &key_ids
+            };
+            for &(group, k, sum) in cells {
+                let s = merged.entry((q, ids[group as usize], k)).or_insert(0);
+                *s = s.wrapping_add(sum);
             }
         }
     }
+    let view = merged
+        .into_iter()
+        .map(|((q, group, k), sum)| {
+            let spec = specs[q];
+            let cell = Cell {
+                query: spec.id,
+                key: names.name(group).to_owned(),
+                window_start_ms: k * spec.slide_ms,
+            };
+            (cell, Agg::Sum(sum))
+        })
+        .collect();
     Ok((view, events))
 }
 
 fn aggregate_piece(
     topic: &Topic,
-    p: u32,
-    from: Offset,
-    end: Offset,
+    piece: &super::Piece,
     specs: &[&QuerySpec],
     queries: &QuerySet,
-) -> Result<(Partial, u64), ArchError> {
-    let partition = topic.partition(p)?;
-    let events = usize::try_from(end - from).unwrap_or(usize::MAX);
-    let mut part = Partial {
-        keys: Keys::new(),
-        campaign_of_key: Vec::new(),
-        campaigns: Keys::new(),
-        cells: specs
-            .iter()
-            .map(|_| FxMap::with_capacity_and_hasher(events.min(MAX_PRESIZE), Default::default()))
-            .collect(),
+    cache: &ColumnCache,
+) -> Result<Partial, ArchError> {
+    let cols = cache.columns(topic.partition(piece.partition)?, piece)?;
+    let rows = cols.rows_below(piece.end);
+    let mut campaigns = Keys::new();
+    // The campaign of each key of the segment, resolved once per key (not per row).
+    let campaign_of_key: Vec<u32> = if specs
+        .iter()
+        .any(|s| s.kind == QueryKind::CampaignWindowCount)
+    {
+        (0..cols.keys() as u32)
+            .map(|k| queries.campaigns.campaign_of(cols.name(k)).map_or(SKIP, |c| campaigns.id(c)))
+            .collect()
+    } else {
+        Vec::new()
     };
-    let mut offset = from;
-    let mut n = 0u64;
-    let mut bad = None;
-    while offset < end && bad.is_none() {
-        let want = usize::try_from(end - offset).unwrap_or(usize::MAX).min(VISIT_CHUNK);
-        let next = partition.for_each_record(offset, want, |r| {
-            let e = match decode_ref(r.key, r.value, r.timestamp_ms) {
-                Ok(e) => e,
-                Err(source) => {
-                    bad = Some(ArchError::Decode { partition: p, offset: r.offset, source });
-                    return ControlFlow::Break(());
-                }
-            };
-            // A record stands for `weight` identical events: counted and summed that often.
-            let weight = i64::from(e.weight);
-            n += u64::from(e.weight);
-            let key = part.keys.id(e.key);
-            for (spec, cells) in specs.iter().zip(part.cells.iter_mut()) {
-                if !spec.keeps(e.user_id) {
-                    continue;
-                }
-                let (group, amount) = match spec.kind {
-                    QueryKind::KeySum => (key, e.value.wrapping_mul(weight)),
-                    QueryKind::CampaignWindowCount => {
-                        if e.event_type != EventType::View {
-                            continue;
-                        }
-                        let k = key as usize;
-                        if part.campaign_of_key.len() <= k {
-                            part.campaign_of_key.resize(k + 1, None);
-                        }
-                        let resolved = *part.campaign_of_key[k].get_or_insert_with(|| {
-                            queries.campaigns.campaign_of(e.key).map(|c| part.campaigns.id(c))
-                        });
-                        match resolved {
-                            Some(c) => (c, weight),
-                            None => continue,
-                        }
-                    }
-                    _ => (key, weight),
-                };
-                for start in spec.window_starts(e.event_time_ms) {
-                    let s = cells.entry((group, start)).or_insert(0);
-                    *s = s.wrapping_add(amount);
+    let cells = specs
+        .iter()
+        .map(|spec| match spec.kind {
+            QueryKind::CampaignWindowCount => {
+                aggregate_query(&cols, rows, spec, Some(&campaign_of_key), campaigns.len())
+            }
+            _ => aggregate_query(&cols, rows, spec, None, cols.keys()),
+        })
+        .collect();
+    Ok(Partial { events: cols.events(rows), cols, campaigns, cells })
+}
+
+/// Where a query's rows are added up.
+trait Table {
+    fn add(&mut self, group: u32, window: i64, amount: i64);
+}
+
+/// Groups × windows as one array: `sums[group * windows + (window - first)]`.
+struct Dense {
+    first: i64,
+    windows: usize,
+    sums: Vec<i64>,
+    seen: Vec<bool>,
+}
+
+impl Table for Dense {
+    #[inline(always)]
+    fn add(&mut self, group: u32, window: i64, amount: i64) {
+        let i = group as usize * self.windows + (window - self.first) as usize;
+        self.sums[i] = self.sums[i].wrapping_add(amount);
+        self.seen[i] = true;
+    }
+}
+
+impl Table for FxMap<(u32, i64), i64> {
+    #[inline(always)]
+    fn add(&mut self, group: u32, window: i64, amount: i64) {
+        let s = self.entry((group, window)).or_insert(0);
+        *s = s.wrapping_add(amount);
+    }
+}
+
+/// One query over the first `rows` rows: (group, window index, sum) of every cell with at
+/// least one event. `groups[key]` maps a key id to the query's group (or [`SKIP`]); `None`
+/// groups by key.
+fn aggregate_query(
+    cols: &SegmentColumns,
+    rows: usize,
+    spec: &QuerySpec,
+    groups: Option<&[u32]>,
+    group_count: usize,
+) -> Vec<(u32, i64, i64)> {
+    let times = &cols.event_time_ms[..rows];
+    let (Some(&lo), Some(&hi)) = (times.iter().min(), times.iter().max()) else {
+        return Vec::new();
+    };
+    let slide = spec.slide_ms;
+    let copies = (spec.window_ms + slide - 1) / slide;
+    let first = lo.div_euclid(slide) - (copies - 1);
+    let windows = u64::try_from(hi.div_euclid(slide) - first + 1).unwrap_or(u64::MAX);
+    let dense_cells = (group_count as u64).saturating_mul(windows);
+    if dense_cells <= (4 * rows as u64 + 4096).min(MAX_DENSE as u64) {
+        let windows = windows as usize;
+        let n = dense_cells as usize;
+        let mut t = Dense { first, windows, sums: vec![0; n], seen: vec![false; n] };
+        scan(cols, rows, spec, groups, &mut t);
+        let mut out = Vec::new();
+        for (i, (&sum, &seen)) in t.sums.iter().zip(&t.seen).enumerate() {
+            if seen {
+                out.push(((i / windows) as u32, first + (i % windows) as i64, sum));
+            }
+        }
+        out
+    } else {
+        let mut t: FxMap<(u32, i64), i64> =
+            FxMap::with_capacity_and_hasher(rows.min(MAX_PRESIZE), FxBuild::default());
+        scan(cols, rows, spec, groups, &mut t);
+        t.into_iter().map(|((g, k), s)| (g, k, s)).collect()
+    }
+}
+
+/// The row loop: filter (bot farm, views only), group, amount (a record stands for `weight`
+/// identical events: counted and summed that often), and every window of the row's event time
+/// (the windows of [`QuerySpec::window_starts`], as indexes: start = index × slide).
+#[inline(always)]
+fn scan<T: Table>(
+    cols: &SegmentColumns,
+    rows: usize,
+    spec: &QuerySpec,
+    groups: Option<&[u32]>,
+    table: &mut T,
+) {
+    let (window, slide) = (spec.window_ms, spec.slide_ms);
+    let copies = (window + slide - 1) / slide;
+    let sum = spec.kind == QueryKind::KeySum;
+    let views_only = spec.kind == QueryKind::CampaignWindowCount;
+    let bots = spec.exclude_bots;
+    let keys = &cols.key[..rows];
+    let times = &cols.event_time_ms[..rows];
+    let values = &cols.value[..rows];
+    let weights = &cols.weight[..rows];
+    let users = &cols.user_id[..rows];
+    let types = &cols.event_type[..rows];
+    for i in 0..rows {
+        if bots && is_bot(users[i]) {
+            continue;
+        }
+        if views_only && types[i] != EventType::View {
+            continue;
+        }
+        let group = match groups {
+            Some(map) => match map.get(keys[i] as usize) {
+                Some(&g) if g != SKIP => g,
+                _ => continue,
+            },
+            None => keys[i],
+        };
+        let weight = i64::from(weights[i]);
+        let amount = if sum { values[i].wrapping_mul(weight) } else { weight };
+        let t = times[i];
+        let last = t.div_euclid(slide);
+        if window == slide {
+            table.add(group, last, amount);
+        } else {
+            for back in (0..copies).rev() {
+                let k = last - back;
+                if k * slide > t - window {
+                    table.add(group, k, amount);
                 }
             }
-            ControlFlow::Continue(())
-        })?;
-        if next == offset {
-            break;
         }
-        offset = next;
-    }
-    match bad {
-        Some(e) => Err(e),
-        None => Ok((part, n)),
     }
 }

@@ -13,7 +13,6 @@
 //! time while the window still covers the event.
 
 use std::collections::BTreeSet;
-use std::ops::ControlFlow;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -21,9 +20,10 @@ use rayon::prelude::*;
 use crate::arch::ArchError;
 use crate::log::{Log, Offset, TimestampMs};
 use crate::query::{Agg, Cell, QueryKind, QuerySet, QuerySpec, View};
-use crate::workload::{AdType, EventFields, EventRef, EventType, decode_ref};
+use crate::workload::{AdType, EventFields, EventRef, EventType};
 
 use super::BatchCompute;
+use super::columns::ColumnCache;
 
 /// Column names of the events DataFrame (and of the lake's Parquet files), in file order.
 pub mod columns {
@@ -62,10 +62,6 @@ const SLIDE_BASE: &str = "slide_base";
 const AGG: &str = "agg";
 const AD: &str = "ad";
 const CAMPAIGN: &str = "campaign";
-
-/// Records per log visit: bounds how long one call holds the partition's read lock (appends
-/// wait at most that long); the records themselves are borrowed, so it bounds no memory.
-const READ_CHUNK: usize = 50_000;
 
 /// Which columns [`EventColumns`] keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -320,37 +316,15 @@ fn read_pieces(
     let pieces = super::segment_pieces(topic, ranges)?;
     pieces
         .par_iter()
-        .map(|&(p, from, end)| {
-            let partition = topic.partition(p)?;
+        .map(|piece| {
+            let partition = topic.partition(piece.partition)?;
             let mut cols = EventColumns::new(projection);
-            cols.reserve((end - from) as usize);
-            let mut offset = from;
-            let mut bad = None;
-            while offset < end && bad.is_none() {
-                // Records borrowed from the log's read buffer, decoded straight into the
-                // column buffers: no copy or allocation per record.
-                let want = ((end - offset) as usize).min(READ_CHUNK);
-                let next = partition.for_each_record(offset, want, |r| {
-                    match decode_ref(r.key, r.value, r.timestamp_ms) {
-                        Ok(e) => {
-                            cols.push_ref(p, r.offset, r.append_time_ms, &e);
-                            ControlFlow::Continue(())
-                        }
-                        Err(source) => {
-                            bad =
-                                Some(ArchError::Decode { partition: p, offset: r.offset, source });
-                            ControlFlow::Break(())
-                        }
-                    }
-                })?;
-                if next == offset {
-                    break;
-                }
-                offset = next;
-            }
-            if let Some(e) = bad {
-                return Err(e);
-            }
+            cols.reserve((piece.end - piece.from) as usize);
+            // Records borrowed from the log's read buffer, decoded straight into the column
+            // buffers: no copy or allocation per record.
+            super::visit_decoded(partition, piece.partition, piece.from, piece.end, |r, e| {
+                cols.push_ref(piece.partition, r.offset, r.append_time_ms, &e)
+            })?;
             Ok(cols)
         })
         .collect()
@@ -548,17 +522,20 @@ pub fn weight_sum(frame: &DataFrame) -> u64 {
         .map_or(frame.height() as u64, |s| s.max(0) as u64)
 }
 
-/// Every query over the events of a log prefix: sums and counts as a hash aggregation straight
-/// from the log ([`super::hash_agg`]), the rest (`distinct_users`) as polars DataFrame code.
+/// Every query over the events of a log prefix: sums and counts as a hash aggregation over the
+/// log's events in columns ([`super::hash_agg`], columns decoded once per segment and kept by
+/// a [`ColumnCache`]), the rest (`distinct_users`) as polars DataFrame code.
 #[derive(Debug)]
 pub struct PolarsBatch {
     /// Whether sums and counts take the hash-aggregation path (default) or the DataFrame plans.
     hash_aggregate: bool,
+    /// Decoded columns of the log's segments, kept across recomputes.
+    cache: ColumnCache,
 }
 
 impl Default for PolarsBatch {
     fn default() -> Self {
-        PolarsBatch { hash_aggregate: true }
+        PolarsBatch { hash_aggregate: true, cache: ColumnCache::default() }
     }
 }
 
@@ -570,7 +547,23 @@ impl PolarsBatch {
 
     /// Every query as a DataFrame plan, none hash-aggregated (to compare the two paths).
     pub fn dataframe_only() -> Self {
-        PolarsBatch { hash_aggregate: false }
+        PolarsBatch { hash_aggregate: false, cache: ColumnCache::new(0) }
+    }
+
+    /// Hash aggregation that keeps no columns: every recompute decodes every record from the
+    /// log (to compare with the cached path, and to measure a cold recompute).
+    pub fn without_column_cache() -> Self {
+        PolarsBatch { hash_aggregate: true, cache: ColumnCache::new(0) }
+    }
+
+    /// Hash aggregation keeping at most about `budget_bytes` of decoded columns.
+    pub fn with_column_budget(budget_bytes: usize) -> Self {
+        PolarsBatch { hash_aggregate: true, cache: ColumnCache::new(budget_bytes) }
+    }
+
+    /// The column cache (what it holds and did).
+    pub fn column_cache(&self) -> &ColumnCache {
+        &self.cache
     }
 }
 
@@ -593,7 +586,7 @@ impl BatchCompute for PolarsBatch {
         let mut view = View::new();
         let mut read = None;
         if !hashed.is_empty() {
-            let (v, n) = super::hash_agg::aggregate(t, &ranges, &hashed, queries)?;
+            let (v, n) = super::hash_agg::aggregate(t, &ranges, &hashed, queries, &self.cache)?;
             view = v;
             read = Some(n);
         }

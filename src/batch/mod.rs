@@ -14,8 +14,9 @@ use crate::arch::{ArchError, Timing, log_end_offsets};
 use crate::log::{Log, Offset, TimestampMs};
 use crate::query::{QuerySet, View};
 use crate::scenario::Batch;
-use crate::workload::{EventFields, decode};
+use crate::workload::EventFields;
 
+pub mod columns;
 pub mod hash_agg;
 pub mod lambda_polars;
 
@@ -32,27 +33,106 @@ pub trait BatchCompute: std::fmt::Debug + Send + Sync {
     ) -> Result<(View, u64), ArchError>;
 }
 
-/// `ranges[p]` of each partition `p` of `topic` split at segment boundaries: `(partition, from,
-/// end)` pieces in partition then offset order, the units the batch readers run on rayon.
+/// One unit of a batch read: offsets `[from, end)` of partition `partition`, within one
+/// segment. `segment` is that segment's content identity when it is a local segment (the
+/// column cache keys on it); `None` for the remote-only and compacted ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Piece {
+    pub partition: u32,
+    pub from: Offset,
+    pub end: Offset,
+    pub segment: Option<crate::log::SegmentUid>,
+}
+
+/// `ranges[p]` of each partition `p` of `topic` split at segment boundaries: pieces in
+/// partition then offset order, the units the batch readers run on rayon.
 pub(crate) fn segment_pieces(
     topic: &crate::log::Topic,
     ranges: &[(Offset, Offset)],
-) -> Result<Vec<(u32, Offset, Offset)>, ArchError> {
-    let mut pieces: Vec<(u32, Offset, Offset)> = Vec::new();
+) -> Result<Vec<Piece>, ArchError> {
+    let mut pieces = Vec::new();
     for (p, &(from, end)) in ranges.iter().enumerate() {
+        let partition = topic.partition(p as u32)?;
+        let uids = partition.segment_uids();
         let mut start = from;
-        for segment in topic.partition(p as u32)?.segments() {
+        for segment in partition.segments() {
             let stop = segment.next_offset.min(end);
             if stop > start && segment.base_offset < end {
-                pieces.push((p as u32, start, stop));
+                let uid = (!segment.remote_only)
+                    .then(|| uids.iter().find(|u| u.base_offset == segment.base_offset))
+                    .flatten()
+                    .copied();
+                pieces.push(Piece { partition: p as u32, from: start, end: stop, segment: uid });
                 start = stop;
             }
         }
         if start < end {
-            pieces.push((p as u32, start, end));
+            pieces.push(Piece { partition: p as u32, from: start, end, segment: None });
         }
     }
     Ok(pieces)
+}
+
+/// Records per visit of the log: bounds how long one call holds a partition's read lock
+/// (appends wait at most that long); the records are borrowed, so it bounds no memory.
+const VISIT_CHUNK: usize = 50_000;
+
+/// Visits every record of `partition` (number `p`) in offsets `[from, end)`, in offset order,
+/// borrowed from the log's read buffer, in chunks of [`VISIT_CHUNK`] records. `visit`
+/// rejecting a record stops the walk: its error comes back with the record's partition and
+/// offset. Returns the offset after the last record visited.
+pub(crate) fn visit_records(
+    partition: crate::log::PartitionRef<'_>,
+    p: u32,
+    from: Offset,
+    end: Offset,
+    mut visit: impl FnMut(&crate::log::RecordRef<'_>) -> Result<(), crate::workload::DecodeError>,
+) -> Result<Offset, ArchError> {
+    let mut offset = from;
+    let mut bad = None;
+    while offset < end {
+        let want = usize::try_from(end - offset).unwrap_or(usize::MAX).min(VISIT_CHUNK);
+        let mut last = offset;
+        partition.for_each_record(offset, want, |r| {
+            // Offsets may have gaps (a compacted prefix): `want` records can reach past `end`.
+            if r.offset >= end {
+                last = end;
+                return ControlFlow::Break(());
+            }
+            last = r.offset + 1;
+            match visit(&r) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(source) => {
+                    bad = Some(ArchError::Decode { partition: p, offset: r.offset, source });
+                    ControlFlow::Break(())
+                }
+            }
+        })?;
+        if let Some(e) = bad {
+            return Err(e);
+        }
+        if last == offset {
+            break;
+        }
+        offset = last;
+    }
+    Ok(offset)
+}
+
+/// [`visit_records`] with every record decoded as an event ([`crate::workload::decode_ref`],
+/// no allocation): `visit` gets the record and its event; the first record that is not an
+/// event stops the walk with [`ArchError::Decode`].
+pub(crate) fn visit_decoded(
+    partition: crate::log::PartitionRef<'_>,
+    p: u32,
+    from: Offset,
+    end: Offset,
+    mut visit: impl FnMut(&crate::log::RecordRef<'_>, crate::workload::EventRef<'_>),
+) -> Result<Offset, ArchError> {
+    visit_records(partition, p, from, end, |r| {
+        visit(r, crate::workload::decode_ref(r.key, r.value, r.timestamp_ms)?);
+        Ok(())
+    })
 }
 
 /// Reads and decodes every event of each partition below its cut-off, partitions in parallel.
@@ -68,36 +148,9 @@ pub fn read_prefix(
         .enumerate()
         .map(|(p, &end)| {
             let partition = topic.partition(p as u32)?;
-            let mut events =
-                Vec::with_capacity(end.saturating_sub(partition.log_start_offset()) as usize);
-            let mut offset = partition.log_start_offset();
-            let mut bad = None;
-            while offset < end && bad.is_none() {
-                let want = ((end - offset) as usize).min(50_000);
-                let next = partition.for_each_record(offset, want, |r| {
-                    match decode(r.key, r.value, r.timestamp_ms) {
-                        Ok(e) => {
-                            events.push(e);
-                            ControlFlow::Continue(())
-                        }
-                        Err(source) => {
-                            bad = Some(ArchError::Decode {
-                                partition: p as u32,
-                                offset: r.offset,
-                                source,
-                            });
-                            ControlFlow::Break(())
-                        }
-                    }
-                })?;
-                if next == offset {
-                    break;
-                }
-                offset = next;
-            }
-            if let Some(e) = bad {
-                return Err(e);
-            }
+            let from = partition.log_start_offset();
+            let mut events = Vec::with_capacity(end.saturating_sub(from) as usize);
+            visit_decoded(partition, p as u32, from, end, |_, e| events.push(e.to_fields()))?;
             Ok(events)
         })
         .collect()

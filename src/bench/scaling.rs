@@ -1,4 +1,5 @@
-//! How time and peak memory grow: the batch recompute and a whole simulated run at growing
+//! How time and peak memory grow: the batch recompute (a first one, which decodes every record
+//! from the log and fills the batch layer's column cache) and a whole simulated run at growing
 //! event counts (should be linear in events), and the streaming architectures at a growing
 //! duration at one rate (memory should stay flat).
 //!

@@ -117,7 +117,7 @@ pub use batch::RecordRef;
 pub use clock::{Clock, ElapsedClock, ManualClock, SystemClock};
 pub use consumer::{Consumer, StartPosition};
 pub use error::LogError;
-pub use partition::{Partition, SegmentInfo};
+pub use partition::{Partition, SegmentInfo, SegmentUid};
 pub use producer::{Ack, Producer, ProducerConfig};
 pub use record::{Header, Record, StoredRecord};
 pub use shared::PartitionRef;

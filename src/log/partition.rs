@@ -35,6 +35,27 @@ pub struct SegmentInfo {
     pub remote_only: bool,
 }
 
+/// The identity of a local segment's contents, for readers that keep something derived from
+/// a segment (the batch layer's decoded columns) and must know when it no longer holds.
+///
+/// `uid` is unique in the process and never reused. Under one uid a segment's records are only
+/// ever appended (the active segment) or fixed (a closed one): a segment that is created,
+/// reopened (recovery), cut (`truncate_to`) or rolled back after a failed fsync gets a new uid,
+/// and a deleted segment (retention, compaction, truncation) is no longer listed. So whatever
+/// was derived from offsets `[base_offset, x)` under a uid stays valid for `x ≤ next_offset`
+/// as long as the uid is listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentUid {
+    /// First offset in the segment.
+    pub base_offset: Offset,
+    /// One past the last offset in the segment now.
+    pub next_offset: Offset,
+    /// The content identity.
+    pub uid: u64,
+    /// Whether this is the active segment (still appended to).
+    pub active: bool,
+}
+
 /// A partition of a topic: segments on disk, appended to at the end.
 #[derive(Debug)]
 pub struct Partition {
@@ -543,6 +564,22 @@ impl Partition {
         }
         out.extend(self.segments.iter().enumerate().map(|(i, s)| s.info(i + 1 == n)));
         out
+    }
+
+    /// The local segments' content identities, oldest first (see [`SegmentUid`]). Segments
+    /// only in the remote tier and the compacted prefix are not listed: they have none.
+    pub fn segment_uids(&self) -> Vec<SegmentUid> {
+        let n = self.segments.len();
+        self.segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SegmentUid {
+                base_offset: s.base,
+                next_offset: s.next_offset,
+                uid: s.uid,
+                active: i + 1 == n,
+            })
+            .collect()
     }
 
     /// Total bytes of the partition's local (hot) `.log` files.

@@ -392,6 +392,9 @@ struct IndexWriters {
 #[derive(Debug)]
 pub(crate) struct Segment {
     pub base: Offset,
+    /// This segment's content identity (see [`super::SegmentUid`]): fresh whenever the segment
+    /// is created, opened or rolled back, so under one uid records are only ever appended.
+    pub uid: u64,
     pub log_path: PathBuf,
     pub index_path: PathBuf,
     pub time_index_path: PathBuf,
@@ -478,6 +481,13 @@ fn rewrite(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<Box<dyn S
     Ok(f)
 }
 
+/// The next segment uid: unique in the process (across logs), never reused.
+static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_uid() -> u64 {
+    NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How many times recovery reads a bad active-segment tail before cutting it: a bit flipped in
 /// transit (bus, controller) reads back differently, a torn write reads back the same.
 const RECOVERY_READS: usize = 3;
@@ -501,6 +511,7 @@ impl Segment {
         };
         Ok(Segment {
             base,
+            uid: next_uid(),
             log_path,
             index_path,
             time_index_path,
@@ -601,6 +612,7 @@ impl Segment {
         };
         let mut seg = Segment {
             base,
+            uid: next_uid(),
             log_path,
             index_path,
             time_index_path,
@@ -650,6 +662,7 @@ impl Segment {
         };
         let mut seg = Segment {
             base,
+            uid: next_uid(),
             log_path,
             index_path,
             time_index_path,
@@ -922,6 +935,8 @@ impl Segment {
     /// is poisoned) and recovery rebuilds them.
     fn rollback(&mut self) {
         let s = self.synced.clone();
+        // Records below the old end are gone: readers that cached them by uid must not match.
+        self.uid = next_uid();
         self.size = s.size;
         self.next_offset = s.next_offset;
         self.index.truncate(s.index_len);

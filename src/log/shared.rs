@@ -136,6 +136,11 @@ impl<'a> PartitionRef<'a> {
         self.read_guard().segments()
     }
 
+    /// The local segments' content identities; see [`Partition::segment_uids`].
+    pub fn segment_uids(&self) -> Vec<super::SegmentUid> {
+        self.read_guard().segment_uids()
+    }
+
     /// Total bytes of the partition's `.log` files.
     pub fn size_bytes(&self) -> u64 {
         self.read_guard().size_bytes()

@@ -101,27 +101,36 @@ pub fn apply_event(
 pub struct Watermark {
     max_event_time: Vec<Option<TimestampMs>>,
     delay_ms: i64,
+    /// The minimum over partitions of `max_event_time` (`None` while a partition has shown
+    /// nothing), kept up to date by [`Watermark::observe`] so that reading the watermark, once
+    /// per event, is not a pass over the partitions.
+    min: Option<TimestampMs>,
 }
 
 impl Watermark {
     /// A watermark over `partitions` partitions trailing the largest event times by `delay_ms`.
     pub fn new(partitions: usize, delay_ms: i64) -> Self {
-        Watermark { max_event_time: vec![None; partitions.max(1)], delay_ms }
+        Watermark { max_event_time: vec![None; partitions.max(1)], delay_ms, min: None }
     }
     /// Notes an event time seen in `partition`.
+    #[inline]
     pub fn observe(&mut self, partition: u32, event_time_ms: TimestampMs) {
-        if let Some(m) = self.max_event_time.get_mut(partition as usize) {
-            *m = Some(m.map_or(event_time_ms, |m| m.max(event_time_ms)));
+        let Some(m) = self.max_event_time.get_mut(partition as usize) else { return };
+        let old = *m;
+        if old.is_some_and(|old| old >= event_time_ms) {
+            return;
+        }
+        *m = Some(event_time_ms);
+        // The minimum can only rise, and only if this partition held it (or had shown
+        // nothing): then it is recomputed; otherwise it stands.
+        if self.min.is_none() || old == self.min {
+            self.min = self.max_event_time.iter().copied().min().flatten();
         }
     }
     /// The current watermark; `None` until every partition has shown an event.
+    #[inline]
     pub fn current(&self) -> Option<TimestampMs> {
-        let mut min: Option<TimestampMs> = None;
-        for m in &self.max_event_time {
-            let m = (*m)?;
-            min = Some(min.map_or(m, |x| x.min(m)));
-        }
-        min.map(|m| m - self.delay_ms)
+        self.min.map(|m| m - self.delay_ms)
     }
 }
 
@@ -685,6 +694,29 @@ mod tests {
         assert_eq!(wm.current(), Some(1_000));
         wm.observe(1, 30_000);
         assert_eq!(wm.current(), Some(30_000));
+    }
+
+    proptest::proptest! {
+        /// The kept minimum equals the minimum over partitions recomputed from scratch, after
+        /// every observation (in or out of order, ties, unknown partitions).
+        #[test]
+        fn the_kept_minimum_is_the_minimum_over_partitions(
+            partitions in 1usize..5,
+            seen in proptest::collection::vec((0u32..6, -50i64..50), 0..60),
+        ) {
+            let mut wm = Watermark::new(partitions, 3);
+            let mut max: Vec<Option<i64>> = vec![None; partitions];
+            for (p, t) in seen {
+                wm.observe(p, t);
+                if let Some(m) = max.get_mut(p as usize) {
+                    *m = Some(m.map_or(t, |m| m.max(t)));
+                }
+                let expected = max.iter().copied().collect::<Option<Vec<i64>>>()
+                    .and_then(|v| v.into_iter().min())
+                    .map(|m| m - 3);
+                proptest::prop_assert_eq!(wm.current(), expected);
+            }
+        }
     }
 
     #[test]

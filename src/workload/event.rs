@@ -381,18 +381,29 @@ impl EventRef<'_> {
 /// unusual (a sign, no digits, overflow, no comma): the careful path then says what is wrong.
 #[inline]
 fn take_u64(b: &[u8]) -> Option<(u64, &[u8])> {
+    // 19 digits never overflow a u64, so they need no checked arithmetic; a 20th digit is
+    // added checked, and a 21st always overflows.
     let mut n: u64 = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if c == b',' {
-            return (i > 0).then(|| (n, &b[i + 1..]));
-        }
-        let d = c.wrapping_sub(b'0');
+    let mut i = 0;
+    let unchecked = b.len().min(19);
+    while i < unchecked {
+        let d = b[i].wrapping_sub(b'0');
         if d > 9 {
-            return None;
+            break;
         }
-        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+        n = n * 10 + u64::from(d);
+        i += 1;
     }
-    None
+    if i == 19
+        && let Some(d) = b.get(19).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9)
+    {
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+        i = 20;
+    }
+    match b.get(i) {
+        Some(b',') if i > 0 => Some((n, &b[i + 1..])),
+        _ => None,
+    }
 }
 
 /// Bytes up to the next `,`, and what follows the comma.
@@ -424,6 +435,44 @@ fn decode_fast(value: &[u8]) -> Option<(u64, u64, AdType, EventType, i64, u32)> 
 #[inline]
 fn parse_weight(b: &[u8]) -> Option<u32> {
     parse_u64(b).and_then(|w| u32::try_from(w).ok()).filter(|w| *w > 0)
+}
+
+/// The fields of a record value (everything [`decode_ref`] reads but the key and timestamp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueFields {
+    /// Who.
+    pub user_id: u64,
+    /// Where.
+    pub page_id: u64,
+    /// Which kind of ad.
+    pub ad_type: AdType,
+    /// What happened.
+    pub event_type: EventType,
+    /// The amount `key_sum` adds up.
+    pub value: i64,
+    /// Events the record stands for (1 without a weight field).
+    pub weight: u32,
+}
+
+/// Reads a record value alone, for readers that handle the key themselves (the batch layer
+/// interns key *bytes*, checking a key's UTF-8 once per distinct key instead of once per
+/// record). The errors are [`decode_ref`]'s value errors; a caller then reports a missing key
+/// as [`DecodeError::MissingKey`] and a non-UTF-8 one as [`DecodeError::KeyNotText`], in that
+/// order, so both readers name the same first problem.
+#[inline]
+pub fn decode_value(value: &[u8]) -> Result<ValueFields, DecodeError> {
+    if let Some((user_id, page_id, ad_type, event_type, value, weight)) = decode_fast(value) {
+        return Ok(ValueFields { user_id, page_id, ad_type, event_type, value, weight });
+    }
+    // Any key that is valid text: the careful path then reports the value's own problem.
+    decode_careful(Some(b""), value, 0).map(|e| ValueFields {
+        user_id: e.user_id,
+        page_id: e.page_id,
+        ad_type: e.ad_type,
+        event_type: e.event_type,
+        value: e.value,
+        weight: e.weight,
+    })
 }
 
 /// Reads a record back into the event it carries, borrowing the key: no allocation, never a
@@ -671,6 +720,44 @@ mod tests {
             let value = fields.join(",");
             let v = value.as_bytes();
             prop_assert_eq!(decode_ref(Some(b"k"), v, 3), decode_careful(Some(b"k"), v, 3));
+        }
+
+        #[test]
+        fn take_u64_parses_like_std_up_to_the_comma(text in "[0-9]{0,22}|1844674407370955161[0-9]|[0-9+ -]{0,4}", comma in any::<bool>()) {
+            let field = if comma { format!("{text},rest") } else { text.clone() };
+            let expected = if comma && !text.starts_with('+') {
+                text.parse::<u64>().ok().map(|n| (n, &b"rest"[..]))
+            } else {
+                None
+            };
+            prop_assert_eq!(take_u64(field.as_bytes()), expected);
+        }
+
+        #[test]
+        fn decode_value_agrees_with_decode_ref(
+            fields in proptest::collection::vec("[0-9+-]{0,4}|banner|view|click|mail|[a-z,]{0,3}", 0..8),
+            key in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..4)),
+        ) {
+            // decode_value + the key checks a column reader does, in decode_ref's order.
+            let value = fields.join(",");
+            let v = value.as_bytes();
+            let split = decode_value(v).and_then(|f| {
+                let k = key.as_deref().ok_or(DecodeError::MissingKey)?;
+                let k = std::str::from_utf8(k).map_err(|_| DecodeError::KeyNotText)?;
+                Ok((k, f))
+            });
+            let whole = decode_ref(key.as_deref(), v, 3).map(|e| {
+                let f = ValueFields {
+                    user_id: e.user_id,
+                    page_id: e.page_id,
+                    ad_type: e.ad_type,
+                    event_type: e.event_type,
+                    value: e.value,
+                    weight: e.weight,
+                };
+                (e.key, f)
+            });
+            prop_assert_eq!(split, whole);
         }
 
         #[test]

@@ -25,8 +25,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use event::{
-    AdType, DecodeError, Event, EventFields, EventRef, EventType, VALUE_FIELDS, decode, decode_ref,
-    decode_seq,
+    AdType, DecodeError, Event, EventFields, EventRef, EventType, VALUE_FIELDS, ValueFields,
+    decode, decode_ref, decode_seq, decode_value,
 };
 pub use keyed::key_name;
 pub use rate::RateSchedule;
