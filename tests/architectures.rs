@@ -158,13 +158,50 @@ fn late_events_are_counted_and_side_output_never_silently_lost() {
     let kappa = &result.architectures[1];
     assert!(kappa.stats.late_events > 100, "late: {}", kappa.stats.late_events);
     assert_eq!(kappa.stats.side_output_events, kappa.stats.late_events);
-    // Kappa never shows a late event: the ones it never shows are exactly the late ones.
-    assert_eq!(kappa.never_visible, kappa.stats.late_events);
+    // Kappa never shows an event late for all its windows; an event late for one of its two
+    // sliding windows is shown (the other counts it) and still counted as late.
+    assert!(kappa.never_visible > 0 && kappa.never_visible <= kappa.stats.late_events);
     assert!(kappa.final_error.mean_rel > 0.0, "kappa's answers miss the late events");
     // Lambda's speed layer drops them too, and the batch layer puts them back.
     assert!(lambda.stats.late_events > 100);
     assert_eq!(lambda.final_view, result.oracle_final);
     assert_eq!(lambda.never_visible, 0);
+}
+
+/// With queries of different windows an event can be late for the short window only: it
+/// misses that answer while the long window still counts it. Such events are late too (this
+/// was a bug: `late_events` counted only events late for *every* window, so kappa's answers
+/// missed several times more events than it reported).
+#[test]
+fn events_late_for_one_window_only_are_counted_as_late() {
+    let mut s = scenario("", r#"["kappa"]"#);
+    // A 10 s count and a 60 s count (same query kind, so every event belongs to both), no
+    // lateness allowed: delays of up to 2 s miss closed 10 s windows far more often than 60 s.
+    s.speed.allowed_lateness_ms = 0;
+    s.queries.truncate(1);
+    let mut long = s.queries[0].clone();
+    long.window_ms = 60_000;
+    s.queries.push(long);
+    let result = run(&s, 0);
+    let kappa = &result.architectures[0];
+    let missing = |query: u8| -> i64 {
+        result
+            .oracle_final
+            .iter()
+            .filter(|(c, _)| c.query == query)
+            .map(|(c, want)| want - kappa.final_view.get(c).copied().unwrap_or(0))
+            .sum()
+    };
+    let (short, long) = (missing(0), missing(1));
+    assert!(short > long, "the short window misses more: {short} vs {long}");
+    // Every event missing from either answer is late, and each late event is missing from at
+    // least one of them.
+    let late = kappa.stats.late_events as i64;
+    assert!(
+        late >= short.max(long) && late <= short + long,
+        "late {late}, missing {short} + {long}"
+    );
+    assert!(kappa.never_visible < kappa.stats.late_events, "partly late events were shown");
 }
 
 /// A second logic version for reprocessing: counts every event twice.

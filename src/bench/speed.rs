@@ -19,7 +19,7 @@ use super::{BenchError, Figure, Goal, Sizes};
 use crate::query::{Agg, CellId, Keys, LiveView, QuerySet};
 use crate::scenario::Scenario;
 use crate::speed::operators::HandWritten;
-use crate::speed::{Watermark, apply_event};
+use crate::speed::{Applied, Watermark, apply_event};
 use crate::workload::{self, EventFields};
 
 /// Partitions the events are spread over (each has its own watermark).
@@ -103,7 +103,7 @@ pub fn speed_path(input: &SpeedInput) -> (i64, u64) {
                 &mut |id, agg| counted.push((partition, offset, id, agg)),
             );
             // One query, one window per event: an event is late iff its contribution was.
-            late += u64::from(!applied);
+            late += u64::from(applied == Applied::Dropped);
         }
         for (_, _, id, agg) in counted.drain(..) {
             live.merge(id, agg);

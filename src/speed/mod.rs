@@ -61,9 +61,9 @@ pub trait StreamCompute: std::fmt::Debug + Send + Sync {
 /// and hand every contribution whose window is still open (its end plus `allowed_lateness_ms`
 /// is after the watermark) to `sink`, with its group interned in `keys`.
 ///
-/// Returns whether the event counts as processed: at least one contribution applied, or none
-/// to make (an event no query keeps is reflected as soon as it is processed: its absence from
-/// the answers is the right answer). `false` means every contribution was late.
+/// Returns what became of the event's contributions ([`Applied`]). An event no query keeps is
+/// [`Applied::Whole`]: it is reflected as soon as it is processed (its absence from the answers
+/// is the right answer).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn apply_event(
@@ -75,22 +75,40 @@ pub fn apply_event(
     partition: u32,
     event: &EventFields,
     sink: &mut impl FnMut(CellId, Agg),
-) -> bool {
+) -> Applied {
     let wm = watermark.current();
     watermark.observe(partition, event.event_time_ms);
-    let (mut emitted, mut applied) = (false, false);
+    let (mut applied, mut dropped) = (false, false);
     compute.for_each_contribution(event, &mut |c| {
-        emitted = true;
         let window_ms = queries.spec(c.query).map_or(0, |s| s.window_ms);
         let closes = c.window_start_ms + window_ms + allowed_lateness_ms;
         if wm.is_some_and(|wm| closes <= wm) {
+            dropped = true;
             return;
         }
         applied = true;
         let id = CellId { query: c.query, key: keys.id(c.key), window_start_ms: c.window_start_ms };
         sink(id, c.agg);
     });
-    applied || !emitted
+    match (applied, dropped) {
+        (_, false) => Applied::Whole,
+        (true, true) => Applied::Partly,
+        (false, true) => Applied::Dropped,
+    }
+}
+
+/// What a stream job did with one event ([`apply_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Every contribution was applied (or the event has none).
+    Whole,
+    /// Late for some windows only: those contributions were dropped, the rest applied. With
+    /// queries of different windows this is common — an event two seconds late misses its
+    /// closed 10-second window but is on time for the open hour — and it is *late*: an answer
+    /// lacks it.
+    Partly,
+    /// Late for every window it belongs to: nothing applied.
+    Dropped,
 }
 
 /// Event-time progress. Each partition's watermark trails the largest event time seen in it by
@@ -417,11 +435,15 @@ impl StreamJob {
                 event,
                 &mut |id, agg| counted.push((*partition, r.offset, id, agg)),
             );
-            if applied {
+            if applied != Applied::Dropped {
                 if let Some(list) = out.counted_events.get_mut(*partition as usize) {
                     list.push(r.offset);
                 }
-            } else {
+            }
+            if applied != Applied::Whole {
+                // Late for at least one window: counted (in events), and kept with
+                // `side_output`. Only a wholly dropped event is missing from the merge audit's
+                // counts; a partly late one was counted above.
                 let late = LateEvent {
                     partition: *partition,
                     offset: r.offset,
@@ -431,7 +453,9 @@ impl StreamJob {
                 if self.cfg.late_policy == LatePolicy::SideOutput {
                     self.side_output.push(late);
                 }
-                out.late.push(late);
+                if applied == Applied::Dropped {
+                    out.late.push(late);
+                }
             }
         }
         self.events_read += events;
@@ -456,7 +480,8 @@ impl StreamJob {
         Ok(self.pending.is_empty())
     }
 
-    /// Events found too late for every window they belong to.
+    /// Events found too late for at least one window they belong to ([`Applied::Partly`] and
+    /// [`Applied::Dropped`]), in events.
     pub fn late_events(&self) -> u64 {
         self.late_events
     }
