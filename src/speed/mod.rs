@@ -435,10 +435,10 @@ impl StreamJob {
                 event,
                 &mut |id, agg| counted.push((*partition, r.offset, id, agg)),
             );
-            if applied != Applied::Dropped {
-                if let Some(list) = out.counted_events.get_mut(*partition as usize) {
-                    list.push(r.offset);
-                }
+            if applied != Applied::Dropped
+                && let Some(list) = out.counted_events.get_mut(*partition as usize)
+            {
+                list.push(r.offset);
             }
             if applied != Applied::Whole {
                 // Late for at least one window: counted (in events), and kept with
