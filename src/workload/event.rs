@@ -347,6 +347,17 @@ impl Default for EventFields {
 }
 
 impl EventRef<'_> {
+    /// Its value's fields (all but the key and the timestamp).
+    pub fn value_fields(&self) -> ValueFields {
+        ValueFields {
+            user_id: self.user_id,
+            page_id: self.page_id,
+            ad_type: self.ad_type,
+            event_type: self.event_type,
+            value: self.value,
+            weight: self.weight,
+        }
+    }
     /// Overwrites `into` with this event, reusing its key buffer: after the first few events a
     /// stream job decodes without allocating.
     #[inline]
@@ -465,14 +476,7 @@ pub fn decode_value(value: &[u8]) -> Result<ValueFields, DecodeError> {
         return Ok(ValueFields { user_id, page_id, ad_type, event_type, value, weight });
     }
     // Any key that is valid text: the careful path then reports the value's own problem.
-    decode_careful(Some(b""), value, 0).map(|e| ValueFields {
-        user_id: e.user_id,
-        page_id: e.page_id,
-        ad_type: e.ad_type,
-        event_type: e.event_type,
-        value: e.value,
-        weight: e.weight,
-    })
+    decode_careful(Some(b""), value, 0).map(|e| e.value_fields())
 }
 
 /// Reads a record back into the event it carries, borrowing the key: no allocation, never a
@@ -747,14 +751,7 @@ mod tests {
                 Ok((k, f))
             });
             let whole = decode_ref(key.as_deref(), v, 3).map(|e| {
-                let f = ValueFields {
-                    user_id: e.user_id,
-                    page_id: e.page_id,
-                    ad_type: e.ad_type,
-                    event_type: e.event_type,
-                    value: e.value,
-                    weight: e.weight,
-                };
+                let f = e.value_fields();
                 (e.key, f)
             });
             prop_assert_eq!(split, whole);
