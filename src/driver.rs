@@ -389,15 +389,9 @@ pub fn simulate_with(
         None => None,
     };
 
-    // Counted here, then generated again as they arrive: a long run never holds its whole
-    // workload in memory (a simulated day of the `day` scenario held 172,800 events).
+    // Counted here, then generated again as they arrive (`workload::tally`).
     let (event_count, out_of_order_events) =
-        workload::events(&scenario.workload, scenario.seed, scenario.duration_ms).fold(
-            (0u64, 0u64),
-            |(n, ooo), e| {
-                (n + 1, ooo + if e.event_time_ms < e.arrival_ms { u64::from(e.weight) } else { 0 })
-            },
-        );
+        workload::tally(&scenario.workload, scenario.seed, scenario.duration_ms);
     let mut events =
         Arrivals::new(workload::events(&scenario.workload, scenario.seed, scenario.duration_ms));
 

@@ -453,12 +453,7 @@ pub fn run_realtime(
     // Counted here, generated again as the producer sends them: a long run never holds its
     // whole workload in memory (32 minutes at 300 events/s would be ~170 MB of events).
     let (event_count, out_of_order_events) =
-        workload::events(&scenario.workload, scenario.seed, scenario.duration_ms).fold(
-            (0usize, 0u64),
-            |(n, ooo), e| {
-                (n + 1, ooo + if e.event_time_ms < e.arrival_ms { u64::from(e.weight) } else { 0 })
-            },
-        );
+        workload::tally(&scenario.workload, scenario.seed, scenario.duration_ms);
     crate::driver::apply_log_spec(&mut config, &scenario.log, work_dir)?;
     let partitions = scenario.workload.partitions as usize;
     let tick_ms =
@@ -563,7 +558,7 @@ pub fn run_realtime(
         ),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let plan = Plan { scenario, clock, tick_ms, horizon_ms, events: event_count };
+    let plan = Plan { scenario, clock, tick_ms, horizon_ms, events: event_count as usize };
 
     on_started();
     let coordinated = runtime.block_on(async {

@@ -135,7 +135,8 @@ impl GroupStore {
                         offsets: offsets.unwrap_or_default(),
                         file: None,
                         len,
-                        rewrite: len > COMPACT_BYTES,
+                        // A file past `COMPACT_BYTES` is rewritten by the length check.
+                        rewrite: false,
                     };
                     groups.insert(stem.to_owned(), group);
                 } else if let Some(group) = name.strip_suffix(&format!(".{LEGACY_EXT}")) {

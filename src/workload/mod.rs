@@ -41,6 +41,16 @@ pub fn generate(cfg: &Workload, seed: u64, duration_ms: i64) -> Vec<Event> {
     events(cfg, seed, duration_ms).collect()
 }
 
+/// How many events (records) a run's workload generates, and how many events arrive out of
+/// order (weighted: a record counts for the events it stands for). Both drivers count this
+/// once up front, then generate the events again as they arrive, so a long run never holds its
+/// whole workload in memory.
+pub fn tally(cfg: &Workload, seed: u64, duration_ms: i64) -> (u64, u64) {
+    events(cfg, seed, duration_ms).fold((0, 0), |(n, ooo), e| {
+        (n + 1, ooo + if e.event_time_ms < e.arrival_ms { u64::from(e.weight) } else { 0 })
+    })
+}
+
 /// The events of a run of `duration_ms`, in arrival order, generated as they are read.
 ///
 /// Arrival times come from the rate shape (see [`rate`]): every event arrives in
