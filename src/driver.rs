@@ -810,7 +810,7 @@ impl ArchRecord {
         ArchRun {
             id: arch.id().to_owned(),
             samples: self.samples,
-            freshness: metrics::percentiles(values),
+            freshness: values.percentiles(),
             never_visible,
             final_error: metrics::compare(&final_view, exact),
             quiescent_at_ms: self.quiescent_at,

@@ -165,7 +165,7 @@ impl SegmentColumns {
             + self.weight.capacity() * size_of::<u32>()
             + self.user_id.capacity() * size_of::<u64>()
             + self.event_type.capacity() * size_of::<EventType>()
-            + (0..self.keys.len() as u32).map(|k| 2 * self.keys.name(k).len() + 64).sum::<usize>()
+            + self.keys.bytes()
     }
 }
 
@@ -273,6 +273,8 @@ impl ColumnCache {
         };
         let before = cols.len();
         cols.extend(partition, p, piece.end)?;
+        // Kept columns are read, not extended, until the active segment grows again.
+        cols.keys.release_cache();
         let cols = Arc::new(cols);
         let mut inner = self.lock();
         inner.stats.records_decoded += (cols.len() - before) as u64;

@@ -4,17 +4,20 @@
 //!   oracle, the mean of `|served − exact| / exact` (a cell the oracle lacks counts as error 1
 //!   per served unit), and the fraction of cells exactly right.
 //! - **freshness** of an event: the first time it is reflected in the served answers minus its
-//!   event time. Events never reflected (dropped as late) are counted separately.
+//!   event time. Events never reflected (dropped as late) are counted separately. Freshness
+//!   and staleness live in [`freshness`].
 
 use std::cmp::Ordering;
 
 use serde::Serialize;
 
-use crate::arch::Visibility;
-use crate::log::{Offset, TimestampMs};
+use crate::log::TimestampMs;
 use crate::query::Table;
 
 pub mod duplication;
+pub mod freshness;
+
+pub use freshness::{FreshnessTracker, Histogram};
 
 /// How far served answers are from the exact ones at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -55,128 +58,6 @@ pub fn compare(served: &Table, exact: &Table) -> ErrorSample {
         cells,
         excess,
         missing,
-    }
-}
-
-/// First-visible time of every event, per partition and offset.
-#[derive(Debug, Default)]
-pub struct FreshnessTracker {
-    first_visible: Vec<Vec<TimestampMs>>,
-    /// Per partition, every offset below this has been set by a prefix report.
-    prefix_done: Vec<Offset>,
-}
-
-const NEVER: TimestampMs = TimestampMs::MAX;
-
-impl FreshnessTracker {
-    /// A tracker for `partitions` partitions.
-    pub fn new(partitions: usize) -> Self {
-        FreshnessTracker {
-            first_visible: vec![Vec::new(); partitions],
-            prefix_done: vec![0; partitions],
-        }
-    }
-
-    fn slot(&mut self, partition: usize, offset: Offset) -> Option<&mut TimestampMs> {
-        let v = self.first_visible.get_mut(partition)?;
-        if v.len() <= offset as usize {
-            v.resize(offset as usize + 1, NEVER);
-        }
-        v.get_mut(offset as usize)
-    }
-
-    /// Records what an architecture reported as visible.
-    pub fn record(&mut self, visibility: &Visibility) {
-        for &(at, p, offset) in &visibility.events {
-            if let Some(slot) = self.slot(p as usize, offset) {
-                *slot = (*slot).min(at);
-            }
-        }
-        for (at, ends) in &visibility.prefixes {
-            for (p, &end) in ends.iter().enumerate() {
-                let from = self.prefix_done.get(p).copied().unwrap_or(0);
-                for offset in from..end {
-                    if let Some(slot) = self.slot(p, offset) {
-                        *slot = (*slot).min(*at);
-                    }
-                }
-                if let Some(done) = self.prefix_done.get_mut(p) {
-                    *done = (*done).max(end);
-                }
-            }
-        }
-    }
-
-    /// Freshness (visible − event time, ms) of every visible event, and how many never were.
-    pub fn freshness(&self, event_times: &[Vec<TimestampMs>]) -> (Vec<i64>, u64) {
-        let mut values = Vec::new();
-        let mut never = 0;
-        for (p, times) in event_times.iter().enumerate() {
-            for (offset, ts) in times.iter().enumerate() {
-                match self.first_visible.get(p).and_then(|v| v.get(offset)) {
-                    Some(&at) if at != NEVER => values.push(at - ts),
-                    _ => never += 1,
-                }
-            }
-        }
-        (values, never)
-    }
-}
-
-impl FreshnessTracker {
-    /// Staleness at each sample time: `t` minus the newest event time *fully* reflected at `t`
-    /// (every event appended by `t` with an event time at or before it is visible). `None`
-    /// before the first event. An event never shown (dropped as late) holds staleness back for
-    /// good: the view never reflects that moment completely, and the metric says so.
-    pub fn staleness(
-        &self,
-        samples: &[TimestampMs],
-        event_times: &[Vec<TimestampMs>],
-        append_times: &[Vec<TimestampMs>],
-    ) -> Vec<Option<i64>> {
-        // Sweep: an event is unreflected from its append time until it becomes visible. At
-        // equal times the append sorts first (`false` < `true` in `visible`), so an event shown
-        // in the very millisecond it was appended is added, then removed — not removed before
-        // it was added and then left unreflected for ever (on the wall clock that happens).
-        let mut changes: Vec<(TimestampMs, bool, TimestampMs)> = Vec::new();
-        for (p, times) in event_times.iter().enumerate() {
-            for (offset, &ts) in times.iter().enumerate() {
-                let appended =
-                    append_times.get(p).and_then(|a| a.get(offset)).copied().unwrap_or(0);
-                let visible =
-                    self.first_visible.get(p).and_then(|v| v.get(offset)).copied().unwrap_or(NEVER);
-                changes.push((appended, false, ts));
-                if visible != NEVER {
-                    changes.push((visible.max(appended), true, ts));
-                }
-            }
-        }
-        changes.sort_unstable();
-        let mut unreflected: std::collections::BTreeMap<TimestampMs, u64> = Default::default();
-        let mut newest_appended: Option<TimestampMs> = None;
-        let mut next = 0;
-        let mut out = Vec::with_capacity(samples.len());
-        for &t in samples {
-            while let Some(&(at, shown, ts)) = changes.get(next).filter(|c| c.0 <= t) {
-                let _ = at;
-                if !shown {
-                    *unreflected.entry(ts).or_insert(0) += 1;
-                    newest_appended = Some(newest_appended.map_or(ts, |n| n.max(ts)));
-                } else if let Some(n) = unreflected.get_mut(&ts) {
-                    *n -= 1;
-                    if *n == 0 {
-                        unreflected.remove(&ts);
-                    }
-                }
-                next += 1;
-            }
-            let reflected = match unreflected.keys().next() {
-                Some(&oldest_missing) => Some(oldest_missing - 1),
-                None => newest_appended,
-            };
-            out.push(reflected.map(|r| t - r));
-        }
-        out
     }
 }
 
@@ -325,36 +206,6 @@ mod tests {
     }
 
     #[test]
-    fn staleness_is_held_back_by_the_oldest_unreflected_event() {
-        let mut t = FreshnessTracker::new(1);
-        // Three events (event times 100, 200, 300) appended at 1000, visible at 1500, 3000, 1500.
-        t.record(&Visibility {
-            events: vec![(1500, 0, 0), (3000, 0, 1), (1500, 0, 2)],
-            prefixes: vec![],
-        });
-        let s = t.staleness(
-            &[500, 1000, 2000, 4000],
-            &[vec![100, 200, 300]],
-            &[vec![1000, 1000, 1000]],
-        );
-        // 500: nothing appended. 1000: nothing visible, oldest missing 100 → reflected 99.
-        // 2000: 200 still missing → reflected 199. 4000: all visible → reflected 300.
-        assert_eq!(s, vec![None, Some(901), Some(1801), Some(3700)]);
-    }
-
-    #[test]
-    fn an_event_visible_the_millisecond_it_is_appended_is_reflected() {
-        let mut t = FreshnessTracker::new(1);
-        // Event time 100, appended at 1000 and visible at 1000 (a realtime poll that ran in
-        // the same millisecond); a second one visible a little later.
-        t.record(&Visibility { events: vec![(1000, 0, 0), (1200, 0, 1)], prefixes: vec![] });
-        let s = t.staleness(&[1000, 1500], &[vec![100, 150]], &[vec![1000, 1100]]);
-        // At 1500 both are reflected: newest event time 150. (Before the fix the first stayed
-        // "unreflected" for ever and held staleness at 1500 - 99.)
-        assert_eq!(s, vec![Some(900), Some(1350)]);
-    }
-
-    #[test]
     fn time_to_correct_counts_from_window_end_to_right_and_staying_right() {
         use crate::query::{QueryKind, QuerySet, QuerySpec};
         let queries = QuerySet {
@@ -387,15 +238,5 @@ mod tests {
         let p = percentiles((1..=100).collect());
         assert_eq!((p.p50, p.p99, p.max, p.count), (50, 99, 100, 100));
         assert_eq!(percentiles(vec![]).count, 0);
-    }
-
-    #[test]
-    fn freshness_takes_the_earliest_report() {
-        let mut t = FreshnessTracker::new(1);
-        t.record(&Visibility { events: vec![(500, 0, 1)], prefixes: vec![(900, vec![3])] });
-        t.record(&Visibility { events: vec![(800, 0, 2)], prefixes: vec![] });
-        let (values, never) = t.freshness(&[vec![100, 100, 100, 100]]);
-        assert_eq!(values, vec![800, 400, 700]);
-        assert_eq!(never, 1);
     }
 }
