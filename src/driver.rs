@@ -592,12 +592,16 @@ pub fn simulate_with(
         let stop = all_quiet || t >= horizon;
         if t % scenario.sample_every_ms == 0 || stop {
             oracle.catch_up(&log)?;
+            feed_trackers(&mut oracle, &mut records);
             let exact = oracle.table();
             for (a, record) in archs.iter_mut().zip(&mut records) {
                 let clock = std::time::Instant::now();
                 let served = a.query(t, &log)?;
                 record.wall += clock.elapsed();
                 record.sample(t, &served, &exact, a.cold_bytes());
+                // Every layer has ticked at `t`; a later tick reports later times (a result
+                // due by a tick is reported at that tick).
+                record.tracker.advance(t);
             }
             let topic = log.topic(EVENTS_TOPIC)?;
             log_bytes.push((t, topic.partitions().iter().map(|p| p.size_bytes()).sum()));
@@ -621,11 +625,12 @@ pub fn simulate_with(
     };
 
     oracle.catch_up(&log)?;
+    feed_trackers(&mut oracle, &mut records);
     let exact = oracle.table();
     let mut architectures = Vec::new();
     for (a, record) in archs.iter_mut().zip(records) {
         let final_view = a.query(t, &log)?;
-        architectures.push(record.finish(a.as_ref(), final_view, &oracle, &exact, &queries));
+        architectures.push(record.finish(a.as_ref(), final_view, &exact, &queries));
     }
     let cluster = match &mut feed {
         Some(feed) => {
@@ -754,6 +759,18 @@ fn apply_membership(
     Ok(())
 }
 
+/// Hands the records the oracle read for the first time to every architecture's freshness
+/// tracker (both drivers, right after the oracle catches up).
+pub(crate) fn feed_trackers(oracle: &mut Oracle, records: &mut [ArchRecord]) {
+    for (p, new) in oracle.take_new_records().iter().enumerate() {
+        for &(offset, event_time, append_time) in new {
+            for r in records.iter_mut() {
+                r.tracker.appended(p, offset, event_time, append_time);
+            }
+        }
+    }
+}
+
 /// What a driver records about one architecture while a run goes on; both drivers keep one per
 /// architecture and turn it into an [`ArchRun`] the same way.
 #[derive(Debug)]
@@ -785,8 +802,10 @@ impl ArchRecord {
         }
     }
 
-    /// One sample at `t`: the served answers against the exact ones.
+    /// One sample at `t`: the served answers against the exact ones. (Its staleness is
+    /// computed once the tracker's horizon passes `t`.)
     pub fn sample(&mut self, t: TimestampMs, served: &Table, exact: &Table, cold_bytes: u64) {
+        self.tracker.sample(t);
         self.samples.push((t, metrics::compare(served, exact)));
         self.correctness.record(t, served, exact);
         self.cold_bytes.push((t, cold_bytes));
@@ -797,28 +816,24 @@ impl ArchRecord {
         self,
         arch: &dyn Architecture,
         final_view: Table,
-        oracle: &Oracle,
         exact: &Table,
         queries: &QuerySet,
     ) -> ArchRun {
-        let (values, never_visible) = self.tracker.freshness(oracle.event_times());
+        let fresh = self.tracker.finish();
         let (ttc, windows_never_correct) =
             self.correctness.time_to_correct(&final_view, exact, queries);
-        let sample_times: Vec<TimestampMs> = self.samples.iter().map(|(t, _)| *t).collect();
-        let staleness =
-            self.tracker.staleness(&sample_times, oracle.event_times(), oracle.append_times());
         ArchRun {
             id: arch.id().to_owned(),
             samples: self.samples,
-            freshness: values.percentiles(),
-            never_visible,
+            freshness: fresh.freshness.percentiles(),
+            never_visible: fresh.never_visible,
             final_error: metrics::compare(&final_view, exact),
             quiescent_at_ms: self.quiescent_at,
             stats: arch.stats(),
             final_view,
             time_to_correct: metrics::percentiles(ttc),
             windows_never_correct,
-            staleness: sample_times.into_iter().zip(staleness).collect(),
+            staleness: fresh.staleness,
             wall_ms: self.wall.as_secs_f64() * 1000.0,
             cold_bytes: self.cold_bytes,
             timeline: arch.timeline(),

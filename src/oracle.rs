@@ -19,10 +19,15 @@ pub struct Oracle {
     queries: QuerySet,
     /// Next offset to read, per partition.
     positions: Vec<Offset>,
-    /// Event time of every record read, per partition, indexed by offset.
-    event_times: Vec<Vec<TimestampMs>>,
-    /// Append time of every record read, per partition, indexed by offset.
-    append_times: Vec<Vec<TimestampMs>>,
+    /// Per partition, the offset after the last record whose times were noted (not reset by
+    /// a logic change, which reads the log again).
+    timed: Vec<Offset>,
+    /// Records read since [`Oracle::take_new_records`] last took them, per partition:
+    /// `(offset, event time, append time)`, for the freshness trackers. Only what is new is
+    /// kept: a run of any length holds no per-record list here.
+    new_records: Vec<Vec<(Offset, TimestampMs, TimestampMs)>>,
+    /// Records read (each once, however often a logic change reads the log again).
+    records: u64,
     /// Every event read, per partition, in offset order, when kept (see
     /// [`Oracle::keep_history`]).
     history: Option<Vec<Vec<EventFields>>>,
@@ -39,8 +44,9 @@ impl Oracle {
             topic: topic.to_owned(),
             queries: queries.clone(),
             positions: vec![0; partitions],
-            event_times: vec![Vec::new(); partitions],
-            append_times: vec![Vec::new(); partitions],
+            timed: vec![0; partitions],
+            new_records: vec![Vec::new(); partitions],
+            records: 0,
             history: None,
             view: View::new(),
             events: 0,
@@ -70,8 +76,6 @@ impl Oracle {
             return;
         }
         self.positions.iter_mut().for_each(|p| *p = 0);
-        self.event_times.iter_mut().for_each(Vec::clear);
-        self.append_times.iter_mut().for_each(Vec::clear);
         self.events = 0;
     }
 
@@ -92,8 +96,11 @@ impl Oracle {
                             source,
                         })?;
                     self.events += u64::from(e.weight);
-                    self.event_times[p].push(e.event_time_ms);
-                    self.append_times[p].push(r.append_time_ms);
+                    if r.offset >= self.timed[p] {
+                        self.timed[p] = r.offset + 1;
+                        self.records += 1;
+                        self.new_records[p].push((r.offset, e.event_time_ms, r.append_time_ms));
+                    }
                     self.apply(&e);
                     if let Some(history) = self.history.as_mut() {
                         history[p].push(e);
@@ -151,14 +158,11 @@ impl Oracle {
         present(&self.view)
     }
 
-    /// Event times per partition, indexed by offset (for freshness).
-    pub fn event_times(&self) -> &[Vec<TimestampMs>] {
-        &self.event_times
-    }
-
-    /// Append times per partition, indexed by offset (for staleness).
-    pub fn append_times(&self) -> &[Vec<TimestampMs>] {
-        &self.append_times
+    /// The records read for the first time since the last call, per partition in offset
+    /// order: `(offset, event time, append time)` (what freshness and staleness need).
+    pub fn take_new_records(&mut self) -> Vec<Vec<(Offset, TimestampMs, TimestampMs)>> {
+        let partitions = self.new_records.len();
+        std::mem::replace(&mut self.new_records, vec![Vec::new(); partitions])
     }
 
     /// Events read so far: each record counts for the events it stands for (its weight).
@@ -168,7 +172,7 @@ impl Oracle {
 
     /// Records read so far.
     pub fn len(&self) -> u64 {
-        self.event_times.iter().map(|v| v.len() as u64).sum()
+        self.records
     }
 
     /// Whether nothing has been read.

@@ -35,13 +35,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crate::arch::{ArchContext, ArchError, Architecture, Timing};
+use crate::arch::{ArchContext, ArchError, Architecture, Timing, Visibility};
 use crate::driver::{ArchRecord, BuildFn, EVENTS_TOPIC, RunResult, kafka_config, kafka_err};
 use crate::kafka::{KafkaFeed, KafkaStats};
 use crate::log::{
     Clock, ElapsedClock, FsyncPolicy, Log, LogConfig, Producer, ProducerConfig, Record, TimestampMs,
 };
-use crate::metrics::FreshnessTracker;
 use crate::oracle::Oracle;
 use crate::query::{QuerySet, Table};
 use crate::scenario::{Fault, RunClock, Scenario};
@@ -77,12 +76,18 @@ enum Command {
 struct Answer {
     table: Table,
     cold_bytes: u64,
+    /// What became visible since the last answer; the coordinator's freshness tracker records
+    /// it (the tracker needs the oracle's records, which the coordinator reads).
+    visibility: Visibility,
+    /// The architecture's clock when it answered: every later report says this time or later.
+    now: TimestampMs,
 }
 
 /// What an architecture's thread hands back when it stops.
 struct Finished {
     arch: Box<dyn Architecture>,
-    tracker: FreshnessTracker,
+    /// What became visible since the last answer.
+    visibility: Visibility,
     wall: Duration,
 }
 
@@ -93,10 +98,9 @@ fn run_architecture(
     log: &Log,
     clock: ElapsedClock,
     tick: Duration,
-    partitions: usize,
     commands: &mpsc::Receiver<Command>,
 ) -> Result<Finished, ArchError> {
-    let mut tracker = FreshnessTracker::new(partitions);
+    let mut visibility = Visibility::default();
     let mut wall = Duration::ZERO;
     let mut next_tick = Instant::now();
     loop {
@@ -106,7 +110,7 @@ fn run_architecture(
             Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {
                 let started = Instant::now();
-                tracker.record(&arch.tick(clock.now_ms(), log)?);
+                visibility.extend(arch.tick(clock.now_ms(), log)?);
                 wall += started.elapsed();
                 // A tick that overran does not cause a burst of catch-up ticks.
                 next_tick = (next_tick + tick).max(Instant::now());
@@ -121,7 +125,12 @@ fn run_architecture(
             Command::Query(reply) => {
                 let table = arch.query(now, log)?;
                 // The coordinator may have given up (Ctrl-C); then nobody needs the answer.
-                let _ = reply.send(Answer { table, cold_bytes: arch.cold_bytes() });
+                let _ = reply.send(Answer {
+                    table,
+                    cold_bytes: arch.cold_bytes(),
+                    visibility: std::mem::take(&mut visibility),
+                    now,
+                });
             }
             Command::Quiescent(reply) => {
                 let _ = reply.send(arch.quiescent(log)?);
@@ -129,7 +138,7 @@ fn run_architecture(
         }
         wall += started.elapsed();
     }
-    Ok(Finished { arch, tracker, wall })
+    Ok(Finished { arch, visibility, wall })
 }
 
 /// When an event arriving at `arrival_ms` reaches the log: at once, or when the producer stall
@@ -403,9 +412,13 @@ async fn coordinate(
             // Answers first, then the oracle: it has read at least everything they could hold.
             let Some(answers) = workers.ask(Command::Query).await else { return Ok(None) };
             oracle.catch_up(log)?;
+            crate::driver::feed_trackers(oracle, &mut records);
             let exact = oracle.table();
             for (record, answer) in records.iter_mut().zip(answers) {
+                record.tracker.record(&answer.visibility);
                 record.sample(t, &answer.table, &exact, answer.cold_bytes);
+                // Later reports say `answer.now` or later: samples before it are final.
+                record.tracker.advance(answer.now - 1);
             }
             let topic = log.topic(EVENTS_TOPIC)?;
             log_bytes.push((t, topic.partitions().iter().map(|p| p.size_bytes()).sum()));
@@ -455,7 +468,6 @@ pub fn run_realtime(
     let (event_count, out_of_order_events) =
         workload::tally(&scenario.workload, scenario.seed, scenario.duration_ms);
     crate::driver::apply_log_spec(&mut config, &scenario.log, work_dir)?;
-    let partitions = scenario.workload.partitions as usize;
     let tick_ms =
         [scenario.speed.poll_interval_ms, scenario.sample_every_ms, scenario.batch.interval_ms]
             .into_iter()
@@ -527,7 +539,7 @@ pub fn run_realtime(
         let tick = Duration::from_millis(tick_ms as u64);
         let thread = std::thread::Builder::new()
             .name(name.clone())
-            .spawn(move || run_architecture(arch, &log, clock, tick, partitions, &rx))
+            .spawn(move || run_architecture(arch, &log, clock, tick, &rx))
             .map_err(RealtimeError::Runtime)?;
         commands.push(tx);
         threads.push((name, thread));
@@ -629,13 +641,15 @@ pub fn run_realtime(
     };
 
     oracle.catch_up(&log)?;
+    let mut records = c.records;
+    crate::driver::feed_trackers(&mut oracle, &mut records);
     let exact = oracle.table();
     let mut architectures = Vec::new();
-    for (mut record, mut f) in c.records.into_iter().zip(finished) {
-        record.tracker = f.tracker;
+    for (mut record, mut f) in records.into_iter().zip(finished) {
+        record.tracker.record(&f.visibility);
         record.wall += f.wall;
         let final_view = f.arch.query(c.end_ms, &log)?;
-        architectures.push(record.finish(f.arch.as_ref(), final_view, &oracle, &exact, &c.queries));
+        architectures.push(record.finish(f.arch.as_ref(), final_view, &exact, &c.queries));
     }
     Ok(RunResult {
         events: oracle.events(),

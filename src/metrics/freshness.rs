@@ -96,8 +96,20 @@ impl VisibleRuns {
         }
     }
 
+    /// Forgets the times of offsets below `offset` (keeping the run that covers it).
+    fn trim_below(&mut self, offset: Offset) {
+        if offset >= self.len {
+            self.runs.clear();
+            self.len = offset;
+            return;
+        }
+        self.split(offset);
+        self.runs = self.runs.split_off(&offset);
+    }
+
     /// The runs clipped to offsets `0..n`, as `(from, to, time)` in offset order, with the
     /// offsets from `len` to `n` as one never-shown run.
+    #[cfg(test)]
     fn spans(&self, n: Offset) -> impl Iterator<Item = (Offset, Offset, TimestampMs)> + '_ {
         let mut starts = self.runs.iter().peekable();
         let end = self.len.min(n);
@@ -165,36 +177,102 @@ impl Histogram {
     }
 }
 
-/// First-visible time of every event of one architecture, per partition and offset, as runs.
+/// An event the tracker still holds: appended but not yet visible at the last sample, or read
+/// but not yet appended by it.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    event_time: TimestampMs,
+    /// First visible so far (`NEVER`: not yet).
+    visible: TimestampMs,
+}
+
+/// Freshness and staleness of one architecture, computed as the run goes (see the module
+/// documentation). The driver tells it four things:
+///
+/// - [`FreshnessTracker::record`]: what the architecture reported visible (any time);
+/// - [`FreshnessTracker::appended`]: each record's event and append time, per partition in
+///   offset order, once the oracle has read it — by each sample, every record appended by the
+///   sample's time;
+/// - [`FreshnessTracker::sample`]: a sample time (non-decreasing);
+/// - [`FreshnessTracker::advance`]: every report with a time at or before `horizon` has been
+///   recorded — later reports all say later times. The simulated driver's layers report at or
+///   after the previous tick; the realtime driver's at or after the moment they are asked.
+///
+/// Samples up to the horizon are then final and computed; events visible by the last computed
+/// sample are folded into the freshness histogram and forgotten. What stays is what is in
+/// flight: events appended since the last sample, and events not yet visible (a batch view's
+/// interval, or events dropped as late, which stay not visible for good).
 #[derive(Debug, Default)]
 pub struct FreshnessTracker {
-    first_visible: Vec<VisibleRuns>,
+    /// First-visible times of offsets not yet folded nor appended by the last sample, from
+    /// `trimmed[p]` on (earlier offsets are in `held` or folded).
+    runs: Vec<VisibleRuns>,
+    trimmed: Vec<Offset>,
     /// Per partition, every offset below this has been set by a prefix report.
     prefix_done: Vec<Offset>,
+    /// Per partition, records read but not yet appended by the last computed sample:
+    /// `(offset, event time, append time)`.
+    fresh: Vec<Vec<(Offset, TimestampMs, TimestampMs)>>,
+    /// Per partition, the next offset [`FreshnessTracker::appended`] gives.
+    fed: Vec<Offset>,
+    /// Appended by the last computed sample and not visible then.
+    held: BTreeMap<(u32, Offset), Held>,
+    /// Event times of `held`, counted: the oldest one holds staleness back.
+    unreflected: BTreeMap<TimestampMs, u64>,
+    /// `held` events that have a visible time, by it: they leave at the first sample after.
+    by_visible: std::collections::BTreeSet<(TimestampMs, u32, Offset)>,
+    /// The newest event time of any event appended by the last computed sample.
+    newest_appended: Option<TimestampMs>,
+    /// Sample times not yet computed.
+    pending_samples: std::collections::VecDeque<TimestampMs>,
+    /// Every report up to this time has been recorded.
+    horizon: TimestampMs,
+    /// The last computed sample (reports at or before it would rewrite history).
+    computed_to: TimestampMs,
+    /// Reports that came at or before `computed_to`, counted as visible just after it.
+    late_reports: u64,
+    staleness: Vec<(TimestampMs, Option<i64>)>,
+    freshness: Histogram,
+    never_visible: u64,
+}
+
+/// What a [`FreshnessTracker`] found over a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FreshnessSummary {
+    /// Freshness of every event that became visible (visible − event time, ms).
+    pub freshness: Histogram,
+    /// Events never visible.
+    pub never_visible: u64,
+    /// Staleness at each sample time (`None` before the first event).
+    pub staleness: Vec<(TimestampMs, Option<i64>)>,
 }
 
 impl FreshnessTracker {
     /// A tracker for `partitions` partitions.
     pub fn new(partitions: usize) -> Self {
         FreshnessTracker {
-            first_visible: vec![VisibleRuns::default(); partitions],
+            runs: vec![VisibleRuns::default(); partitions],
+            trimmed: vec![0; partitions],
             prefix_done: vec![0; partitions],
+            fresh: vec![Vec::new(); partitions],
+            fed: vec![0; partitions],
+            horizon: TimestampMs::MIN,
+            computed_to: TimestampMs::MIN,
+            ..FreshnessTracker::default()
         }
     }
 
     /// Records what an architecture reported as visible.
     pub fn record(&mut self, visibility: &Visibility) {
         for &(at, p, offset) in &visibility.events {
-            if let Some(runs) = self.first_visible.get_mut(p as usize) {
-                runs.min_assign(offset, offset + 1, at);
-            }
+            let at = self.not_before_computed(at);
+            self.show(p as usize, offset, offset + 1, at);
         }
         for (at, ends) in &visibility.prefixes {
+            let at = self.not_before_computed(*at);
             for (p, &end) in ends.iter().enumerate() {
                 let from = self.prefix_done.get(p).copied().unwrap_or(0);
-                if let Some(runs) = self.first_visible.get_mut(p) {
-                    runs.min_assign(from, end, *at);
-                }
+                self.show(p, from, end, at);
                 if let Some(done) = self.prefix_done.get_mut(p) {
                     *done = (*done).max(end);
                 }
@@ -202,147 +280,160 @@ impl FreshnessTracker {
         }
     }
 
-    /// Runs held, summed over partitions (what the tracker's memory grows with).
-    pub fn runs(&self) -> usize {
-        self.first_visible.iter().map(|r| r.runs.len()).sum()
+    /// A report's time, moved after the last computed sample if it came too late to be
+    /// counted where it says (never, by the drivers' contract; counted, and a test fails).
+    fn not_before_computed(&mut self, at: TimestampMs) -> TimestampMs {
+        if at <= self.computed_to {
+            self.late_reports += 1;
+            debug_assert!(false, "a report at {at} came after the sample at {}", self.computed_to);
+            return self.computed_to + 1;
+        }
+        at
     }
 
-    /// Freshness (visible − event time, ms) of every visible event, and how many never were.
-    pub fn freshness(&self, event_times: &[Vec<TimestampMs>]) -> (Histogram, u64) {
-        let mut values = Histogram::default();
-        let mut never = 0;
-        let none = VisibleRuns::default();
-        for (p, times) in event_times.iter().enumerate() {
-            let runs = self.first_visible.get(p).unwrap_or(&none);
-            for (from, to, at) in runs.spans(times.len() as Offset) {
-                let span = &times[from as usize..to as usize];
-                if at == NEVER {
-                    never += span.len() as u64;
-                } else {
-                    // Event times within a span repeat (a tick's events), so count runs of
-                    // equal values before touching the map.
-                    let mut i = 0;
-                    while let Some(&ts) = span.get(i) {
-                        let n = span[i..].iter().take_while(|&&t| t == ts).count();
-                        values.add(at - ts, n as u64);
-                        i += n;
+    /// Offsets `from..to` of partition `p` became visible at `at`.
+    fn show(&mut self, p: usize, from: Offset, to: Offset, at: TimestampMs) {
+        let Some(trimmed) = self.trimmed.get(p).copied() else { return };
+        if from >= to {
+            return;
+        }
+        // Held events are below `trimmed`, or above it when append times stepped back.
+        if !self.held.is_empty() {
+            for (&(_, offset), h) in self.held.range_mut((p as u32, from)..(p as u32, to)) {
+                if at < h.visible {
+                    if h.visible != NEVER {
+                        self.by_visible.remove(&(h.visible, p as u32, offset));
                     }
+                    h.visible = at;
+                    self.by_visible.insert((at, p as u32, offset));
                 }
             }
         }
-        (values, never)
+        if let Some(runs) = self.runs.get_mut(p) {
+            runs.min_assign(from.max(trimmed), to, at);
+        }
     }
 
-    /// Staleness at each sample time: `t` minus the newest event time *fully* reflected at `t`
-    /// (every event appended by `t` with an event time at or before it is visible). `None`
-    /// before the first event. An event never shown (dropped as late) holds staleness back for
-    /// good: the view never reflects that moment completely, and the metric says so.
-    ///
-    /// An event is unreflected from its append time until it becomes visible; one shown in the
-    /// very millisecond it was appended (or before: wall clocks of two threads) never is. The
-    /// sweep visits the samples in order and holds only the unreflected events' times.
-    pub fn staleness(
-        &self,
-        samples: &[TimestampMs],
-        event_times: &[Vec<TimestampMs>],
-        append_times: &[Vec<TimestampMs>],
-    ) -> Vec<Option<i64>> {
-        let none = VisibleRuns::default();
-        let no_times: Vec<TimestampMs> = Vec::new();
-        let partitions = event_times.len();
-        // Per partition: its spans, the offsets in append order, and a cursor over both.
-        struct Cursor<'a> {
-            spans: Vec<(Offset, Offset, TimestampMs)>,
-            order: Option<Vec<u32>>,
-            event: &'a [TimestampMs],
-            append: &'a [TimestampMs],
-            next: usize,
+    /// The record at `offset` of partition `p` (given in offset order): its event and append
+    /// time.
+    pub fn appended(
+        &mut self,
+        p: usize,
+        offset: Offset,
+        event_time: TimestampMs,
+        append_time: TimestampMs,
+    ) {
+        if let (Some(fed), Some(fresh)) = (self.fed.get_mut(p), self.fresh.get_mut(p)) {
+            fresh.push((offset, event_time, append_time));
+            *fed = offset + 1;
         }
-        impl Cursor<'_> {
-            fn offset(&self, i: usize) -> usize {
-                self.order.as_ref().map_or(i, |o| o[i] as usize)
-            }
-            fn append_at(&self, offset: usize) -> TimestampMs {
-                self.append.get(offset).copied().unwrap_or(0)
-            }
-            fn visible_at(&self, offset: usize) -> TimestampMs {
-                let o = offset as Offset;
-                let i = self.spans.partition_point(|s| s.1 <= o);
-                self.spans.get(i).map_or(NEVER, |s| s.2)
-            }
+    }
+
+    /// A sample at `t` (not before the previous one).
+    pub fn sample(&mut self, t: TimestampMs) {
+        self.pending_samples.push_back(t);
+    }
+
+    /// Every report at or before `horizon` has been recorded: computes the samples up to it.
+    pub fn advance(&mut self, horizon: TimestampMs) {
+        self.horizon = self.horizon.max(horizon);
+        while let Some(&t) = self.pending_samples.front().filter(|&&t| t <= self.horizon) {
+            self.pending_samples.pop_front();
+            self.compute_sample(t);
         }
-        let mut cursors: Vec<Cursor<'_>> = (0..partitions)
-            .map(|p| {
-                let event = &event_times[p][..];
-                let append = append_times.get(p).unwrap_or(&no_times);
-                let n = event.len();
-                let appended = |o: usize| append.get(o).copied().unwrap_or(0);
-                // Append times only rise within a partition on any one clock; if they do not
-                // (a clock stepped back), visit the offsets in append order.
-                let monotone = (1..n).all(|o| appended(o - 1) <= appended(o));
-                let order = (!monotone).then(|| {
-                    let mut order: Vec<u32> = (0..n as u32).collect();
-                    order.sort_by_key(|&o| appended(o as usize));
-                    order
-                });
-                let spans = self.first_visible.get(p).unwrap_or(&none).spans(n as Offset).collect();
-                Cursor { spans, order, event, append, next: 0 }
-            })
-            .collect();
-        // Shown spans by time: removing their events from the unreflected set.
-        let mut shown: Vec<(TimestampMs, usize, Offset, Offset)> = cursors
-            .iter()
-            .enumerate()
-            .flat_map(|(p, c)| {
-                c.spans.iter().filter(|s| s.2 != NEVER).map(move |&(f, t, at)| (at, p, f, t))
-            })
-            .collect();
-        shown.sort_unstable();
-        let mut next_shown = 0;
-        let mut unreflected: BTreeMap<TimestampMs, u64> = BTreeMap::new();
-        let mut newest_appended: Option<TimestampMs> = None;
-        let mut out = Vec::with_capacity(samples.len());
-        for &t in samples {
-            // Appends up to t: an event visible no later than its append time is never
-            // unreflected, so it only moves the newest appended time.
-            for c in &mut cursors {
-                while c.next < c.event.len() {
-                    let o = c.offset(c.next);
-                    let appended = c.append_at(o);
-                    if appended > t {
-                        break;
-                    }
-                    let ts = c.event[o];
-                    newest_appended = Some(newest_appended.map_or(ts, |n| n.max(ts)));
-                    if c.visible_at(o) > appended {
-                        *unreflected.entry(ts).or_insert(0) += 1;
-                    }
-                    c.next += 1;
+    }
+
+    /// Staleness at `t`, with every report up to `t` recorded and every record appended by
+    /// `t` given; then forgets what can no longer change a later figure.
+    fn compute_sample(&mut self, t: TimestampMs) {
+        for p in 0..self.fresh.len() {
+            let fresh = std::mem::take(&mut self.fresh[p]);
+            let mut kept = Vec::with_capacity(fresh.len());
+            for (offset, event_time, appended) in fresh {
+                if appended > t {
+                    kept.push((offset, event_time, appended));
+                    continue;
+                }
+                self.newest_appended =
+                    Some(self.newest_appended.map_or(event_time, |n| n.max(event_time)));
+                let visible = self.runs[p].at(offset);
+                if visible <= t {
+                    // Visible by now (final: later reports say later times): reflected at
+                    // this sample and at every later one.
+                    self.freshness.add(visible - event_time, 1);
+                    continue;
+                }
+                self.held.insert((p as u32, offset), Held { event_time, visible });
+                *self.unreflected.entry(event_time).or_insert(0) += 1;
+                if visible != NEVER {
+                    self.by_visible.insert((visible, p as u32, offset));
                 }
             }
-            // Spans shown up to t: their events added above (appended before they were shown)
-            // are reflected now.
-            while let Some(&(at, p, from, to)) = shown.get(next_shown).filter(|s| s.0 <= t) {
-                let c = &cursors[p];
-                for o in from as usize..to as usize {
-                    if c.append_at(o) < at
-                        && let Some(n) = unreflected.get_mut(&c.event[o])
-                    {
-                        *n -= 1;
-                        if *n == 0 {
-                            unreflected.remove(&c.event[o]);
-                        }
+            // Offsets below the first record not yet appended are held or folded: their runs
+            // are no longer needed.
+            let trim = kept.iter().map(|k| k.0).min().unwrap_or(self.fed[p]);
+            self.fresh[p] = kept;
+            if trim > self.trimmed[p] {
+                self.runs[p].trim_below(trim);
+                self.trimmed[p] = trim;
+            }
+        }
+        while let Some(&(visible, p, offset)) = self.by_visible.first().filter(|v| v.0 <= t) {
+            self.by_visible.pop_first();
+            if let Some(h) = self.held.remove(&(p, offset)) {
+                self.freshness.add(visible - h.event_time, 1);
+                if let Some(n) = self.unreflected.get_mut(&h.event_time) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.unreflected.remove(&h.event_time);
                     }
                 }
-                next_shown += 1;
             }
-            let reflected = match unreflected.keys().next() {
-                Some(&oldest_missing) => Some(oldest_missing - 1),
-                None => newest_appended,
-            };
-            out.push(reflected.map(|r| t - r));
         }
-        out
+        let reflected = match self.unreflected.keys().next() {
+            Some(&oldest_missing) => Some(oldest_missing - 1),
+            None => self.newest_appended,
+        };
+        self.staleness.push((t, reflected.map(|r| t - r)));
+        self.computed_to = t;
+    }
+
+    /// Events held now (in flight or never visible); what the tracker's memory grows with.
+    pub fn held(&self) -> usize {
+        self.held.len()
+            + self.fresh.iter().map(Vec::len).sum::<usize>()
+            + self.runs.iter().map(|r| r.runs.len()).sum::<usize>()
+    }
+
+    /// Reports that came after a sample they should have counted in (0 unless a driver
+    /// broke its contract).
+    pub fn late_reports(&self) -> u64 {
+        self.late_reports
+    }
+
+    /// The run is over: computes every remaining sample and takes every event's final time.
+    pub fn finish(mut self) -> FreshnessSummary {
+        self.advance(TimestampMs::MAX);
+        for h in self.held.values() {
+            if h.visible == NEVER {
+                self.never_visible += 1;
+            } else {
+                self.freshness.add(h.visible - h.event_time, 1);
+            }
+        }
+        for (p, fresh) in self.fresh.iter().enumerate() {
+            for &(offset, event_time, _) in fresh {
+                match self.runs[p].at(offset) {
+                    NEVER => self.never_visible += 1,
+                    visible => self.freshness.add(visible - event_time, 1),
+                }
+            }
+        }
+        FreshnessSummary {
+            freshness: self.freshness,
+            never_visible: self.never_visible,
+            staleness: self.staleness,
+        }
     }
 }
 
@@ -350,48 +441,102 @@ impl FreshnessTracker {
 mod tests {
     use super::*;
 
+    /// The tracker at the end of a run that recorded `reports`, then read every record, then
+    /// sampled (the horizon contract holds trivially: nothing is computed before the end).
+    fn at_end(
+        reports: &[Visibility],
+        event_times: &[Vec<TimestampMs>],
+        append_times: &[Vec<TimestampMs>],
+        samples: &[TimestampMs],
+    ) -> FreshnessSummary {
+        let mut t = FreshnessTracker::new(event_times.len());
+        for r in reports {
+            t.record(r);
+        }
+        for (p, (e, a)) in event_times.iter().zip(append_times).enumerate() {
+            for (o, (&e, &a)) in e.iter().zip(a).enumerate() {
+                t.appended(p, o as Offset, e, a);
+            }
+        }
+        for &s in samples {
+            t.sample(s);
+        }
+        t.finish()
+    }
+
+    fn staleness(s: &FreshnessSummary) -> Vec<Option<i64>> {
+        s.staleness.iter().map(|x| x.1).collect()
+    }
+
     #[test]
     fn staleness_is_held_back_by_the_oldest_unreflected_event() {
-        let mut t = FreshnessTracker::new(1);
         // Three events (event times 100, 200, 300) appended at 1000, visible at 1500, 3000, 1500.
-        t.record(&Visibility {
-            events: vec![(1500, 0, 0), (3000, 0, 1), (1500, 0, 2)],
-            prefixes: vec![],
-        });
-        let s = t.staleness(
-            &[500, 1000, 2000, 4000],
+        let r =
+            Visibility { events: vec![(1500, 0, 0), (3000, 0, 1), (1500, 0, 2)], prefixes: vec![] };
+        let s = at_end(
+            &[r],
             &[vec![100, 200, 300]],
             &[vec![1000, 1000, 1000]],
+            &[500, 1000, 2000, 4000],
         );
         // 500: nothing appended. 1000: nothing visible, oldest missing 100 → reflected 99.
         // 2000: 200 still missing → reflected 199. 4000: all visible → reflected 300.
-        assert_eq!(s, vec![None, Some(901), Some(1801), Some(3700)]);
+        assert_eq!(staleness(&s), vec![None, Some(901), Some(1801), Some(3700)]);
     }
 
     #[test]
     fn an_event_visible_the_millisecond_it_is_appended_is_reflected() {
-        let mut t = FreshnessTracker::new(1);
         // Event time 100, appended at 1000 and visible at 1000 (a realtime poll that ran in
         // the same millisecond); a second one visible a little later.
-        t.record(&Visibility { events: vec![(1000, 0, 0), (1200, 0, 1)], prefixes: vec![] });
-        let s = t.staleness(&[1000, 1500], &[vec![100, 150]], &[vec![1000, 1100]]);
+        let r = Visibility { events: vec![(1000, 0, 0), (1200, 0, 1)], prefixes: vec![] };
+        let s = at_end(&[r], &[vec![100, 150]], &[vec![1000, 1100]], &[1000, 1500]);
         // At 1500 both are reflected: newest event time 150. (Before the fix the first stayed
         // "unreflected" for ever and held staleness at 1500 - 99.)
-        assert_eq!(s, vec![Some(900), Some(1350)]);
+        assert_eq!(staleness(&s), vec![Some(900), Some(1350)]);
     }
 
     #[test]
     fn freshness_takes_the_earliest_report() {
-        let mut t = FreshnessTracker::new(1);
-        t.record(&Visibility { events: vec![(500, 0, 1)], prefixes: vec![(900, vec![3])] });
-        t.record(&Visibility { events: vec![(800, 0, 2)], prefixes: vec![] });
-        let (values, never) = t.freshness(&[vec![100, 100, 100, 100]]);
+        let reports = [
+            Visibility { events: vec![(500, 0, 1)], prefixes: vec![(900, vec![3])] },
+            Visibility { events: vec![(800, 0, 2)], prefixes: vec![] },
+        ];
+        let s = at_end(&reports, &[vec![100; 4]], &[vec![50; 4]], &[]);
         let mut want = Histogram::default();
         for v in [800, 400, 700] {
             want.add(v, 1);
         }
-        assert_eq!(values, want);
-        assert_eq!(never, 1);
+        assert_eq!((s.freshness, s.never_visible), (want, 1));
+    }
+
+    #[test]
+    fn a_long_run_holds_only_what_is_in_flight() {
+        // 100 events a second for 1,000 s, each visible 2 s after its append, sampled every
+        // second; one event in a thousand never shows.
+        let mut t = FreshnessTracker::new(1);
+        let mut most_held = 0;
+        let mut offset = 0;
+        for second in 1..=1_000i64 {
+            let now = second * 1000;
+            let shown: Vec<(TimestampMs, u32, Offset)> = (offset..offset + 100)
+                .filter(|o| o % 1000 != 7)
+                .map(|o| (now + 2000, 0, o))
+                .collect();
+            t.record(&Visibility { events: shown, prefixes: vec![] });
+            for i in 0..100 {
+                t.appended(0, offset + i, now - 10, now);
+            }
+            offset += 100;
+            t.sample(now);
+            t.advance(now);
+            most_held = most_held.max(t.held());
+        }
+        // In flight: two seconds of events, plus the one-in-a-thousand never shown.
+        assert!(most_held < 400, "held {most_held} events");
+        let s = t.finish();
+        assert_eq!(s.never_visible, 100);
+        assert_eq!(s.freshness.count(), 99_900);
+        assert_eq!(s.freshness.percentiles().max, 2010);
     }
 
     /// The definitions, one time per event, as the tracker computed them before it kept runs:
@@ -504,26 +649,30 @@ mod tests {
             }
         }
 
-        /// Freshness and staleness from the runs equal the one-time-per-event definitions, for
-        /// any mix of single events and prefixes, reports out of time order, events visible
-        /// before they were appended, and append times that step back.
+        /// Computed as the run goes, under the drivers' contract (a report is recorded at or
+        /// before its time, at most a few ms ahead; each sample has read every record appended
+        /// by it, and maybe more), freshness and staleness equal the one-time-per-event
+        /// definitions — for any mix of single events and prefixes, reports out of time order,
+        /// events visible before they were appended, and append times that step back.
         #[test]
         fn summaries_equal_the_per_event_definitions(
             reports in proptest::collection::vec(
-                (0i64..60, proptest::collection::vec((0u32..2, 0u64..30), 0..6),
+                (0i64..60, 0i64..10, proptest::collection::vec((0u32..2, 0u64..30), 0..6),
                  proptest::option::of((0u64..30, 0u64..30))),
                 0..12),
             events in proptest::collection::vec(
                 proptest::collection::vec((0i64..40, 0i64..4, proptest::bool::weighted(0.05)), 0..30),
                 2..=2),
             samples in proptest::collection::vec(0i64..140, 0..12),
+            read_ahead in 0usize..4,
         ) {
-            let reports: Vec<Visibility> = reports
+            // Each report: its time, how long before it the driver recorded it, its contents.
+            let timed: Vec<(TimestampMs, Visibility)> = reports
                 .into_iter()
-                .map(|(at, evs, prefix)| Visibility {
+                .map(|(at, lead, evs, prefix)| ((at - lead).max(0), Visibility {
                     events: evs.into_iter().map(|(p, o)| (at, p, o)).collect(),
                     prefixes: prefix.map(|(a, b)| (at, vec![a, b])).into_iter().collect(),
-                })
+                }))
                 .collect();
             // Append times rise by a random step (or, rarely, step back); event times lag.
             let mut event_times = Vec::new();
@@ -541,11 +690,43 @@ mod tests {
             }
             let mut samples = samples;
             samples.sort_unstable();
+            // In time order, as a driver would: record the reports due, then at a sample read
+            // every record appended by then (and `read_ahead` more), sample, and advance.
+            let mut order: Vec<usize> = (0..timed.len()).collect();
+            order.sort_by_key(|&i| timed[i].0);
             let mut tracker = FreshnessTracker::new(2);
-            for r in &reports {
-                tracker.record(r);
+            let mut fed = [0usize; 2];
+            let mut next_report = 0;
+            let end = 200;
+            for now in 0..=end {
+                while let Some(&i) = order.get(next_report).filter(|&&i| timed[i].0 <= now) {
+                    tracker.record(&timed[i].1);
+                    next_report += 1;
+                }
+                for &s in samples.iter().filter(|&&s| s == now) {
+                    for p in 0..2 {
+                        let due = append_times[p].iter().rposition(|&a| a <= s).map_or(0, |i| i + 1);
+                        let to = (due + read_ahead).min(append_times[p].len()).max(fed[p]);
+                        for o in fed[p]..to {
+                            tracker.appended(p, o as Offset, event_times[p][o], append_times[p][o]);
+                        }
+                        fed[p] = to;
+                    }
+                    tracker.sample(s);
+                }
+                tracker.advance(now);
             }
-            let visible = reference::first_visible(&reports, 2);
+            for p in 0..2 {
+                for o in fed[p]..append_times[p].len() {
+                    tracker.appended(p, o as Offset, event_times[p][o], append_times[p][o]);
+                }
+            }
+            proptest::prop_assert_eq!(tracker.late_reports(), 0);
+            let got = tracker.finish();
+
+            // In the order recorded: a prefix report covers only offsets past earlier ones.
+            let all: Vec<Visibility> = order.iter().map(|&i| timed[i].1.clone()).collect();
+            let visible = reference::first_visible(&all, 2);
             let mut want_values = Vec::new();
             let mut want_never = 0;
             for (p, times) in event_times.iter().enumerate() {
@@ -556,11 +737,10 @@ mod tests {
                     }
                 }
             }
-            let (got, never) = tracker.freshness(&event_times);
-            proptest::prop_assert_eq!(never, want_never);
-            proptest::prop_assert_eq!(got.percentiles(), super::super::percentiles(want_values));
+            proptest::prop_assert_eq!(got.never_visible, want_never);
+            proptest::prop_assert_eq!(got.freshness.percentiles(), super::super::percentiles(want_values));
             proptest::prop_assert_eq!(
-                tracker.staleness(&samples, &event_times, &append_times),
+                staleness(&got),
                 reference::staleness(&visible, &samples, &event_times, &append_times)
             );
         }
