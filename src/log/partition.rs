@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::batch::{self, BatchHeader, EncodedBatch, RecordRef};
 use super::compaction::{self, Cleaned};
 use super::error::{LogError, Result};
-use super::fsutil::{io_err, sync_dir};
+use super::fsutil::{SyncWorker, io_err, sync_dir};
 use super::segment::Segment;
 use super::tier::{RemoteLog, RemoteSegment, partition_key};
 use super::{
@@ -72,6 +72,8 @@ pub struct Partition {
     /// The cleaned prefix `[log start, first segment's base)` of a compacted partition (see
     /// `compaction.rs`).
     cleaned: Option<Cleaned>,
+    /// The thread that runs fsyncs behind the producer (group commit), started on the first.
+    syncer: Option<SyncWorker>,
 }
 
 /// Base offsets of the segments in `dir`, sorted; stray index files without a `.log` (left by a
@@ -189,8 +191,17 @@ impl Partition {
             }
             Some(tier) => Some(RemoteLog::open(tier.clone(), partition_key(&dir))?),
         };
-        let mut p =
-            Partition { dir, config, clock, segments, last_sync_ms, events, remote, cleaned };
+        let mut p = Partition {
+            dir,
+            config,
+            clock,
+            segments,
+            last_sync_ms,
+            events,
+            remote,
+            cleaned,
+            syncer: None,
+        };
         p.check_tiers()?;
         Ok(p)
     }
@@ -249,36 +260,48 @@ impl Partition {
     }
 
     /// [`Partition::append_encoded`] with group commit under `FsyncPolicy::Always`: the batch
-    /// is written and its `fdatasync` started on a thread of its own, and the call returns
-    /// without waiting for it (`true`: the batch is in flight). The batch is **not yet
-    /// acknowledged** and readers do not see it ([`Partition::log_end_offset`] stops before it)
-    /// until the next call that settles it — [`Partition::settle`], or any append, flush, roll,
-    /// truncation or retention pass, which all settle first — sees the fsync succeed. If it
-    /// fails, the batch is cut away and the segment poisoned exactly as for a synchronous
-    /// fsync, and the settling call returns the error. So at most one batch per partition is
-    /// in flight, and the producer encodes the next batch while the disk syncs this one.
-    /// Under the other policies this is [`Partition::append_encoded`] (`false`).
+    /// is written and the call returns without waiting for an fsync (`true`: the batch is in
+    /// flight). An fsync runs on the partition's sync thread: if none is running, one starts
+    /// now; otherwise the batch waits for the next, which starts as soon as the running one is
+    /// settled — so one fsync covers every batch written while the previous one ran, and the
+    /// producer keeps encoding and writing meanwhile. A batch in flight is **not yet
+    /// acknowledged** and readers do not see it ([`Partition::log_end_offset`] stops at the
+    /// last synced offset) until an fsync covering it is seen to succeed
+    /// ([`Partition::progress_for_ack`], or any append, flush, roll, truncation or retention
+    /// pass, which all settle first). If an fsync fails, every batch after the last successful
+    /// one is cut away and the segment poisoned exactly as for a synchronous fsync, and the
+    /// call that finds it returns the error. Under the other policies this is
+    /// [`Partition::append_encoded`] (`false`).
     pub(crate) fn append_encoded_behind(&mut self, b: &mut EncodedBatch) -> Result<(Offset, bool)> {
         self.append_encoded_with(b, true)
     }
 
-    /// Waits for a batch in flight (see [`Partition::append_encoded_behind`]), if any: on
-    /// success it becomes acknowledged and visible; a failed fsync is returned.
+    /// Makes every batch in flight durable, waiting as needed (see
+    /// [`Partition::append_encoded_behind`]): on success they become visible; a failed fsync
+    /// is returned.
     pub(crate) fn settle(&mut self) -> Result<()> {
         self.active_mut().settle_sync()
     }
 
-    /// Whether settling would not block: no batch in flight, or its fsync has finished.
-    pub(crate) fn settled_without_waiting(&self) -> bool {
-        self.active().sync_done()
+    /// For a producer with batches in flight: moves group commit along without waiting (a
+    /// finished fsync is settled, the next one started) and returns the offset before which
+    /// every batch in flight is durable — `Offset::MAX` when none is waiting for an fsync.
+    /// An error when an fsync failed, also when another appending call found it first (the
+    /// segment is then poisoned): batches in flight were cut away then, and must not be
+    /// acknowledged. (The check is conservative: a segment poisoned by a write whose undo
+    /// failed refuses acks for batches an earlier fsync may have covered — they are sent
+    /// again, never lost.)
+    pub(crate) fn progress_for_ack(&mut self) -> Result<Offset> {
+        let last = self.segments.len() - 1;
+        if let Some(worker) = &self.syncer {
+            self.segments[last].progress_sync(worker)?;
+        }
+        self.active().check_poisoned()?;
+        Ok(self.active().lagging_from().unwrap_or(Offset::MAX))
     }
 
-    /// [`Partition::settle`] for a producer about to acknowledge its batch in flight: also an
-    /// error when the segment is poisoned. Another appending call may have settled the batch
-    /// already; if that call found its fsync failed, the batch was cut away, and it must not
-    /// be acknowledged. (A poisoned segment takes no appends, so the batch cannot have been
-    /// appended after an unrelated failure: the check never hides a durable batch's failure
-    /// behind someone else's, it can only be conservative.)
+    /// [`Partition::settle`] for a producer about to acknowledge all its batches in flight:
+    /// also an error when the segment is poisoned (see [`Partition::progress_for_ack`]).
     pub(crate) fn settle_for_ack(&mut self) -> Result<()> {
         self.settle()?;
         self.active().check_poisoned()
@@ -289,10 +312,27 @@ impl Partition {
         b: &mut EncodedBatch,
         behind: bool,
     ) -> Result<(Offset, bool)> {
-        self.settle()?;
-        let base = self.log_end_offset();
+        let group = behind && self.config.fsync == FsyncPolicy::Always;
+        if group {
+            if self.syncer.is_none() {
+                // Started before anything is written: a failure to start leaves nothing behind.
+                let worker = SyncWorker::start("log-fsync")
+                    .map_err(io_err("start the fsync thread for", &self.dir))?;
+                self.syncer = Some(worker);
+            }
+            // No waiting for the fsync running behind: this batch is written while it runs.
+            let last = self.segments.len() - 1;
+            if let Some(worker) = &self.syncer {
+                self.segments[last].progress_sync(worker)?;
+            }
+        } else {
+            self.settle()?;
+        }
+        // The end of what is written (batches in flight included): the visible end when
+        // nothing is in flight.
+        let base = self.active().next_offset;
         if b.is_empty() {
-            return Ok((base, false));
+            return Ok((self.log_end_offset(), false));
         }
         let now = self.clock.now_ms();
         let len = b.len_bytes();
@@ -331,7 +371,11 @@ impl Partition {
         self.active_mut().append(buf, &header, interval)?;
         match self.config.fsync {
             FsyncPolicy::Always if behind => {
-                self.active_mut().begin_sync(base)?;
+                let last = self.segments.len() - 1;
+                match &self.syncer {
+                    Some(worker) => self.segments[last].sync_behind(worker)?,
+                    None => self.flush()?,
+                }
                 return Ok((base, true));
             }
             FsyncPolicy::Always => self.flush()?,
@@ -575,7 +619,8 @@ impl Partition {
             .enumerate()
             .map(|(i, s)| SegmentUid {
                 base_offset: s.base,
-                next_offset: s.next_offset,
+                // Batches waiting for their group commit's fsync are not there yet for readers.
+                next_offset: s.visible_end(),
                 uid: s.uid,
                 active: i + 1 == n,
             })
