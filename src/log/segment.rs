@@ -896,6 +896,28 @@ impl Segment {
         Ok(())
     }
 
+    /// Hands an fsync of everything written so far to `worker` without waiting for it (the
+    /// fsync of `FsyncPolicy::Interval`, whose batches are acknowledged and visible before any
+    /// fsync). One still running is waited for first, so there is one at a time. Settled by
+    /// [`Segment::progress_sync`] or [`Segment::settle_sync`] like a group commit's.
+    pub fn sync_in_background(&mut self, worker: &SyncWorker) -> Result<()> {
+        self.finish_behind()?;
+        self.check_poisoned()?;
+        let file = self.writer()?;
+        let snapshot = self.snapshot();
+        match worker.submit(file.clone()) {
+            Ok(ticket) => self.behind = Some(SyncBehind { ticket, snapshot }),
+            // The sync thread is gone (it can only have panicked): sync here instead.
+            Err(_) => {
+                if let Err(e) = file.sync_data() {
+                    return Err(self.failed_sync(&*file, e));
+                }
+                self.synced = snapshot;
+            }
+        }
+        Ok(())
+    }
+
     /// Waits for the fsync running behind, if any, and on success takes what it covered as
     /// synced; on failure cuts the segment back and poisons it.
     fn finish_behind(&mut self) -> Result<()> {
