@@ -918,6 +918,17 @@ impl Segment {
         Ok(())
     }
 
+    /// Whether an fsync handed to the sync thread has not finished yet.
+    pub fn sync_running(&self) -> bool {
+        self.behind.as_ref().is_some_and(|b| !b.ticket.is_done())
+    }
+
+    /// Bytes written since the last fsync that succeeded or is running.
+    pub fn unsynced_bytes(&self) -> u64 {
+        let covered = self.behind.as_ref().map_or(self.synced.size, |b| b.snapshot.size);
+        self.size.saturating_sub(covered)
+    }
+
     /// Waits for the fsync running behind, if any, and on success takes what it covered as
     /// synced; on failure cuts the segment back and poisons it.
     fn finish_behind(&mut self) -> Result<()> {
