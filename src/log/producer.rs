@@ -433,6 +433,11 @@ impl Producer {
             }
             Err(e) => {
                 self.pending[t].slots[partition as usize] = Some(p);
+                // The failure may be an earlier batch's fsync, found by this append (then the
+                // segment is poisoned and those batches were cut away): settle the batches in
+                // flight now — acknowledged if durable, else back in front of this one — so
+                // none is left to be taken as durable later.
+                let _ = self.collect(log, t, partition, true, acks);
                 Err(e)
             }
         };
