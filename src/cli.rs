@@ -75,8 +75,12 @@ pub enum Command {
         /// Python interpreter for the DuckDB baseline.
         #[arg(long, default_value = "python3")]
         python: PathBuf,
-        /// Only these measurements (append, replay, speed, batch, sim); repeatable.
-        #[arg(long)]
+        /// Only these measurements; repeatable.
+        // The names come from the bench's own list, so the help (clap appends the possible
+        // values) and the bench's check cannot drift apart.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(
+            lambda_workbench::bench::MEASUREMENTS
+        ))]
         only: Vec<String>,
     },
     /// Measure this code's batch, stream and lake costs on this machine and write them as a

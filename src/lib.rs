@@ -69,7 +69,7 @@
 //! - [`html`] — the self-contained `report.html` (`workbench report`).
 //! - [`compare`] — several runs on one chart and one table (`workbench compare`).
 //! - [`run`] — `workbench run`: scenario file in, results directory out.
-//! - [`bench`] — `workbench bench`: every layer's speed against a baseline in the same run.
+//! - [`mod@bench`] — `workbench bench`: every layer's speed against a baseline in the same run.
 //! - [`calibrate`] — `workbench calibrate`: the simulated cost model measured from this code on
 //!   this machine, for `workbench run --calibration`.
 #![deny(missing_docs)]

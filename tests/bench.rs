@@ -57,3 +57,26 @@ fn tiny_bench_writes_a_well_formed_report() {
     let table = std::fs::read_to_string(out.join("bench.md")).unwrap();
     assert_eq!(table.lines().filter(|l| l.starts_with("| ")).count(), report.figures.len() + 1);
 }
+
+/// `workbench bench --help` lists every name `--only` accepts (it once left out `scaling`),
+/// and an unknown name is refused with the list, before anything runs.
+#[test]
+fn the_only_flag_lists_and_checks_every_measurement() {
+    use lambda_workbench::bench::MEASUREMENTS;
+    let bin = env!("CARGO_BIN_EXE_workbench");
+    let help = std::process::Command::new(bin).args(["bench", "--help"]).output().unwrap();
+    assert!(help.status.success());
+    let help = String::from_utf8(help.stdout).unwrap();
+    let only = help.lines().skip_while(|l| !l.contains("--only")).collect::<Vec<_>>().join(" ");
+    for name in MEASUREMENTS {
+        assert!(only.contains(name), "`--only` help does not list {name}: {only}");
+    }
+    let bad = std::process::Command::new(bin)
+        .args(["bench", "--only", "appendd", "--out"])
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8(bad.stderr).unwrap();
+    assert!(err.contains("appendd") && err.contains("scaling"), "{err}");
+}

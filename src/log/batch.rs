@@ -148,7 +148,27 @@ impl EncodedBatch {
         timestamp_ms: TimestampMs,
         headers: &[Header],
     ) -> Result<(), LogError> {
-        let len = parts_encoded_len(key, value, headers);
+        self.push_parts_sized(
+            parts_encoded_len(key, value, headers),
+            key,
+            value,
+            timestamp_ms,
+            headers,
+        )
+    }
+
+    /// [`EncodedBatch::push_parts`] given the record's [`parts_encoded_len`], which the
+    /// producer has already computed to decide whether the record fits the batch.
+    #[inline]
+    pub fn push_parts_sized(
+        &mut self,
+        len: usize,
+        key: Option<&[u8]>,
+        value: &[u8],
+        timestamp_ms: TimestampMs,
+        headers: &[Header],
+    ) -> Result<(), LogError> {
+        debug_assert_eq!(len, parts_encoded_len(key, value, headers));
         let total = self.buf.len() + len;
         let too_large = || LogError::BatchTooLarge(total);
         let count = self.count.checked_add(1).ok_or_else(too_large)?;
@@ -170,8 +190,11 @@ impl EncodedBatch {
         }
         buf.extend_from_slice(&value_len.to_le_bytes());
         buf.extend_from_slice(value);
-        buf.extend_from_slice(&timestamp_ms.to_le_bytes());
-        buf.extend_from_slice(&header_count.to_le_bytes());
+        // Timestamp and header count in one copy.
+        let mut tail = [0u8; 12];
+        tail[..8].copy_from_slice(&timestamp_ms.to_le_bytes());
+        tail[8..].copy_from_slice(&header_count.to_le_bytes());
+        buf.extend_from_slice(&tail);
         for h in headers {
             buf.extend_from_slice(&(h.key.len() as u32).to_le_bytes());
             buf.extend_from_slice(h.key.as_bytes());

@@ -15,11 +15,16 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[inline]
     fn now_ms(&self) -> TimestampMs {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as TimestampMs)
-            .unwrap_or(0)
+        // Read once per producer send: whole seconds × 1000 + the millisecond part is the same
+        // value as `as_millis()` without its u128 arithmetic (before 2^63 ms, i.e. forever).
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => (d.as_secs() as TimestampMs)
+                .wrapping_mul(1000)
+                .wrapping_add(TimestampMs::from(d.subsec_millis())),
+            Err(_) => 0,
+        }
     }
 }
 
@@ -70,5 +75,22 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> TimestampMs {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_clock_reads_epoch_milliseconds() {
+        let reference = || {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+                as TimestampMs
+        };
+        let before = reference();
+        let now = SystemClock.now_ms();
+        let after = reference();
+        assert!(before <= now && now <= after, "{before} <= {now} <= {after}");
     }
 }

@@ -53,10 +53,13 @@
 //!   `write_all`. A batch is either wholly in the log or not at all: readers only see batches
 //!   whose CRC checks.
 //! - **Durability.** `Partition::append` returns once the batch is as durable as the
-//!   [`FsyncPolicy`] promises: `Always` after `fsync` of the segment; `Interval` after `fsync` if
-//!   the last sync is older than the interval (otherwise it is in the OS page cache and at most an
-//!   interval's worth of acknowledged writes can be lost on power failure); `Never` once written to
-//!   the OS. A process crash (`kill -9`) loses nothing the OS has accepted under any policy.
+//!   [`FsyncPolicy`] promises: `Always` after `fsync` of the segment (a [`Producer`] with group
+//!   commit acknowledges a batch later, once an `fsync` that started after it was written has
+//!   succeeded, and readers do not see it before); `Interval` once written to the OS, with an
+//!   `fsync` started on the partition's sync thread when the last one is older than the
+//!   interval (at most an interval's worth of acknowledged writes, plus those of one running
+//!   `fsync`, can be lost on power failure); `Never` once written to the OS. A process crash
+//!   (`kill -9`) loses nothing the OS has accepted under any policy.
 //!   Rolling syncs the closed segment and its indexes; creating or deleting files syncs the
 //!   directory; `topic.json` is replaced atomically (tmp, fsync, rename, fsync dir); a group
 //!   commit appends one checksummed entry to the group's file and fsyncs it (a torn last entry
@@ -139,9 +142,11 @@ pub type TimestampMs = i64;
 pub enum FsyncPolicy {
     /// `fsync` the segment before every append returns: nothing acknowledged is ever lost.
     Always,
-    /// `fsync` when the last sync is older than `ms`: bounded loss on power failure.
+    /// `fsync` when the last sync is older than `ms`, on the partition's sync thread (appends
+    /// do not wait for it): bounded loss on power failure.
     Interval {
-        /// Maximum age of unsynced, acknowledged data, in milliseconds.
+        /// Maximum age of unsynced, acknowledged data, in milliseconds (plus the duration of
+        /// one `fsync`, which runs while appends go on).
         ms: u64,
     },
     /// Leave syncing to the OS: survives a process crash, not a power failure.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::batch::{self, BatchHeader, EncodedBatch, RecordRef};
 use super::compaction::{self, Cleaned};
 use super::error::{LogError, Result};
-use super::fsutil::{io_err, sync_dir};
+use super::fsutil::{SyncWorker, io_err, sync_dir};
 use super::segment::Segment;
 use super::tier::{RemoteLog, RemoteSegment, partition_key};
 use super::{
@@ -72,6 +72,8 @@ pub struct Partition {
     /// The cleaned prefix `[log start, first segment's base)` of a compacted partition (see
     /// `compaction.rs`).
     cleaned: Option<Cleaned>,
+    /// The thread that runs fsyncs behind the producer (group commit), started on the first.
+    syncer: Option<SyncWorker>,
 }
 
 /// Base offsets of the segments in `dir`, sorted; stray index files without a `.log` (left by a
@@ -107,6 +109,10 @@ fn list_segments(dir: &std::path::Path) -> Result<Vec<Offset>> {
     }
     Ok(logs)
 }
+
+/// Under `FsyncPolicy::Interval`, unsynced bytes that start a background fsync before the
+/// interval is due, when none is running (see `Partition::append_encoded_with`).
+const INTERVAL_EAGER_SYNC_BYTES: u64 = 1 << 20;
 
 impl Partition {
     /// Opens (recovering) or creates the partition stored in `dir`.
@@ -189,8 +195,17 @@ impl Partition {
             }
             Some(tier) => Some(RemoteLog::open(tier.clone(), partition_key(&dir))?),
         };
-        let mut p =
-            Partition { dir, config, clock, segments, last_sync_ms, events, remote, cleaned };
+        let mut p = Partition {
+            dir,
+            config,
+            clock,
+            segments,
+            last_sync_ms,
+            events,
+            remote,
+            cleaned,
+            syncer: None,
+        };
         p.check_tiers()?;
         Ok(p)
     }
@@ -231,8 +246,8 @@ impl Partition {
     /// Appends `records` as one batch; returns the offset of the first. Returns once the batch is
     /// as durable as the fsync policy promises. An empty slice appends nothing.
     pub fn append(&mut self, records: &[Record]) -> Result<Offset> {
-        self.settle()?;
         if records.is_empty() {
+            self.settle()?;
             return Ok(self.log_end_offset());
         }
         let mut b = EncodedBatch::with_capacity(batch::batch_encoded_len(records));
@@ -249,36 +264,48 @@ impl Partition {
     }
 
     /// [`Partition::append_encoded`] with group commit under `FsyncPolicy::Always`: the batch
-    /// is written and its `fdatasync` started on a thread of its own, and the call returns
-    /// without waiting for it (`true`: the batch is in flight). The batch is **not yet
-    /// acknowledged** and readers do not see it ([`Partition::log_end_offset`] stops before it)
-    /// until the next call that settles it — [`Partition::settle`], or any append, flush, roll,
-    /// truncation or retention pass, which all settle first — sees the fsync succeed. If it
-    /// fails, the batch is cut away and the segment poisoned exactly as for a synchronous
-    /// fsync, and the settling call returns the error. So at most one batch per partition is
-    /// in flight, and the producer encodes the next batch while the disk syncs this one.
-    /// Under the other policies this is [`Partition::append_encoded`] (`false`).
+    /// is written and the call returns without waiting for an fsync (`true`: the batch is in
+    /// flight). An fsync runs on the partition's sync thread: if none is running, one starts
+    /// now; otherwise the batch waits for the next, which starts as soon as the running one is
+    /// settled — so one fsync covers every batch written while the previous one ran, and the
+    /// producer keeps encoding and writing meanwhile. A batch in flight is **not yet
+    /// acknowledged** and readers do not see it ([`Partition::log_end_offset`] stops at the
+    /// last synced offset) until an fsync covering it is seen to succeed
+    /// ([`Partition::progress_for_ack`], or any append, flush, roll, truncation or retention
+    /// pass, which all settle first). If an fsync fails, every batch after the last successful
+    /// one is cut away and the segment poisoned exactly as for a synchronous fsync, and the
+    /// call that finds it returns the error. Under the other policies this is
+    /// [`Partition::append_encoded`] (`false`).
     pub(crate) fn append_encoded_behind(&mut self, b: &mut EncodedBatch) -> Result<(Offset, bool)> {
         self.append_encoded_with(b, true)
     }
 
-    /// Waits for a batch in flight (see [`Partition::append_encoded_behind`]), if any: on
-    /// success it becomes acknowledged and visible; a failed fsync is returned.
+    /// Makes every batch in flight durable, waiting as needed (see
+    /// [`Partition::append_encoded_behind`]): on success they become visible; a failed fsync
+    /// is returned.
     pub(crate) fn settle(&mut self) -> Result<()> {
         self.active_mut().settle_sync()
     }
 
-    /// Whether settling would not block: no batch in flight, or its fsync has finished.
-    pub(crate) fn settled_without_waiting(&self) -> bool {
-        self.active().sync_done()
+    /// For a producer with batches in flight: moves group commit along without waiting (a
+    /// finished fsync is settled, the next one started) and returns the offset before which
+    /// every batch in flight is durable — `Offset::MAX` when none is waiting for an fsync.
+    /// An error when an fsync failed, also when another appending call found it first (the
+    /// segment is then poisoned): batches in flight were cut away then, and must not be
+    /// acknowledged. (The check is conservative: a segment poisoned by a write whose undo
+    /// failed refuses acks for batches an earlier fsync may have covered — they are sent
+    /// again, never lost.)
+    pub(crate) fn progress_for_ack(&mut self) -> Result<Offset> {
+        let last = self.segments.len() - 1;
+        if let Some(worker) = &self.syncer {
+            self.segments[last].progress_sync(worker)?;
+        }
+        self.active().check_poisoned()?;
+        Ok(self.active().lagging_from().unwrap_or(Offset::MAX))
     }
 
-    /// [`Partition::settle`] for a producer about to acknowledge its batch in flight: also an
-    /// error when the segment is poisoned. Another appending call may have settled the batch
-    /// already; if that call found its fsync failed, the batch was cut away, and it must not
-    /// be acknowledged. (A poisoned segment takes no appends, so the batch cannot have been
-    /// appended after an unrelated failure: the check never hides a durable batch's failure
-    /// behind someone else's, it can only be conservative.)
+    /// [`Partition::settle`] for a producer about to acknowledge all its batches in flight:
+    /// also an error when the segment is poisoned (see [`Partition::progress_for_ack`]).
     pub(crate) fn settle_for_ack(&mut self) -> Result<()> {
         self.settle()?;
         self.active().check_poisoned()
@@ -289,10 +316,28 @@ impl Partition {
         b: &mut EncodedBatch,
         behind: bool,
     ) -> Result<(Offset, bool)> {
-        self.settle()?;
-        let base = self.log_end_offset();
+        let group = behind && self.config.fsync == FsyncPolicy::Always;
+        if group && self.syncer.is_none() {
+            // Started before anything is written: a failure to start leaves nothing behind.
+            let worker = SyncWorker::start("log-fsync")
+                .map_err(io_err("start the fsync thread for", &self.dir))?;
+            self.syncer = Some(worker);
+        }
+        if group || matches!(self.config.fsync, FsyncPolicy::Interval { .. }) {
+            // No waiting for an fsync running behind (group commit, or an interval's fsync):
+            // this batch is written while it runs; a finished one is settled.
+            let last = self.segments.len() - 1;
+            if let Some(worker) = &self.syncer {
+                self.segments[last].progress_sync(worker)?;
+            }
+        } else {
+            self.settle()?;
+        }
+        // The end of what is written (batches in flight included): the visible end when
+        // nothing is in flight.
+        let base = self.active().next_offset;
         if b.is_empty() {
-            return Ok((base, false));
+            return Ok((self.log_end_offset(), false));
         }
         let now = self.clock.now_ms();
         let len = b.len_bytes();
@@ -331,19 +376,54 @@ impl Partition {
         self.active_mut().append(buf, &header, interval)?;
         match self.config.fsync {
             FsyncPolicy::Always if behind => {
-                self.active_mut().begin_sync(base)?;
+                let last = self.segments.len() - 1;
+                match &self.syncer {
+                    Some(worker) => self.segments[last].sync_behind(worker)?,
+                    None => self.flush()?,
+                }
                 return Ok((base, true));
             }
             FsyncPolicy::Always => self.flush()?,
             FsyncPolicy::Interval { ms } => {
                 let ms = i64::try_from(ms).unwrap_or(i64::MAX);
-                if now.saturating_sub(self.last_sync_ms) >= ms {
-                    self.flush()?;
+                let active = self.active();
+                // Also sync early, when the sync thread is idle and a MiB is waiting (as
+                // RocksDB's `bytes_per_sync`): the writeback is spread over the run instead of
+                // piling up for the next due fsync (a flush at the end of 32 MiB appended in
+                // under an interval was one fsync of all 32 MiB). Never later than the interval.
+                let eager =
+                    !active.sync_running() && active.unsynced_bytes() >= INTERVAL_EAGER_SYNC_BYTES;
+                if eager || now.saturating_sub(self.last_sync_ms) >= ms {
+                    self.sync_in_background(now)?;
                 }
             }
             FsyncPolicy::Never => {}
         }
         Ok((base, false))
+    }
+
+    /// The fsync of `FsyncPolicy::Interval`, on the partition's sync thread, as Kafka's log
+    /// flusher runs apart from the appends: the batches written under this policy are
+    /// acknowledged (and visible) before any fsync anyway, so the appender need not wait for
+    /// it — a synchronous fsync of 100 ms of appends stalled the producer for tens of
+    /// milliseconds. One runs at a time: one still running when the next is due is waited
+    /// for, so unsynced data is never older than the interval plus one fsync. A failure is
+    /// found by the next append or flush and handled as a synchronous one (cut back to the last
+    /// synced size, segment poisoned). Falls back to a synchronous fsync if the sync thread
+    /// cannot be started.
+    fn sync_in_background(&mut self, now: TimestampMs) -> Result<()> {
+        if self.syncer.is_none() {
+            match SyncWorker::start("log-fsync") {
+                Ok(worker) => self.syncer = Some(worker),
+                Err(_) => return self.flush(),
+            }
+        }
+        let last = self.segments.len() - 1;
+        if let Some(worker) = &self.syncer {
+            self.segments[last].sync_in_background(worker)?;
+        }
+        self.last_sync_ms = now;
+        Ok(())
     }
 
     /// `fsync`s the active segment now, whatever the policy.
@@ -575,7 +655,8 @@ impl Partition {
             .enumerate()
             .map(|(i, s)| SegmentUid {
                 base_offset: s.base,
-                next_offset: s.next_offset,
+                // Batches waiting for their group commit's fsync are not there yet for readers.
+                next_offset: s.visible_end(),
                 uid: s.uid,
                 active: i + 1 == n,
             })
@@ -823,6 +904,75 @@ mod tests {
 
     fn rec(i: i64) -> Record {
         Record::new(format!("value-{i}"), i).with_key(format!("k{}", i % 7))
+    }
+
+    /// A partition under `Interval` (an interval that never passes here) on a faulty storage.
+    fn interval_partition(
+        dir: &std::path::Path,
+        storage: &crate::log::FaultyStorage,
+        clock: &Arc<ManualClock>,
+    ) -> Partition {
+        let cfg = LogConfig {
+            fsync: FsyncPolicy::Interval { ms: 1_000_000 },
+            storage: Arc::new(storage.clone()),
+            ..LogConfig::default()
+        };
+        open(dir, cfg, clock)
+    }
+
+    #[test]
+    fn interval_syncs_early_in_the_background_once_a_mib_is_waiting() {
+        use crate::log::{FaultConfig, FaultyStorage};
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FaultyStorage::new(FaultConfig { real_sync: false, ..FaultConfig::none(1) });
+        let clock = Arc::new(ManualClock::new(0));
+        let mut p = interval_partition(dir.path(), &storage, &clock);
+        let before = storage.successful_syncs();
+        storage.hold_syncs(true);
+        // Under a MiB: no fsync is started (the interval is far away).
+        let big = |i| Record::new(vec![1u8; 300 << 10], i);
+        p.append(&[big(0), big(1)]).unwrap();
+        assert!(!p.active().sync_running());
+        // Past a MiB: one is handed to the sync thread, and the append does not wait for it
+        // (the disk is held) — the batch is acknowledged and visible at once, as `Interval`
+        // promises.
+        p.append(&[big(2), big(3)]).unwrap();
+        assert!(p.active().sync_running());
+        assert_eq!(p.log_end_offset(), 4);
+        // Another MiB while it runs: no second one (one at a time).
+        p.append(&[big(4), big(5), big(6), big(7)]).unwrap();
+        storage.hold_syncs(false);
+        p.flush().unwrap();
+        // The early fsync, then the flush's own.
+        assert_eq!(storage.successful_syncs() - before, 2);
+    }
+
+    #[test]
+    fn a_failed_background_interval_fsync_is_reported_and_cuts_back() {
+        use crate::log::{FaultConfig, FaultyStorage};
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FaultyStorage::new(FaultConfig { real_sync: false, ..FaultConfig::none(2) });
+        let clock = Arc::new(ManualClock::new(0));
+        let mut p = interval_partition(dir.path(), &storage, &clock);
+        p.append(&[rec(0)]).unwrap();
+        p.flush().unwrap();
+        storage.hold_syncs(true);
+        p.append(&[Record::new(vec![1u8; 600 << 10], 1), Record::new(vec![2u8; 600 << 10], 2)])
+            .unwrap();
+        assert!(p.active().sync_running());
+        storage.set_config(FaultConfig {
+            fsync_eio: 1.0,
+            real_sync: false,
+            ..FaultConfig::none(2)
+        });
+        storage.hold_syncs(false);
+        // The next call that settles it sees the failure: cut back to the last good fsync
+        // (the records after it were acknowledged under `Interval`, never promised durable),
+        // and the segment refuses appends until reopened.
+        let err = p.flush().unwrap_err();
+        assert!(err.to_string().contains("fsync"), "{err}");
+        assert_eq!(p.log_end_offset(), 1);
+        assert!(p.append(&[rec(3)]).is_err());
     }
 
     #[test]

@@ -41,7 +41,8 @@ struct Pending {
     since_ms: TimestampMs,
 }
 
-/// A batch appended with its fsync still running (see [`Producer::in_flight`]).
+/// A batch appended whose fsync has not been seen to succeed yet (see
+/// [`Producer::in_flight`]).
 #[derive(Debug)]
 struct InFlight {
     topic: usize,
@@ -78,12 +79,18 @@ pub struct Producer {
     spare: Vec<EncodedBatch>,
     /// Whether a batch may be in flight (see [`Producer::in_flight`]).
     behind: bool,
-    /// Batches appended whose fsync is still running, at most one per partition.
+    /// Batches appended whose fsync has not been seen to succeed, in append order (several
+    /// per partition, up to [`MAX_IN_FLIGHT_BYTES`]).
     in_flight: Vec<InFlight>,
 }
 
 /// Buffers kept for reuse: one per partition being filled is plenty.
 const SPARE_BATCHES: usize = 8;
+
+/// Bytes of batches a partition may have in flight (written, waiting for an fsync) before a
+/// send waits for them: the producer keeps them to send again if their fsync fails, so this
+/// bounds its memory, as Kafka's `buffer.memory` does.
+const MAX_IN_FLIGHT_BYTES: usize = 16 << 20;
 
 impl Producer {
     /// A producer with `config`.
@@ -99,18 +106,23 @@ impl Producer {
         }
     }
 
-    /// The same producer with group commit under `FsyncPolicy::Always` (Kafka's
-    /// `max.in.flight.requests` of 2): a sent batch's `fdatasync` runs on a thread of its own
-    /// while this producer encodes the next batch, so the disk and the CPU work at the same
-    /// time instead of in turn. The durability contract is unchanged — **an acknowledged batch
-    /// was fsynced** — but acks come later: a batch in flight is acknowledged by the next call
-    /// that sends to its partition, or by [`Producer::poll`] or [`Producer::flush`], which
-    /// settle every batch in flight. Until then readers do not see it (the partition's log end
-    /// stops before it), so no one reads a record whose fsync may still fail. If the fsync
-    /// fails, the batch is not acknowledged: its records go back in front of that partition's
-    /// buffered records and the error is returned (the segment is poisoned until the log is
-    /// reopened, as with a synchronous fsync). Under the other fsync policies this changes
-    /// nothing.
+    /// The same producer with group commit under `FsyncPolicy::Always`: a full (or lingered)
+    /// batch is written at once and the producer goes on, while fsyncs run on the partition's
+    /// sync thread — each covering every batch written before it started, so under a steady
+    /// stream one fsync covers the batches written while the previous one ran (see
+    /// `Partition::append_encoded_behind`). The disk and the CPU work at the same time instead
+    /// of in turn, and there are fewer fsyncs than batches. The durability contract is
+    /// unchanged — **an acknowledged batch was fsynced** — but acks come later: batches in
+    /// flight are acknowledged, in order, by a later send to their partition or by
+    /// [`Producer::poll`] once an fsync covering them has succeeded, and by
+    /// [`Producer::flush`], which waits for all of them. Until then readers do not see them
+    /// (the partition's log end stops at the last synced offset), so no one reads a record
+    /// whose fsync may still fail. If an fsync fails, no batch it should have covered is
+    /// acknowledged: the records of every batch in flight on that partition go back, in order,
+    /// in front of its buffered records, and the error is returned (the segment is poisoned
+    /// until the log is reopened, as with a synchronous fsync). A partition holds at most
+    /// 16 MiB of batches in flight; beyond that a send waits for their fsyncs. Under the other
+    /// fsync policies this changes nothing.
     pub fn in_flight(mut self) -> Self {
         self.behind = true;
         self
@@ -175,7 +187,7 @@ impl Producer {
         }
         let full = match &mut self.pending[t].slots[i] {
             Some(p) => {
-                p.batch.push_parts(key, value, timestamp_ms, headers)?;
+                p.batch.push_parts_sized(size, key, value, timestamp_ms, headers)?;
                 p.batch.len_bytes() >= max
             }
             None => false,
@@ -229,7 +241,7 @@ impl Producer {
         let now = log.clock().now_ms();
         let linger = self.config.linger_ms;
         let mut acks = Vec::new();
-        self.settle_all(log, true, &mut acks)?;
+        self.collect_all(log, false, &mut acks)?;
         let busy: Vec<(usize, u32)> =
             self.in_flight.iter().map(|f| (f.topic, f.partition)).collect();
         let more = self.send_where(log, |t, partition, p| {
@@ -248,66 +260,97 @@ impl Producer {
     /// `Ok`, everything sent is acknowledged.
     pub fn flush(&mut self, log: &Log) -> Result<Vec<Ack>> {
         let mut acks = self.send_where(log, |_, _, _| true)?;
-        self.settle_all(log, false, &mut acks)?;
+        self.collect_all(log, true, &mut acks)?;
         Ok(acks)
     }
 
-    /// Settles the batches in flight (only those whose fsync has finished, when
-    /// `finished_only`), in (topic, partition) order.
-    fn settle_all(&mut self, log: &Log, finished_only: bool, acks: &mut Vec<Ack>) -> Result<()> {
-        let mut ready: Vec<(usize, u32)> = Vec::new();
-        for f in &self.in_flight {
-            let done = !finished_only
-                || log
-                    .topic(&self.pending[f.topic].name)
-                    .and_then(|tp| tp.partition(f.partition))
-                    .is_ok_and(|p| p.settled_without_waiting());
-            if done {
-                ready.push((f.topic, f.partition));
-            }
-        }
-        ready.sort_unstable();
-        for (t, partition) in ready {
-            self.settle(log, t, partition, acks)?;
+    /// [`Producer::collect`] for every partition with batches in flight, in (topic,
+    /// partition) order.
+    fn collect_all(&mut self, log: &Log, wait: bool, acks: &mut Vec<Ack>) -> Result<()> {
+        let mut parts: Vec<(usize, u32)> =
+            self.in_flight.iter().map(|f| (f.topic, f.partition)).collect();
+        parts.sort_unstable();
+        parts.dedup();
+        for (t, partition) in parts {
+            self.collect(log, t, partition, wait, acks)?;
         }
         Ok(())
     }
 
-    /// Waits for the batch of topic `t`, `partition` in flight, if any: acknowledges it, or on
-    /// a failed fsync puts its records back in front of that partition's buffered ones.
-    fn settle(&mut self, log: &Log, t: usize, partition: u32, acks: &mut Vec<Ack>) -> Result<()> {
-        let Some(at) = self.in_flight.iter().position(|f| f.topic == t && f.partition == partition)
-        else {
+    /// Acknowledges the batches of topic `t`, `partition` in flight that an fsync has made
+    /// durable — all of them, waiting as needed, when `wait`. If an fsync failed (here, or
+    /// as seen by another appending call), none of them is acknowledged: their records go
+    /// back, in order, in front of that partition's buffered records, and the error is
+    /// returned.
+    fn collect(
+        &mut self,
+        log: &Log,
+        t: usize,
+        partition: u32,
+        wait: bool,
+        acks: &mut Vec<Ack>,
+    ) -> Result<()> {
+        if !self.in_flight.iter().any(|f| f.topic == t && f.partition == partition) {
             return Ok(());
-        };
-        let f = self.in_flight.remove(at);
+        }
         let topic = self.pending[t].name.as_str();
-        match log.topic(topic).and_then(|tp| tp.partition(partition)).and_then(|p| p.settle()) {
-            Ok(()) => {
-                acks.push(Ack {
-                    topic: topic.to_owned(),
-                    partition,
-                    base_offset: f.base_offset,
-                    record_count: f.batch.record_count(),
-                });
-                if self.spare.len() < SPARE_BATCHES {
-                    self.spare.push(f.batch);
+        let durable = log.topic(topic).and_then(|tp| tp.partition(partition)).and_then(|p| {
+            if wait { p.settle().map(|()| Offset::MAX) } else { p.progress_for_ack() }
+        });
+        match durable {
+            Ok(durable) => {
+                // In flight in append order: the durable ones are a prefix per partition.
+                let mut i = 0;
+                while i < self.in_flight.len() {
+                    let f = &self.in_flight[i];
+                    let end = f.base_offset + u64::from(f.batch.record_count());
+                    if f.topic != t || f.partition != partition || end > durable {
+                        i += 1;
+                        continue;
+                    }
+                    let f = self.in_flight.remove(i);
+                    acks.push(Ack {
+                        topic: topic.to_owned(),
+                        partition,
+                        base_offset: f.base_offset,
+                        record_count: f.batch.record_count(),
+                    });
+                    if self.spare.len() < SPARE_BATCHES {
+                        self.spare.push(f.batch);
+                    }
                 }
                 Ok(())
             }
             Err(e) => {
+                let (failed, kept): (Vec<InFlight>, Vec<InFlight>) =
+                    std::mem::take(&mut self.in_flight)
+                        .into_iter()
+                        .partition(|f| f.topic == t && f.partition == partition);
+                self.in_flight = kept;
+                // Newest first, each in front of what is already there: the oldest ends first.
                 let slot = &mut self.pending[t].slots[partition as usize];
-                match slot {
-                    Some(p) => p.batch.prepend(&f.batch),
-                    None => {
-                        // `since_ms` of the failed batch is lost; it is due at once.
-                        *slot = Some(Pending { batch: f.batch, since_ms: i64::MIN });
-                        self.next_due_ms = Some(i64::MIN);
+                for f in failed.into_iter().rev() {
+                    match slot {
+                        Some(p) => p.batch.prepend(&f.batch),
+                        None => {
+                            // `since_ms` of the failed batch is lost; it is due at once.
+                            *slot = Some(Pending { batch: f.batch, since_ms: i64::MIN });
+                            self.next_due_ms = Some(i64::MIN);
+                        }
                     }
                 }
                 Err(e)
             }
         }
+    }
+
+    /// Bytes of the batches of topic `t`, `partition` in flight.
+    fn in_flight_bytes(&self, t: usize, partition: u32) -> usize {
+        self.in_flight
+            .iter()
+            .filter(|f| f.topic == t && f.partition == partition)
+            .map(|f| f.batch.len_bytes())
+            .sum()
     }
 
     /// Records buffered and not yet acknowledged.
@@ -350,8 +393,11 @@ impl Producer {
     /// its ack (and that of the partition's batch in flight, settled first) go to `acks`. On
     /// failure the records stay buffered, so nothing unacknowledged is silently dropped.
     fn send_one(&mut self, log: &Log, t: usize, partition: u32, acks: &mut Vec<Ack>) -> Result<()> {
-        // At most one batch per partition in flight: the previous one is settled first.
-        self.settle(log, t, partition, acks)?;
+        // Acknowledge what earlier fsyncs made durable — waiting for them when this partition
+        // has too much in flight (bounded memory). Before the append, so a batch is never
+        // acknowledged by the call that writes it (its fsync cannot have run yet).
+        let wait = self.in_flight_bytes(t, partition) >= MAX_IN_FLIGHT_BYTES;
+        self.collect(log, t, partition, wait, acks)?;
         let slot = &mut self.pending[t].slots[partition as usize];
         let Some(mut p) = slot.take() else { return Ok(()) };
         if p.batch.is_empty() {
@@ -387,6 +433,11 @@ impl Producer {
             }
             Err(e) => {
                 self.pending[t].slots[partition as usize] = Some(p);
+                // The failure may be an earlier batch's fsync, found by this append (then the
+                // segment is poisoned and those batches were cut away): settle the batches in
+                // flight now — acknowledged if durable, else back in front of this one — so
+                // none is left to be taken as durable later.
+                let _ = self.collect(log, t, partition, true, acks);
                 Err(e)
             }
         };
@@ -530,5 +581,77 @@ mod tests {
         assert!(prod.flush(&log).is_err());
         assert_eq!(prod.pending_records(), 4);
         assert_eq!(p.log_end_offset(), 0);
+    }
+
+    #[test]
+    fn one_fsync_covers_every_batch_written_while_the_previous_one_ran() {
+        use crate::log::{FaultConfig, FaultyStorage};
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FaultyStorage::new(FaultConfig::none(3));
+        let log = always_log(dir.path(), Some(&storage));
+        let before = storage.successful_syncs();
+        // The disk is "slow": the first batch's fsync cannot finish until released.
+        storage.hold_syncs(true);
+        let mut prod =
+            Producer::new(ProducerConfig { linger_ms: 10, max_batch_bytes: 300 }).in_flight();
+        let mut acks = Vec::new();
+        // ~70 bytes per record, 3 records per batch: 13 sends write 4 batches.
+        for i in 0..13 {
+            acks.extend(prod.send(&log, "t", Record::new(vec![0; 50], i)).unwrap().1);
+        }
+        // Written without waiting for the held fsync, none acknowledged or visible.
+        assert!(acks.is_empty());
+        assert_eq!(prod.pending_records(), 13);
+        let p = log.topic("t").unwrap().partition(0).unwrap();
+        assert_eq!(p.log_end_offset(), 0);
+        assert!(p.read(0, 100).unwrap().is_empty());
+        storage.hold_syncs(false);
+        let acks = prod.flush(&log).unwrap();
+        let got: Vec<_> = acks.iter().map(|a| (a.base_offset, a.record_count)).collect();
+        assert_eq!(got, vec![(0, 3), (3, 3), (6, 3), (9, 3), (12, 1)]);
+        assert_eq!(p.log_end_offset(), 13);
+        let read = p.read(0, 100).unwrap();
+        assert_eq!(
+            read.iter().map(|r| r.record.timestamp_ms).collect::<Vec<_>>(),
+            (0..13).collect::<Vec<_>>()
+        );
+        // Five batches, but only two fsyncs: the held one (which, run late, may cover more)
+        // and one for everything written after it started.
+        let syncs = storage.successful_syncs() - before;
+        assert!((1..=2).contains(&syncs), "{syncs} fsyncs for 5 batches");
+    }
+
+    #[test]
+    fn a_failed_group_fsync_sends_back_every_batch_in_flight_in_order() {
+        use crate::log::{FaultConfig, FaultyStorage};
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FaultyStorage::new(FaultConfig::none(5));
+        {
+            let log = always_log(dir.path(), Some(&storage));
+            storage.set_config(FaultConfig { fsync_eio: 1.0, ..FaultConfig::none(5) });
+            storage.hold_syncs(true);
+            let mut prod =
+                Producer::new(ProducerConfig { linger_ms: 10, max_batch_bytes: 300 }).in_flight();
+            for i in 0..10 {
+                assert!(prod.send(&log, "t", Record::new(vec![0; 50], i)).unwrap().1.is_empty());
+            }
+            storage.hold_syncs(false);
+            let err = prod.flush(&log).unwrap_err();
+            assert!(err.to_string().contains("fsync"), "{err}");
+            // Nothing acknowledged or served; all ten records buffered again.
+            assert_eq!(prod.pending_records(), 10);
+            let p = log.topic("t").unwrap().partition(0).unwrap();
+            assert_eq!(p.log_end_offset(), 0);
+            assert!(p.read(0, 100).unwrap().is_empty());
+            // Reopened on a healthy disk, the same producer sends them again in order.
+            drop(log);
+            let log = always_log(dir.path(), None);
+            let acks = prod.flush(&log).unwrap();
+            assert_eq!(acks.iter().map(|a| a.record_count).sum::<u32>(), 10);
+            let p = log.topic("t").unwrap().partition(0).unwrap();
+            let read = p.read(0, 100).unwrap();
+            let ts: Vec<_> = read.iter().map(|r| r.record.timestamp_ms).collect();
+            assert_eq!(ts, (0..10).collect::<Vec<_>>());
+        }
     }
 }

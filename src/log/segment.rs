@@ -21,7 +21,7 @@ use std::ops::ControlFlow;
 
 use super::batch::{self, BatchHeader, FRAME_LEN, RecordRef};
 use super::error::{LogError, Result};
-use super::fsutil::io_err;
+use super::fsutil::{SyncTicket, SyncWorker, io_err};
 use super::storage::{FileCache, Storage, StorageFile};
 use super::{Offset, RecoveryEvent, SegmentInfo, TimestampMs};
 
@@ -421,20 +421,20 @@ pub(crate) struct Segment {
     /// The segment as of its last successful fsync (or when opened): what a failed fsync cuts
     /// it back to.
     synced: Synced,
-    /// An fsync running on its own thread (see [`Segment::begin_sync`]); what it covers is not
-    /// visible to readers until it is settled.
+    /// An fsync running on the partition's sync thread (see [`Segment::sync_behind`]).
     behind: Option<SyncBehind>,
+    /// Whether batches appended under group commit may not be durable yet: readers then stop
+    /// at the last synced offset (see [`Segment::visible_end`]).
+    lagging: bool,
 }
 
 /// An fsync running behind the producer: the group commit of `Partition::append_encoded_behind`.
 #[derive(Debug)]
 struct SyncBehind {
-    /// The `fdatasync`, on its own thread.
-    handle: std::thread::JoinHandle<std::io::Result<()>>,
+    /// The `fdatasync`, on the partition's sync thread.
+    ticket: Arc<SyncTicket>,
     /// What becomes the synced state when it succeeds (taken when it started).
     snapshot: Synced,
-    /// The first offset it makes durable: readers stop before it until it is settled.
-    from: Offset,
 }
 
 /// What a segment looked like at a point it can be rolled back to.
@@ -529,6 +529,7 @@ impl Segment {
             poisoned: None,
             synced: Synced::empty(base),
             behind: None,
+            lagging: false,
         })
     }
 
@@ -630,6 +631,7 @@ impl Segment {
             poisoned: None,
             synced: Synced::empty(base),
             behind: None,
+            lagging: false,
         };
         seg.synced = seg.snapshot();
         Ok(seg)
@@ -686,6 +688,7 @@ impl Segment {
                 stats: Stats::default(),
             },
             behind: None,
+            lagging: false,
         };
         if index.is_some()
             && time_index.is_some()
@@ -850,34 +853,87 @@ impl Segment {
         Ok(())
     }
 
-    /// Starts an `fdatasync` of everything written so far on a thread of its own and returns
-    /// at once; `from` is the first offset it makes durable (everything before it already is).
-    /// Until [`Segment::settle_sync`] sees it succeed, readers stop before `from`
-    /// ([`Segment::visible_end`]): a batch whose fsync may still fail is never served, since a
-    /// failure cuts it away and its offsets would be reused.
-    pub fn begin_sync(&mut self, from: Offset) -> Result<()> {
-        self.settle_sync()?;
-        self.check_poisoned()?;
-        let file = self.writer()?;
-        let snapshot = self.snapshot();
-        let handle = std::thread::Builder::new()
-            .name("log-fsync".into())
-            .spawn(move || file.sync_data())
-            .map_err(io_err("start an fsync thread for", &self.log_path))?;
-        self.behind = Some(SyncBehind { handle, snapshot, from });
+    /// Group commit (see `Partition::append_encoded_behind`): called after a batch was
+    /// appended under `FsyncPolicy::Always` without waiting for its fsync. From now until an
+    /// fsync covering it succeeds, the batch is *lagging*: readers stop at the last synced
+    /// offset ([`Segment::visible_end`]), so no one reads a record whose fsync may still fail
+    /// (a failure cuts it away and its offsets would be reused). If no fsync is running, one
+    /// is handed to `worker` now, covering everything written; if one is running, the batch
+    /// waits for the next, which [`Segment::progress_sync`] starts when that one is done — so
+    /// one fsync covers every batch written while the previous one ran.
+    pub fn sync_behind(&mut self, worker: &SyncWorker) -> Result<()> {
+        self.lagging = true;
+        self.progress_sync(worker)
+    }
+
+    /// Moves group commit along without waiting: settles a finished fsync (a failure cuts the
+    /// segment back and poisons it, as for [`Segment::sync`]) and hands the next one to
+    /// `worker` if batches were written since it started.
+    pub fn progress_sync(&mut self, worker: &SyncWorker) -> Result<()> {
+        if self.behind.as_ref().is_some_and(|b| b.ticket.is_done()) {
+            self.finish_behind()?;
+        }
+        if self.lagging && self.behind.is_none() {
+            if self.size == self.synced.size {
+                self.lagging = false;
+            } else {
+                self.check_poisoned()?;
+                let file = self.writer()?;
+                let snapshot = self.snapshot();
+                match worker.submit(file.clone()) {
+                    Ok(ticket) => self.behind = Some(SyncBehind { ticket, snapshot }),
+                    // The sync thread is gone (it can only have panicked): sync here instead.
+                    Err(_) => {
+                        if let Err(e) = file.sync_data() {
+                            return Err(self.failed_sync(&*file, e));
+                        }
+                        self.synced = snapshot;
+                        self.lagging = false;
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
-    /// Waits for the fsync started by [`Segment::begin_sync`], if any: on success what it
-    /// covered becomes durable and visible; on failure the segment is cut back and poisoned
-    /// exactly as a failed [`Segment::sync`].
-    pub fn settle_sync(&mut self) -> Result<()> {
+    /// Hands an fsync of everything written so far to `worker` without waiting for it (the
+    /// fsync of `FsyncPolicy::Interval`, whose batches are acknowledged and visible before any
+    /// fsync). One still running is waited for first, so there is one at a time. Settled by
+    /// [`Segment::progress_sync`] or [`Segment::settle_sync`] like a group commit's.
+    pub fn sync_in_background(&mut self, worker: &SyncWorker) -> Result<()> {
+        self.finish_behind()?;
+        self.check_poisoned()?;
+        let file = self.writer()?;
+        let snapshot = self.snapshot();
+        match worker.submit(file.clone()) {
+            Ok(ticket) => self.behind = Some(SyncBehind { ticket, snapshot }),
+            // The sync thread is gone (it can only have panicked): sync here instead.
+            Err(_) => {
+                if let Err(e) = file.sync_data() {
+                    return Err(self.failed_sync(&*file, e));
+                }
+                self.synced = snapshot;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an fsync handed to the sync thread has not finished yet.
+    pub fn sync_running(&self) -> bool {
+        self.behind.as_ref().is_some_and(|b| !b.ticket.is_done())
+    }
+
+    /// Bytes written since the last fsync that succeeded or is running.
+    pub fn unsynced_bytes(&self) -> u64 {
+        let covered = self.behind.as_ref().map_or(self.synced.size, |b| b.snapshot.size);
+        self.size.saturating_sub(covered)
+    }
+
+    /// Waits for the fsync running behind, if any, and on success takes what it covered as
+    /// synced; on failure cuts the segment back and poisons it.
+    fn finish_behind(&mut self) -> Result<()> {
         let Some(b) = self.behind.take() else { return Ok(()) };
-        let result = b
-            .handle
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the fsync thread panicked")));
-        match (result, self.file.clone()) {
+        match (b.ticket.wait(), self.file.clone()) {
             (Ok(()), _) => {
                 self.synced = b.snapshot;
                 Ok(())
@@ -888,16 +944,37 @@ impl Segment {
         }
     }
 
-    /// Whether no fsync is running behind (none was started, or it has finished and only
-    /// waits to be settled): settling then does not block.
-    pub fn sync_done(&self) -> bool {
-        self.behind.as_ref().is_none_or(|b| b.handle.is_finished())
+    /// Makes every lagging batch durable (see [`Segment::sync_behind`]), waiting as needed:
+    /// the fsync running behind, then one more here for what was written after it started.
+    /// On success everything written is synced and visible; a failure is handled exactly as
+    /// a failed [`Segment::sync`].
+    pub fn settle_sync(&mut self) -> Result<()> {
+        self.finish_behind()?;
+        if self.lagging {
+            if self.size != self.synced.size {
+                self.check_poisoned()?;
+                let file = self.writer()?;
+                if let Err(e) = file.sync_data() {
+                    return Err(self.failed_sync(&*file, e));
+                }
+                self.synced = self.snapshot();
+            }
+            self.lagging = false;
+        }
+        Ok(())
     }
 
-    /// One past the last offset readers may see: the end, or where an fsync still running
-    /// behind begins.
+    /// The first offset not yet known durable under group commit: everything before it was
+    /// covered by a successful fsync (or was appended without group commit). `None` when no
+    /// batch is lagging.
+    pub fn lagging_from(&self) -> Option<Offset> {
+        self.lagging.then_some(self.synced.next_offset.min(self.next_offset))
+    }
+
+    /// One past the last offset readers may see: the end, or the last synced offset while
+    /// batches are lagging behind their group commit.
     pub fn visible_end(&self) -> Offset {
-        self.behind.as_ref().map_or(self.next_offset, |b| b.from)
+        self.lagging_from().unwrap_or(self.next_offset)
     }
 
     /// A failed fsync: cut back to the last synced size, forget what was after it, poison.
@@ -944,6 +1021,7 @@ impl Segment {
         self.builder = s.builder;
         self.stats = s.stats;
         self.writers = None;
+        self.lagging = false;
     }
 
     /// Makes the segment closed: everything synced, index files complete, index writers dropped.

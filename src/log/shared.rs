@@ -67,12 +67,14 @@ impl<'a> PartitionRef<'a> {
         self.write_guard().append_encoded_behind(batch)
     }
 
-    /// Whether settling would not block; see [`Partition::settled_without_waiting`].
-    pub(crate) fn settled_without_waiting(&self) -> bool {
-        self.read_guard().settled_without_waiting()
+    /// Moves group commit along without waiting; the offset before which batches in flight
+    /// are durable. See `Partition::progress_for_ack`.
+    pub(crate) fn progress_for_ack(&self) -> Result<Offset> {
+        self.write_guard().progress_for_ack()
     }
 
-    /// Settles a batch in flight before acknowledging it; see `Partition::settle_for_ack`.
+    /// Settles every batch in flight before acknowledging them; see
+    /// `Partition::settle_for_ack`.
     pub(crate) fn settle(&self) -> Result<()> {
         self.write_guard().settle_for_ack()
     }

@@ -368,6 +368,8 @@ struct FaultState {
     /// Files opened through this storage.
     files: Vec<Tracked>,
     counts: FaultCounts,
+    /// Successful `fsync`s.
+    syncs: u64,
 }
 
 impl FaultState {
@@ -416,6 +418,8 @@ impl Tracked {
 #[derive(Debug, Clone)]
 pub struct FaultyStorage {
     state: Arc<Mutex<FaultState>>,
+    /// While `true`, every `fsync` waits (see [`FaultyStorage::hold_syncs`]).
+    gate: Arc<(Mutex<bool>, std::sync::Condvar)>,
 }
 
 fn enospc() -> io::Error {
@@ -441,8 +445,24 @@ impl FaultyStorage {
                 crashed: false,
                 files: Vec::new(),
                 counts: FaultCounts::default(),
+                syncs: 0,
             })),
+            gate: Arc::default(),
         }
+    }
+
+    /// While `hold` is true, every `fsync`/`fdatasync` waits before doing anything (writes and
+    /// reads go on): a slow disk made deterministic, so tests can see what happens while an
+    /// fsync is running (group commit). Releasing lets the waiting ones proceed.
+    pub fn hold_syncs(&self, hold: bool) {
+        let (held, cv) = &*self.gate;
+        *held.lock().unwrap_or_else(|e| e.into_inner()) = hold;
+        cv.notify_all();
+    }
+
+    /// `fsync`/`fdatasync` calls that succeeded so far.
+    pub fn successful_syncs(&self) -> u64 {
+        self.lock().syncs
     }
 
     fn lock(&self) -> MutexGuard<'_, FaultState> {
@@ -617,6 +637,13 @@ impl StorageFile for FaultyFile {
     }
 
     fn sync_all(&self) -> io::Result<()> {
+        {
+            let (held, cv) = &*self.storage.gate;
+            let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+            while *held {
+                held = cv.wait(held).unwrap_or_else(|e| e.into_inner());
+            }
+        }
         let mut s = self.storage.lock();
         if s.crashed {
             return Err(crashed_err());
@@ -640,6 +667,7 @@ impl StorageFile for FaultyFile {
         }
         let len = self.file.metadata()?.len();
         s.tracked(&self.path).synced = len;
+        s.syncs += 1;
         Ok(())
     }
 

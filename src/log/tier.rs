@@ -40,7 +40,8 @@
 //!
 //! A cold read fetches the segment's three objects, checks their sizes and CRCs against the
 //! manifest (a missing or corrupt object is a [`LogError::Remote`] naming it), writes them into
-//! the cache directory and opens them with [`Segment::open_closed`]. The cache keeps whole
+//! the cache directory and opens them with `Segment::open_closed` (crate-private: the same code
+//! as a local closed segment). The cache keeps whole
 //! segments, least recently used evicted first, up to `cache_bytes` (the segment being read is
 //! always kept). Each fetch is charged `requests × request_latency_ms + bytes / bandwidth`
 //! (three requests per segment) by [`ColdReadCost`]: the simulated driver charges that time to

@@ -120,6 +120,8 @@ impl Topic {
         let n = self.partition_count();
         match key {
             Some(k) => partition_for_key(k, n),
+            // One partition: no counter to move (it would stay 0), no atomic per record.
+            None if n == 1 => 0,
             None => {
                 // `fetch_update` keeps the counter in [0, n), so the sequence is 0, 1, .., n-1,
                 // 0, .. exactly, as with the single-threaded counter it replaced.
