@@ -403,9 +403,10 @@ async fn coordinate(
             // Answers first, then the oracle: it has read at least everything they could hold.
             let Some(answers) = workers.ask(Command::Query).await else { return Ok(None) };
             oracle.catch_up(log)?;
-            let exact = oracle.table();
+            let exact = oracle.answers();
             for (record, answer) in records.iter_mut().zip(answers) {
-                record.sample(t, &answer.table, &exact, answer.cold_bytes);
+                record.served.replace(answer.table);
+                record.sample(t, exact, answer.cold_bytes);
             }
             let topic = log.topic(EVENTS_TOPIC)?;
             log_bytes.push((t, topic.partitions().iter().map(|p| p.size_bytes()).sum()));
