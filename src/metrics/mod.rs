@@ -264,8 +264,16 @@ impl CorrectnessTracker {
             self.account(&was, -1);
             self.account(&now, 1);
             if now.present && !now.right {
-                if self.wrong.insert(cell.clone(), now.rel).is_none_or(|r| r != now.rel) {
-                    self.wrong_sum = None;
+                match self.wrong.get_mut(cell) {
+                    Some(rel) if *rel == now.rel => {}
+                    Some(rel) => {
+                        *rel = now.rel;
+                        self.wrong_sum = None;
+                    }
+                    None => {
+                        self.wrong.insert(cell.clone(), now.rel);
+                        self.wrong_sum = None;
+                    }
                 }
             } else if self.wrong.remove(cell).is_some() {
                 self.wrong_sum = None;
