@@ -21,7 +21,7 @@ use crate::log::{
 };
 use crate::metrics::{self, CorrectnessTracker, ErrorSample, FreshnessTracker, Percentiles};
 use crate::oracle::Oracle;
-use crate::query::{QuerySet, Table};
+use crate::query::{QuerySet, Table, TrackedTable};
 use crate::scenario::{ClusterSpec, Fault, LogSpec, RunClock, Scenario};
 use crate::workload;
 
@@ -593,12 +593,12 @@ pub fn simulate_with(
         if t % scenario.sample_every_ms == 0 || stop {
             oracle.catch_up(&log)?;
             feed_trackers(&mut oracle, &mut records);
-            let exact = oracle.table();
+            let exact = oracle.answers();
             for (a, record) in archs.iter_mut().zip(&mut records) {
                 let clock = std::time::Instant::now();
-                let served = a.query(t, &log)?;
+                a.query_into(t, &log, &mut record.served)?;
                 record.wall += clock.elapsed();
-                record.sample(t, &served, &exact, a.cold_bytes());
+                record.sample(t, exact, a.cold_bytes());
                 // Every layer has ticked at `t`; a later tick reports later times (a result
                 // due by a tick is reported at that tick).
                 record.tracker.advance(t);
@@ -779,8 +779,11 @@ pub(crate) struct ArchRecord {
     pub tracker: FreshnessTracker,
     /// Consistency error at each sample.
     pub samples: Vec<(TimestampMs, ErrorSample)>,
-    /// Per window, when its answer was right.
+    /// Per window, when its answer was right; and the consistency error, incrementally.
     pub correctness: CorrectnessTracker,
+    /// The served answers as of the last sample, with the cells that changed since the one
+    /// before (written by the architecture's `query_into`, cleared by `sample`).
+    pub served: TrackedTable,
     /// When it first reflected the whole log after the workload.
     pub quiescent_at: Option<TimestampMs>,
     /// Wall-clock time spent in its code.
@@ -796,18 +799,20 @@ impl ArchRecord {
             tracker: FreshnessTracker::new(partitions),
             samples: Vec::new(),
             correctness: CorrectnessTracker::default(),
+            served: TrackedTable::new(),
             quiescent_at: None,
             wall: std::time::Duration::ZERO,
             cold_bytes: Vec::new(),
         }
     }
 
-    /// One sample at `t`: the served answers against the exact ones. (Its staleness is
+    /// One sample at `t`: the served answers (`self.served`, just updated) against the exact
+    /// ones, from the cells either changed since the previous sample. (Its staleness is
     /// computed once the tracker's horizon passes `t`.)
-    pub fn sample(&mut self, t: TimestampMs, served: &Table, exact: &Table, cold_bytes: u64) {
+    pub fn sample(&mut self, t: TimestampMs, exact: &TrackedTable, cold_bytes: u64) {
         self.tracker.sample(t);
-        self.samples.push((t, metrics::compare(served, exact)));
-        self.correctness.record(t, served, exact);
+        self.samples.push((t, self.correctness.sample(t, &self.served, exact)));
+        self.served.clear_changes();
         self.cold_bytes.push((t, cold_bytes));
     }
 

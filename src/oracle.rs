@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use crate::arch::ArchError;
 use crate::log::{Log, Offset, TimestampMs};
-use crate::query::{Agg, Cell, QueryKind, QuerySet, Table, View, present};
+use crate::query::{Agg, Cell, QueryKind, QuerySet, Table, TrackedTable};
 use crate::workload::{EventFields, EventType, decode};
 
 /// Exact answers of every query over a topic, caught up with the log on demand.
@@ -31,7 +31,14 @@ pub struct Oracle {
     /// Every event read, per partition, in offset order, when kept (see
     /// [`Oracle::keep_history`]).
     history: Option<Vec<Vec<EventFields>>>,
-    view: View,
+    /// The exact state of every cell, and whether it changed since [`Oracle::answers`].
+    view: std::collections::BTreeMap<Cell, (Agg, bool)>,
+    /// The cells marked changed in `view`, each once.
+    dirty: Vec<Cell>,
+    /// The answers as of the last [`Oracle::answers`], with what that call changed.
+    answers: TrackedTable,
+    /// The view was rebuilt from scratch (a logic change): `answers` is replaced whole.
+    rebuilt: bool,
     /// Events read: records weighted by the events each stands for.
     events: u64,
 }
@@ -48,7 +55,10 @@ impl Oracle {
             new_records: vec![Vec::new(); partitions],
             records: 0,
             history: None,
-            view: View::new(),
+            view: Default::default(),
+            dirty: Vec::new(),
+            answers: TrackedTable::new(),
+            rebuilt: false,
             events: 0,
         })
     }
@@ -68,6 +78,8 @@ impl Oracle {
     pub fn set_queries(&mut self, queries: &QuerySet) {
         self.queries = queries.clone();
         self.view.clear();
+        self.dirty.clear();
+        self.rebuilt = true;
         if let Some(history) = self.history.take() {
             for e in history.iter().flatten() {
                 self.apply(e);
@@ -134,10 +146,20 @@ impl Oracle {
             };
             for start in spec.window_starts(e.event_time_ms) {
                 let cell = Cell { query: spec.id, key: group.to_owned(), window_start_ms: start };
-                let state = self.view.entry(cell).or_insert_with(|| match spec.kind {
-                    QueryKind::DistinctUsers => Agg::Users(BTreeSet::new()),
-                    _ => Agg::Sum(0),
-                });
+                // One search for a known cell; the key built for it is kept as its change
+                // mark (no allocation beyond today's), or dropped when already marked.
+                let (state, marked) = match self.view.get_mut(&cell) {
+                    Some((state, marked)) => (state, marked),
+                    None => {
+                        let fresh = match spec.kind {
+                            QueryKind::DistinctUsers => Agg::Users(BTreeSet::new()),
+                            _ => Agg::Sum(0),
+                        };
+                        let (state, marked) =
+                            self.view.entry(cell.clone()).or_insert((fresh, false));
+                        (state, marked)
+                    }
+                };
                 match state {
                     // A record stands for `weight` identical events.
                     Agg::Sum(n) if spec.kind == QueryKind::KeySum => {
@@ -149,13 +171,41 @@ impl Oracle {
                     }
                     Agg::Sketch(_) | Agg::User { .. } => {}
                 }
+                if !*marked {
+                    *marked = true;
+                    self.dirty.push(cell);
+                }
             }
         }
     }
 
     /// The exact answers as of the last [`Oracle::catch_up`].
     pub fn table(&self) -> Table {
-        present(&self.view)
+        self.view.iter().map(|(cell, (state, _))| (cell.clone(), state.present())).collect()
+    }
+
+    /// The exact answers as of the last [`Oracle::catch_up`], tracked: its changes are the
+    /// cells that changed since the previous call (what a sample compares), found from the
+    /// cells the events since then touched — not from the whole table.
+    pub fn answers(&mut self) -> &TrackedTable {
+        self.answers.clear_changes();
+        if std::mem::take(&mut self.rebuilt) {
+            for cell in self.dirty.drain(..) {
+                if let Some((_, marked)) = self.view.get_mut(&cell) {
+                    *marked = false;
+                }
+            }
+            let table = self.table();
+            self.answers.replace(table);
+            return &self.answers;
+        }
+        for cell in self.dirty.drain(..) {
+            if let Some((state, marked)) = self.view.get_mut(&cell) {
+                *marked = false;
+                self.answers.set_owned(cell, state.present());
+            }
+        }
+        &self.answers
     }
 
     /// The records read for the first time since the last call, per partition in offset

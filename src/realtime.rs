@@ -413,10 +413,11 @@ async fn coordinate(
             let Some(answers) = workers.ask(Command::Query).await else { return Ok(None) };
             oracle.catch_up(log)?;
             crate::driver::feed_trackers(oracle, &mut records);
-            let exact = oracle.table();
+            let exact = oracle.answers();
             for (record, answer) in records.iter_mut().zip(answers) {
                 record.tracker.record(&answer.visibility);
-                record.sample(t, &answer.table, &exact, answer.cold_bytes);
+                record.served.replace(answer.table);
+                record.sample(t, exact, answer.cold_bytes);
                 // Later reports say `answer.now` or later: samples before it are final.
                 record.tracker.advance(answer.now - 1);
             }

@@ -7,7 +7,7 @@ use super::{ArchContext, ArchError, ArchStats, Architecture, Visibility};
 use crate::batch::BatchLayer;
 use crate::batch::lambda_polars::PolarsBatch;
 use crate::log::{Log, TimestampMs};
-use crate::query::{QuerySet, Table, present};
+use crate::query::{QuerySet, Table, TrackedTable, present};
 use crate::scenario::Fault;
 
 /// Builds `batch-lake`.
@@ -17,6 +17,7 @@ pub fn build(ctx: &ArchContext<'_>, _log: &Log) -> Result<Box<dyn Architecture>,
         batch: BatchLayer::new(ctx.topic, compute, ctx.queries.clone(), &ctx.scenario.batch, 0)
             .with_timing(ctx.timing.clone()),
         timeline: Vec::new(),
+        served_batch: None,
     }))
 }
 
@@ -25,6 +26,9 @@ pub fn build(ctx: &ArchContext<'_>, _log: &Log) -> Result<Box<dyn Architecture>,
 pub struct BatchLake {
     batch: BatchLayer,
     timeline: Vec<(TimestampMs, &'static str)>,
+    /// The batch view (its generation) in the served table `query_into` last updated; `None`
+    /// before the first update.
+    served_batch: Option<Option<u64>>,
 }
 
 impl Architecture for BatchLake {
@@ -44,6 +48,21 @@ impl Architecture for BatchLake {
 
     fn query(&mut self, _now: TimestampMs, _log: &Log) -> Result<Table, ArchError> {
         Ok(self.batch.published().map(|v| present(&v.view)).unwrap_or_default())
+    }
+
+    fn query_into(
+        &mut self,
+        now: TimestampMs,
+        log: &Log,
+        served: &mut TrackedTable,
+    ) -> Result<(), ArchError> {
+        // The answers change only when a batch job publishes: nothing to do in between.
+        let published = self.batch.published().map(|v| v.generation);
+        if self.served_batch != Some(published) {
+            self.served_batch = Some(published);
+            served.replace(self.query(now, log)?);
+        }
+        Ok(())
     }
 
     fn quiescent(&self, log: &Log) -> Result<bool, ArchError> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{ArchContext, ArchError, ArchStats, Architecture, Visibility};
 use crate::kappa::Kappa;
 use crate::log::{Log, StartPosition, TimestampMs};
-use crate::query::{QuerySet, Table};
+use crate::query::{QuerySet, Table, TrackedTable};
 use crate::scenario::Fault;
 use crate::speed::StreamCompute;
 use crate::speed::operators::HandWritten;
@@ -65,6 +65,16 @@ impl Architecture for KappaArch {
 
     fn query(&mut self, _now: TimestampMs, _log: &Log) -> Result<Table, ArchError> {
         Ok(self.kappa.table())
+    }
+
+    fn query_into(
+        &mut self,
+        _now: TimestampMs,
+        _log: &Log,
+        served: &mut TrackedTable,
+    ) -> Result<(), ArchError> {
+        self.kappa.update_served(served);
+        Ok(())
     }
 
     fn quiescent(&self, log: &Log) -> Result<bool, ArchError> {

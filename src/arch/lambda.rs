@@ -8,7 +8,7 @@ use super::{ArchContext, ArchError, ArchStats, Architecture, Visibility};
 use crate::batch::lambda_polars::PolarsBatch;
 use crate::batch::{BatchCompute, BatchLayer};
 use crate::log::{Log, Offset, TimestampMs};
-use crate::query::{QuerySet, Table};
+use crate::query::{LiveChanges, QuerySet, Table, TrackedTable};
 use crate::scenario::Fault;
 use crate::serving::{self, AuditLog};
 use crate::speed::operators::HandWritten;
@@ -45,6 +45,9 @@ pub struct LambdaArch {
     /// Tests set 1 to build the classic off-by-one handoff bug and check the audit sees it.
     cutoff_skew: Offset,
     peak_cells: u64,
+    /// The batch view (its generation) in the served table [`Architecture::query_into`] last
+    /// updated; `None` before the first update.
+    served_batch: Option<Option<u64>>,
     batch_factory: BatchFactory,
     speed_factory: StreamFactory,
     timeline: Vec<(TimestampMs, &'static str)>,
@@ -107,6 +110,7 @@ impl LambdaArch {
             audit: AuditLog::default(),
             cutoff_skew,
             peak_cells: 0,
+            served_batch: None,
             // Without factories a logic change keeps the given code (tests' fixed variants).
             batch_factory: Arc::new(move |_| batch_keep.clone()),
             speed_factory: Arc::new(move |_| speed_keep.clone()),
@@ -144,6 +148,33 @@ impl Architecture for LambdaArch {
 
     fn query(&mut self, _now: TimestampMs, _log: &Log) -> Result<Table, ArchError> {
         Ok(serving::merge(self.batch.published().map(|v| &v.view), &self.speed.view()))
+    }
+
+    fn query_into(
+        &mut self,
+        now: TimestampMs,
+        log: &Log,
+        served: &mut TrackedTable,
+    ) -> Result<(), ArchError> {
+        // A new batch view changes any cell (and drops speed generations): the whole answer,
+        // once per batch job. Between publishes only the cells the speed layer touched change.
+        let published = self.batch.published().map(|v| v.generation);
+        self.speed.track_changes();
+        let changes = self.speed.take_changes();
+        let same_batch = self.served_batch == Some(published);
+        self.served_batch = Some(published);
+        match changes {
+            LiveChanges::Cells(ids) if same_batch => {
+                let batch = self.batch.published().map(|v| &v.view);
+                for id in ids {
+                    let cell = id.cell(self.speed.keys());
+                    let value = serving::merge_cell(batch, &cell, self.speed.cell(&id).as_ref());
+                    served.set(&cell, value);
+                }
+            }
+            _ => served.replace(self.query(now, log)?),
+        }
+        Ok(())
     }
 
     fn quiescent(&self, log: &Log) -> Result<bool, ArchError> {

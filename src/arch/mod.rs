@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use crate::log::{Log, LogError, Offset, TimestampMs};
-use crate::query::{QuerySet, Table};
+use crate::query::{QuerySet, Table, TrackedTable};
 use crate::scenario::{Fault, Scenario};
 use crate::workload::DecodeError;
 
@@ -151,6 +151,23 @@ pub trait Architecture: Send {
     fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<Visibility, ArchError>;
     /// The answers a user would get querying at `now` (the lake computes them here).
     fn query(&mut self, now: TimestampMs, log: &Log) -> Result<Table, ArchError>;
+    /// The answers at `now` — the same as [`Architecture::query`] — kept in `served`, with the
+    /// cells that changed noted there. The simulated driver samples through this so that a
+    /// sample costs what changed, not the whole answer. `served` is the table this architecture
+    /// was given at every previous call (the driver keeps one per architecture) and nothing
+    /// else writes its cells, so an architecture that knows which of its cells changed since
+    /// the previous call may update just those. The default computes the whole answer and
+    /// diffs it.
+    fn query_into(
+        &mut self,
+        now: TimestampMs,
+        log: &Log,
+        served: &mut TrackedTable,
+    ) -> Result<(), ArchError> {
+        let table = self.query(now, log)?;
+        served.replace(table);
+        Ok(())
+    }
     /// Whether everything in the log is reflected in the answers and nothing is in flight.
     fn quiescent(&self, log: &Log) -> Result<bool, ArchError>;
     /// A fault happens at `now`; each architecture applies what concerns its layers (a batch

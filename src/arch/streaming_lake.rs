@@ -12,7 +12,7 @@ use crate::lake::Lake;
 use crate::log::{Log, TimestampMs};
 use std::sync::Arc;
 
-use crate::query::{QuerySet, Table};
+use crate::query::{QuerySet, Table, TrackedTable};
 
 /// Builds `streaming-lake`, its cold tier under `work_dir/cold`.
 pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, ArchError> {
@@ -91,6 +91,21 @@ impl Architecture for StreamingLake {
         self.last_query_ms = log.clock().now_ms().saturating_sub(started);
         self.query_busy_ms += self.last_query_ms;
         Ok(table)
+    }
+
+    fn query_into(
+        &mut self,
+        now: TimestampMs,
+        log: &Log,
+        served: &mut TrackedTable,
+    ) -> Result<(), ArchError> {
+        if self.measured {
+            let table = self.query(now, log)?;
+            served.replace(table);
+            return Ok(());
+        }
+        self.query_busy_ms += self.lake.query_cost_ms(log)?;
+        self.lake.update_served(log, served)
     }
 
     fn logic_change(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::arch::{ArchError, Timing};
 use crate::log::{Log, Offset, StartPosition, TimestampMs};
-use crate::query::{LiveView, QuerySet, View};
+use crate::query::{LiveChanges, LiveView, QuerySet, Table, TrackedTable, View};
 use crate::scenario::Speed;
 use crate::speed::{StreamCompute, StreamJob};
 
@@ -77,6 +77,9 @@ pub struct Kappa {
     /// How jobs time their results; with measured time the reprocessing job runs alongside the
     /// live one on the rayon pool.
     timing: Timing,
+    /// A new table was switched in since the served table was last updated
+    /// ([`Kappa::update_served`]).
+    switched: bool,
 }
 
 impl Kappa {
@@ -111,6 +114,7 @@ impl Kappa {
             retired_reprocessed: 0,
             versions: 1,
             timing: Timing::CostModel,
+            switched: true,
         })
     }
 
@@ -189,6 +193,7 @@ impl Kappa {
                 tick.shown.extend(next.unserved.drain(..).map(|(p, o)| (now, p, o)));
                 tick.switched_after_ms = Some(now - next.started_at);
                 let old = std::mem::replace(&mut self.live, next);
+                self.switched = true;
                 self.retired_events_read += old.job.events_read();
                 self.retired_busy_ms += old.job.busy_ms();
                 self.retired_crashes += old.job.crashes();
@@ -204,8 +209,34 @@ impl Kappa {
     }
 
     /// The served table: the live view's numbers (what a user sees).
-    pub fn table(&self) -> crate::query::Table {
+    pub fn table(&self) -> Table {
         self.live.view.present(self.live.job.keys())
+    }
+
+    /// Brings `served` — the table this method was given at every previous call — up to
+    /// [`Kappa::table`], from the cells the live job changed since the previous call (the
+    /// whole table after a switch or a crash that lost the state).
+    pub fn update_served(&mut self, served: &mut TrackedTable) {
+        let changes = if std::mem::take(&mut self.switched) {
+            self.live.view.track_changes();
+            self.live.view.take_changes();
+            LiveChanges::All
+        } else {
+            self.live.view.take_changes()
+        };
+        match changes {
+            LiveChanges::All => served.replace(self.table()),
+            LiveChanges::Cells(ids) => {
+                let keys = self.live.job.keys();
+                for id in ids {
+                    let cell = id.cell(keys);
+                    match self.live.view.get(&id) {
+                        Some(agg) => served.set_owned(cell, agg.present()),
+                        None => served.set(&cell, None),
+                    }
+                }
+            }
+        }
     }
 
     /// Cells held now (both tables during reprocessing).

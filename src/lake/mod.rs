@@ -35,7 +35,7 @@ use polars::prelude::*;
 use crate::arch::{ArchError, Timing, log_end_offsets};
 use crate::batch::lambda_polars::{self, columns, engine_error};
 use crate::log::{Log, Offset, TimestampMs};
-use crate::query::{QuerySet, Table, View, present};
+use crate::query::{Cell, QuerySet, Table, TrackedTable, View, present};
 use crate::scenario::Lake as LakeConfig;
 
 pub mod cold;
@@ -291,6 +291,20 @@ pub struct Lake {
     /// with this weight; reading the tail's weights at every tick to price a query would cost
     /// the simulator more than the query).
     events_per_record: u64,
+    /// What [`Lake::update_served`] needs to update a served table from what changed: `None`
+    /// until it is first called.
+    served: Option<ServedChanges>,
+}
+
+/// The cells whose answer may have changed since the last [`Lake::update_served`].
+#[derive(Debug, Default)]
+struct ServedChanges {
+    /// Cells of the files tiered since (their partial aggregates joined `cold_view`).
+    cold: Vec<Cell>,
+    /// The whole cold view was rebuilt (new queries).
+    rebuilt: bool,
+    /// The cells of the hot tail at the last update (the tail moves on: they change too).
+    hot: Vec<Cell>,
 }
 
 impl Lake {
@@ -309,6 +323,7 @@ impl Lake {
             cfg: cfg.clone(),
             tierer: Tierer::new(log, topic, cfg, store)?,
             cold_view: View::new(),
+            served: None,
             cold_events: 0,
             events_per_record: 1,
         })
@@ -335,6 +350,9 @@ impl Lake {
                 .map_err(engine_error(LAYER))?;
             crate::query::merge_into(&mut self.cold_view, &view);
             self.cold_events += file.events;
+            if let Some(served) = self.served.as_mut() {
+                served.cold.extend(view.into_keys());
+            }
         }
         Ok(tick)
     }
@@ -345,6 +363,9 @@ impl Lake {
     pub fn set_queries(&mut self, queries: Arc<QuerySet>) -> Result<(), ArchError> {
         self.queries = queries;
         self.cold_view = View::new();
+        if let Some(served) = self.served.as_mut() {
+            served.rebuilt = true;
+        }
         for file in self.tierer.files() {
             let df = self.tierer.store().read_frame(&file.object)?;
             let view = lambda_polars::run_queries(df.lazy(), &self.queries)
@@ -401,6 +422,51 @@ impl Lake {
             table.insert(cell, merged.present());
         }
         Ok(table)
+    }
+
+    /// Brings `served` — the table this method was given at every previous call — up to
+    /// [`Lake::query`]: the query over the hot tail runs as there, but only the cells it or
+    /// the files tiered since the previous call touch are merged and updated, not the whole
+    /// cold view (the simulation's cost; the modelled cost of a query is unchanged).
+    pub fn update_served(&mut self, log: &Log, served: &mut TrackedTable) -> Result<(), ArchError> {
+        let Some(changes) = self.served.take().filter(|c| !c.rebuilt) else {
+            served.replace(self.query(log)?);
+            let hot = self.hot_view(log)?.into_keys().collect();
+            self.served = Some(ServedChanges { hot, ..ServedChanges::default() });
+            return Ok(());
+        };
+        let hot_view = self.hot_view(log)?;
+        let mut cells = changes.cold;
+        cells.extend(changes.hot);
+        cells.extend(hot_view.keys().cloned());
+        cells.sort_unstable();
+        cells.dedup();
+        for cell in &cells {
+            // The same merge as `query`: the cold state, then the hot one on a copy.
+            let value = match (self.cold_view.get(cell), hot_view.get(cell)) {
+                (Some(cold), Some(hot)) => {
+                    let mut state = cold.clone();
+                    state.merge(hot);
+                    Some(state.present())
+                }
+                (Some(cold), None) => Some(cold.present()),
+                (None, Some(hot)) => Some(hot.present()),
+                (None, None) => None,
+            };
+            served.set(cell, value);
+        }
+        let hot = hot_view.into_keys().collect();
+        self.served = Some(ServedChanges { hot, ..ServedChanges::default() });
+        Ok(())
+    }
+
+    /// The partial aggregates of the hot tail (empty when everything is cold).
+    fn hot_view(&self, log: &Log) -> Result<View, ArchError> {
+        let hot = self.hot_frame(log)?;
+        if hot.height() == 0 {
+            return Ok(View::new());
+        }
+        lambda_polars::run_queries(hot.lazy(), &self.queries).map_err(engine_error(LAYER))
     }
 
     /// The answers now without the cache: a polars lazy scan of every tiered file (only the

@@ -267,6 +267,20 @@ impl CellId {
 #[derive(Debug, Default, Clone)]
 pub struct LiveView {
     cells: HashMap<CellId, Agg, FxBuild>,
+    /// When tracking ([`LiveView::track_changes`]): the cells merged since the last
+    /// [`LiveView::take_changes`].
+    changed: Option<std::collections::HashSet<CellId, FxBuild>>,
+    /// Cleared (or tracking started) since the last take: every cell may have changed.
+    reset: bool,
+}
+
+/// What changed in a [`LiveView`] since its changes were last taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveChanges {
+    /// These cells (in no particular order); no cell was removed.
+    Cells(Vec<CellId>),
+    /// Anything: the view was cleared, or tracking has just begun.
+    All,
 }
 
 impl LiveView {
@@ -277,12 +291,36 @@ impl LiveView {
 
     /// An empty view with room for `cells` cells before it rehashes.
     pub fn with_capacity(cells: usize) -> Self {
-        LiveView { cells: HashMap::with_capacity_and_hasher(cells, FxBuild::default()) }
+        LiveView {
+            cells: HashMap::with_capacity_and_hasher(cells, FxBuild::default()),
+            ..LiveView::default()
+        }
+    }
+
+    /// From now on, notes which cells change, for [`LiveView::take_changes`] (what lets a
+    /// served table be updated from the cells that changed rather than rebuilt).
+    pub fn track_changes(&mut self) {
+        if self.changed.is_none() {
+            self.changed = Some(Default::default());
+            // An empty view has nothing that could have changed unseen.
+            self.reset = !self.cells.is_empty();
+        }
+    }
+
+    /// The cells that changed since the previous take (or since tracking began: then
+    /// [`LiveChanges::All`]); [`LiveChanges::All`] also when not tracking.
+    pub fn take_changes(&mut self) -> LiveChanges {
+        let Some(changed) = self.changed.as_mut() else { return LiveChanges::All };
+        let cells: Vec<CellId> = changed.drain().collect();
+        if std::mem::take(&mut self.reset) { LiveChanges::All } else { LiveChanges::Cells(cells) }
     }
 
     /// Merges one contribution (how stream jobs apply their results).
     #[inline]
     pub fn merge(&mut self, cell: CellId, agg: Agg) {
+        if let Some(changed) = self.changed.as_mut() {
+            changed.insert(cell);
+        }
         match self.cells.entry(cell) {
             std::collections::hash_map::Entry::Occupied(mut existing) => {
                 match (existing.get_mut(), &agg) {
@@ -337,6 +375,10 @@ impl LiveView {
     /// Drops every cell.
     pub fn clear(&mut self) {
         self.cells.clear();
+        if let Some(changed) = self.changed.as_mut() {
+            changed.clear();
+            self.reset = true;
+        }
     }
 
     /// Every (cell, state), in no particular order.
@@ -397,5 +439,42 @@ mod tests {
             merged.values().map(Agg::present).collect::<Vec<_>>(),
             vec![2 * 2, 4 * 2, 4 * 2]
         );
+    }
+
+    proptest::proptest! {
+        /// Taking changes after every few merges and applying them to a table kept from the
+        /// previous takes always gives the table presented from scratch; a clear is `All`.
+        #[test]
+        fn tracked_changes_rebuild_the_presented_table(
+            ops in proptest::collection::vec((0u8..3, 0u32..4, 0i64..3, 1i64..4), 1..50),
+        ) {
+            let mut keys = Keys::new();
+            for k in 0..4 { keys.id(&format!("k{k}")); }
+            let mut live = LiveView::new();
+            live.track_changes();
+            let mut table = crate::query::Table::new();
+            for (op, key, w, n) in ops {
+                match op {
+                    0 => live.merge(CellId { query: 0, key, window_start_ms: w }, Agg::Sum(n)),
+                    1 if n == 3 => live.clear(),
+                    _ => match live.take_changes() {
+                        LiveChanges::All => table = live.present(&keys),
+                        LiveChanges::Cells(ids) => for id in ids {
+                            let v = live.get(&id).map(Agg::present);
+                            match v {
+                                Some(v) => { table.insert(id.cell(&keys), v); }
+                                None => { table.remove(&id.cell(&keys)); }
+                            }
+                        },
+                    },
+                }
+            }
+            if let LiveChanges::Cells(ids) = live.take_changes() {
+                for id in ids {
+                    table.insert(id.cell(&keys), live.get(&id).map_or(0, Agg::present));
+                }
+                proptest::prop_assert_eq!(table, live.present(&keys));
+            }
+        }
     }
 }

@@ -24,9 +24,11 @@ use crate::workload::Campaigns;
 
 mod agg;
 mod live;
+mod tracked;
 pub mod unified;
 pub use agg::Agg;
-pub use live::{CellId, FxBuild, FxHasher, Keys, LiveView};
+pub use live::{CellId, FxBuild, FxHasher, Keys, LiveChanges, LiveView};
+pub use tracked::TrackedTable;
 
 /// The kinds of query, as named in scenario files and outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

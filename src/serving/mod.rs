@@ -2,7 +2,7 @@
 //! the speed layer's results for everything after the batch view's cut-off, and keeps the
 //! merge-boundary audit: events counted by both sides, or by neither.
 
-use crate::query::{Table, View, present};
+use crate::query::{Agg, Cell, Table, View, present};
 use crate::speed::Audit;
 
 /// The served answers: the batch view merged with the live speed views. States merge as
@@ -30,6 +30,21 @@ pub fn merge(batch: Option<&View>, speed: &View) -> Table {
         }
     }
     table
+}
+
+/// One cell of [`merge`]: the batch state merged with the speed state, the same operations
+/// in the same order, so the same number. `None` when neither side has the cell.
+pub fn merge_cell(batch: Option<&View>, cell: &Cell, speed: Option<&Agg>) -> Option<i64> {
+    match (batch.and_then(|b| b.get(cell)), speed) {
+        (Some(agg), Some(s)) => {
+            let mut merged = agg.clone();
+            merged.merge(s);
+            Some(merged.present())
+        }
+        (Some(agg), None) => Some(agg.present()),
+        (None, Some(s)) => Some(s.present()),
+        (None, None) => None,
+    }
 }
 
 /// The merge-boundary audit over a run: the worst moment seen.

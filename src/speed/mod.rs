@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::arch::{ArchError, Timing};
 use crate::log::{Consumer, Log, Offset, StartPosition, TimestampMs};
-use crate::query::{Agg, Cell, CellId, Keys, LiveView, QuerySet, View};
+use crate::query::{Agg, Cell, CellId, Keys, LiveChanges, LiveView, QuerySet, View};
 use crate::scenario::{LatePolicy, Speed};
 use crate::workload::{EventFields, decode_ref};
 
@@ -527,6 +527,10 @@ pub struct SpeedLayer {
     applied_end: Vec<Offset>,
     /// Late events per partition, ascending offsets.
     late: Vec<Vec<Offset>>,
+    /// Whether the generations note their changed cells ([`SpeedLayer::track_changes`]).
+    tracking: bool,
+    /// A generation was dropped since the last [`SpeedLayer::take_changes`].
+    dropped: bool,
 }
 
 /// What the merge-boundary audit found at one moment.
@@ -564,7 +568,57 @@ impl SpeedLayer {
             oldest_live: 0,
             applied_end: vec![0; partitions],
             late: vec![Vec::new(); partitions],
+            tracking: false,
+            dropped: false,
         })
+    }
+
+    /// From now on, notes which cells of the merged speed view change (see
+    /// [`SpeedLayer::take_changes`]).
+    pub fn track_changes(&mut self) {
+        if !self.tracking {
+            self.tracking = true;
+            self.generations.values_mut().for_each(|g| g.view.track_changes());
+        }
+    }
+
+    /// The cells of [`SpeedLayer::view`] that changed since the previous take (`All` after a
+    /// generation was dropped or cleared, or when tracking has just begun).
+    pub fn take_changes(&mut self) -> LiveChanges {
+        let mut all = std::mem::take(&mut self.dropped) || !self.tracking;
+        let mut cells = Vec::new();
+        for g in self.generations.values_mut() {
+            match g.view.take_changes() {
+                LiveChanges::All => all = true,
+                LiveChanges::Cells(c) => cells.extend(c),
+            }
+        }
+        if all {
+            return LiveChanges::All;
+        }
+        cells.sort_unstable();
+        cells.dedup();
+        LiveChanges::Cells(cells)
+    }
+
+    /// One cell of [`SpeedLayer::view`]: the live generations' states merged in the same
+    /// order, so it is the same state.
+    pub fn cell(&self, id: &CellId) -> Option<Agg> {
+        let mut merged: Option<Agg> = None;
+        for g in self.generations.values() {
+            if let Some(agg) = g.view.get(id) {
+                match merged.as_mut() {
+                    Some(m) => m.merge(agg),
+                    None => merged = Some(agg.clone()),
+                }
+            }
+        }
+        merged
+    }
+
+    /// The group names of the speed job's cells.
+    pub fn keys(&self) -> &crate::query::Keys {
+        self.job.keys()
     }
 
     /// A batch run `generation` started with `cutoff`: offsets at or above it belong to the new
@@ -575,7 +629,13 @@ impl SpeedLayer {
             generation,
             Generation {
                 start: cutoff,
-                view: LiveView::new(),
+                view: {
+                    let mut view = LiveView::new();
+                    if self.tracking {
+                        view.track_changes();
+                    }
+                    view
+                },
                 counted: vec![Vec::new(); partitions],
             },
         );
@@ -584,7 +644,9 @@ impl SpeedLayer {
     /// The batch view of `generation` was published: drop every older generation.
     pub fn expire_before(&mut self, generation: u64) {
         self.oldest_live = self.oldest_live.max(generation);
+        let before = self.generations.len();
         self.generations.retain(|g, _| *g >= generation);
+        self.dropped |= self.generations.len() != before;
     }
 
     /// The live generation an offset belongs to; `None` when it is below every live
