@@ -65,8 +65,9 @@ fn queries(workload: &Workload, seed: u64, window_ms: i64, slide_ms: i64) -> Que
             // The batch layer is exact even when the stream side may approximate.
             approximate: kind == QueryKind::DistinctUsers,
             hll_precision: 12,
-            // One query on logic version 2 (bots excluded), so the version filter is checked too.
-            exclude_bots: kind == QueryKind::KeySum,
+            // Two queries on logic version 2 (bots excluded), so the version filter is checked
+            // for a sum and for a set.
+            exclude_bots: matches!(kind, QueryKind::KeySum | QueryKind::DistinctUsers),
         })
         .collect();
     QuerySet { specs, campaigns: Arc::new(Campaigns::new(workload, seed)) }
@@ -96,9 +97,10 @@ fn check_full(kind: WorkloadKind, partitions: u32, window_ms: i64, slide_ms: i64
     assert_eq!(present(&view), expected);
 }
 
-/// The hash aggregation of sums and counts yields exactly the DataFrame plans' view states
-/// (not only the same presented table): tumbling and sliding windows, keyed and ad events,
-/// with the bot filter on `key_sum`, over a log of several segments.
+/// The hash aggregation of sums, counts and user sets yields exactly the DataFrame plans' view
+/// states (not only the same presented table): tumbling and sliding windows, keyed and ad
+/// events, with the bot filter on `key_sum` and `distinct_users`, over a log of several
+/// segments.
 #[test]
 fn hash_aggregation_equals_the_dataframe_plans() {
     for (kind, window, slide, seed) in [

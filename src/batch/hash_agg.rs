@@ -9,11 +9,17 @@
 //! the segment's groups × windows are few enough (they nearly always are: a segment covers a
 //! short stretch of event time), else a pre-sized Fx hash table. It serves
 //! `key_window_count`, `key_sum` and `campaign_window_count`, the queries whose state is one
-//! `i64` per cell; `distinct_users` (a set per cell) stays a DataFrame plan. The results are
-//! the same cells as [`super::lambda_polars::query_plan`]'s, which the tests check query by
-//! query, tumbling and sliding, with and without the bot filter.
+//! `i64` per cell, and `distinct_users`, whose state is the set of users per cell (collected
+//! per piece, unioned at the merge). The results are the same cells as
+//! [`super::lambda_polars::query_plan`]'s, which the tests check query by query, tumbling and
+//! sliding, with and without the bot filter.
+//!
+//! `distinct_users` was a DataFrame plan over a frame of every event read from the log at
+//! every recompute: the largest part of a batch layer's peak memory in a long run (about 70
+//! MiB of a 181 MiB heap peak in the simulated soak), growing with the log. From the cached
+//! columns it holds only the users per cell.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -32,11 +38,15 @@ const MAX_DENSE: usize = 1 << 22;
 /// A group id of the campaign query that drops the row (an ad outside the campaign table).
 const SKIP: u32 = u32::MAX;
 
-/// Whether [`aggregate`] computes `spec` (a sum or count per cell).
+/// Whether [`aggregate`] computes `spec` (every query kind today; the DataFrame plans remain
+/// the reference the tests compare with, and the path of `PolarsBatch::plans`).
 pub fn supports(spec: &QuerySpec) -> bool {
     matches!(
         spec.kind,
-        QueryKind::KeyWindowCount | QueryKind::KeySum | QueryKind::CampaignWindowCount
+        QueryKind::KeyWindowCount
+            | QueryKind::KeySum
+            | QueryKind::CampaignWindowCount
+            | QueryKind::DistinctUsers
     )
 }
 
@@ -50,10 +60,20 @@ struct Partial {
     cols: Arc<SegmentColumns>,
     /// Campaign names (the groups of the campaign query).
     campaigns: Keys,
-    /// Per query: (group id, window index = window start / slide, sum).
-    cells: Vec<Vec<(u32, i64, i64)>>,
+    /// Group names of `distinct_users`: the campaign of an ad in the table, else the key.
+    user_groups: Keys,
+    /// Per query: its cells.
+    cells: Vec<PieceCells>,
     /// Events the piece's records stand for.
     events: u64,
+}
+
+/// One query's cells in one piece.
+enum PieceCells {
+    /// (group id, window index = window start / slide, sum).
+    Sums(Vec<(u32, i64, i64)>),
+    /// (group id in `user_groups`, window index, the users seen, each once).
+    Users(Vec<(u32, i64, Vec<u64>)>),
 }
 
 /// Aggregates every query of `specs` (all [`supports`]ed) over `ranges[p]` of each partition
@@ -78,12 +98,31 @@ pub fn aggregate(
     // Merge: piece-local group ids → one interner, cells summed per (query, group, window).
     let mut names = Keys::new();
     let mut merged: FxMap<(usize, u32, i64), i64> = FxMap::default();
+    let mut merged_users: FxMap<(usize, u32, i64), BTreeSet<u64>> = FxMap::default();
     let mut events = 0;
     for part in &partials {
         events += part.events;
         let mut key_ids: Vec<u32> = Vec::new();
         let mut campaign_ids: Vec<u32> = Vec::new();
+        let mut user_group_ids: Vec<u32> = Vec::new();
         for (q, (spec, cells)) in specs.iter().zip(&part.cells).enumerate() {
+            let cells = match cells {
+                PieceCells::Sums(cells) => cells,
+                PieceCells::Users(cells) => {
+                    if user_group_ids.is_empty() {
+                        user_group_ids = (0..part.user_groups.len() as u32)
+                            .map(|g| names.id(part.user_groups.name(g)))
+                            .collect();
+                    }
+                    for (group, k, users) in cells {
+                        merged_users
+                            .entry((q, user_group_ids[*group as usize], *k))
+                            .or_default()
+                            .extend(users);
+                    }
+                    continue;
+                }
+            };
             let ids = if spec.kind == QueryKind::CampaignWindowCount {
                 if campaign_ids.is_empty() {
                     campaign_ids = (0..part.campaigns.len() as u32)
@@ -104,18 +143,21 @@ pub fn aggregate(
             }
         }
     }
-    let view = merged
-        .into_iter()
-        .map(|((q, group, k), sum)| {
-            let spec = specs[q];
-            let cell = Cell {
-                query: spec.id,
-                key: names.name(group).to_owned(),
-                window_start_ms: k * spec.slide_ms,
-            };
-            (cell, Agg::Sum(sum))
-        })
-        .collect();
+    let cell = |q: usize, group: u32, k: i64| {
+        let spec = specs[q];
+        Cell {
+            query: spec.id,
+            key: names.name(group).to_owned(),
+            window_start_ms: k * spec.slide_ms,
+        }
+    };
+    let mut view: View =
+        merged.into_iter().map(|((q, group, k), sum)| (cell(q, group, k), Agg::Sum(sum))).collect();
+    view.extend(
+        merged_users
+            .into_iter()
+            .map(|((q, group, k), users)| (cell(q, group, k), Agg::Users(users))),
+    );
     Ok((view, events))
 }
 
@@ -140,16 +182,72 @@ fn aggregate_piece(
     } else {
         Vec::new()
     };
+    // The group of each key for `distinct_users`: its campaign, or the key itself.
+    let mut user_groups = Keys::new();
+    let user_group_of_key: Vec<u32> = if specs.iter().any(|s| s.kind == QueryKind::DistinctUsers) {
+        (0..cols.keys() as u32)
+            .map(|k| {
+                let key = cols.name(k);
+                user_groups.id(queries.campaigns.campaign_of(key).unwrap_or(key))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let cells = specs
         .iter()
         .map(|spec| match spec.kind {
-            QueryKind::CampaignWindowCount => {
-                aggregate_query(&cols, rows, spec, Some(&campaign_of_key), campaigns.len())
+            QueryKind::CampaignWindowCount => PieceCells::Sums(aggregate_query(
+                &cols,
+                rows,
+                spec,
+                Some(&campaign_of_key),
+                campaigns.len(),
+            )),
+            QueryKind::DistinctUsers => {
+                PieceCells::Users(users_per_cell(&cols, rows, spec, &user_group_of_key))
             }
-            _ => aggregate_query(&cols, rows, spec, None, cols.keys()),
+            _ => PieceCells::Sums(aggregate_query(&cols, rows, spec, None, cols.keys())),
         })
         .collect();
-    Ok(Partial { events: cols.events(rows), cols, campaigns, cells })
+    Ok(Partial { events: cols.events(rows), cols, campaigns, user_groups, cells })
+}
+
+/// `distinct_users` over the first `rows` rows: every (group, window index) with its users,
+/// each once. A record stands for `weight` identical events, of one user: weights do not
+/// matter here. The bot filter applies as in the other queries.
+fn users_per_cell(
+    cols: &SegmentColumns,
+    rows: usize,
+    spec: &QuerySpec,
+    group_of_key: &[u32],
+) -> Vec<(u32, i64, Vec<u64>)> {
+    let (window, slide) = (spec.window_ms, spec.slide_ms);
+    let copies = (window + slide - 1) / slide;
+    let mut cells: FxMap<(u32, i64), Vec<u64>> = FxMap::default();
+    for i in 0..rows {
+        let user = cols.user_id[i];
+        if spec.exclude_bots && is_bot(user) {
+            continue;
+        }
+        let Some(&group) = group_of_key.get(cols.key[i] as usize) else { continue };
+        let t = cols.event_time_ms[i];
+        let last = t.div_euclid(slide);
+        for back in (0..copies).rev() {
+            let k = last - back;
+            if k * slide > t - window {
+                cells.entry((group, k)).or_default().push(user);
+            }
+        }
+    }
+    cells
+        .into_iter()
+        .map(|((group, k), mut users)| {
+            users.sort_unstable();
+            users.dedup();
+            (group, k, users)
+        })
+        .collect()
 }
 
 /// Where a query's rows are added up.

@@ -7,14 +7,16 @@
 //!   *completely* (every event appended by t with an event time at or before it is visible).
 //!
 //! **Memory.** A run produces millions of events; the tracker must not hold one entry per
-//! event per architecture. An architecture shows events in bulk — a poll shows the offsets it
-//! read, a batch job a whole prefix — so first-visible times are kept as *runs* of consecutive
-//! offsets shown at the same moment ([`VisibleRuns`]): a 1M-event YSB run holds a few hundred
-//! to a few thousand runs per partition instead of a million times. The summaries are built
-//! without a per-event list either: freshness as a histogram of exact values (few distinct
-//! values: visibility comes in ticks), staleness by a sweep over the runs sorted by time that
-//! holds only the events not yet visible. The one per-event input is the oracle's event and
-//! append times, read from the log once and shared by every architecture.
+//! event per architecture, nor the oracle one time per record. The tracker is told each
+//! record's event and append time once, as the oracle reads it, and computes each sample's
+//! staleness as soon as no later report can change it (see [`FreshnessTracker`]); every event
+//! visible by then is folded into an exact histogram of freshness values ([`Histogram`]: few
+//! distinct values, as visibility comes in ticks) and forgotten. What it holds is what is in
+//! flight: first-visible times of offsets not yet appended by the last sample, kept as runs of
+//! consecutive offsets shown at the same moment (an architecture shows events in bulk: a poll
+//! the offsets it read, a batch job a whole prefix), and the events appended but not yet
+//! visible — a batch interval's for the batch lake, a poll's for kappa, plus events never
+//! shown (dropped as late), which hold staleness back for good.
 
 use std::collections::BTreeMap;
 
