@@ -878,18 +878,8 @@ impl Segment {
                 self.lagging = false;
             } else {
                 self.check_poisoned()?;
-                let file = self.writer()?;
-                let snapshot = self.snapshot();
-                match worker.submit(file.clone()) {
-                    Ok(ticket) => self.behind = Some(SyncBehind { ticket, snapshot }),
-                    // The sync thread is gone (it can only have panicked): sync here instead.
-                    Err(_) => {
-                        if let Err(e) = file.sync_data() {
-                            return Err(self.failed_sync(&*file, e));
-                        }
-                        self.synced = snapshot;
-                        self.lagging = false;
-                    }
+                if self.submit_sync(worker)? {
+                    self.lagging = false;
                 }
             }
         }
@@ -903,19 +893,28 @@ impl Segment {
     pub fn sync_in_background(&mut self, worker: &SyncWorker) -> Result<()> {
         self.finish_behind()?;
         self.check_poisoned()?;
+        self.submit_sync(worker)?;
+        Ok(())
+    }
+
+    /// Hands an fsync of everything written so far to `worker`, or, if the sync thread is gone
+    /// (it can only have panicked), syncs here instead; returns whether it synced here.
+    fn submit_sync(&mut self, worker: &SyncWorker) -> Result<bool> {
         let file = self.writer()?;
         let snapshot = self.snapshot();
         match worker.submit(file.clone()) {
-            Ok(ticket) => self.behind = Some(SyncBehind { ticket, snapshot }),
-            // The sync thread is gone (it can only have panicked): sync here instead.
+            Ok(ticket) => {
+                self.behind = Some(SyncBehind { ticket, snapshot });
+                Ok(false)
+            }
             Err(_) => {
                 if let Err(e) = file.sync_data() {
                     return Err(self.failed_sync(&*file, e));
                 }
                 self.synced = snapshot;
+                Ok(true)
             }
         }
-        Ok(())
     }
 
     /// Whether an fsync handed to the sync thread has not finished yet.
