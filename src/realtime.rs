@@ -124,13 +124,18 @@ fn run_architecture(
             Command::LogicChange(queries) => arch.logic_change(queries, now, log)?,
             Command::Query(reply) => {
                 let table = arch.query(now, log)?;
-                // The coordinator may have given up (Ctrl-C); then nobody needs the answer.
-                let _ = reply.send(Answer {
+                // The coordinator may have given up; then nobody needs the answer, but the
+                // reports it carried stay for the end of the run.
+                if let Err(unsent) = reply.send(Answer {
                     table,
                     cold_bytes: arch.cold_bytes(),
                     visibility: std::mem::take(&mut visibility),
                     now,
-                });
+                }) {
+                    let mut kept = unsent.visibility;
+                    kept.extend(std::mem::take(&mut visibility));
+                    visibility = kept;
+                }
             }
             Command::Quiescent(reply) => {
                 let _ = reply.send(arch.quiescent(log)?);
