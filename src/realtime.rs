@@ -132,9 +132,7 @@ fn run_architecture(
                     visibility: std::mem::take(&mut visibility),
                     now,
                 }) {
-                    let mut kept = unsent.visibility;
-                    kept.extend(std::mem::take(&mut visibility));
-                    visibility = kept;
+                    visibility = unsent.visibility;
                 }
             }
             Command::Quiescent(reply) => {
