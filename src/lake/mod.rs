@@ -442,17 +442,9 @@ impl Lake {
         cells.sort_unstable();
         cells.dedup();
         for cell in &cells {
-            // The same merge as `query`: the cold state, then the hot one on a copy.
-            let value = match (self.cold_view.get(cell), hot_view.get(cell)) {
-                (Some(cold), Some(hot)) => {
-                    let mut state = cold.clone();
-                    state.merge(hot);
-                    Some(state.present())
-                }
-                (Some(cold), None) => Some(cold.present()),
-                (None, Some(hot)) => Some(hot.present()),
-                (None, None) => None,
-            };
+            // The same merge as `query` and the serving layer's: the cold state, then the hot
+            // one on a copy.
+            let value = crate::serving::merge_cell(Some(&self.cold_view), cell, hot_view.get(cell));
             served.set(cell, value);
         }
         let hot = hot_view.into_keys().collect();
