@@ -402,6 +402,7 @@ pub fn simulate_with(
         topic: EVENTS_TOPIC,
         work_dir,
         timing: arch::Timing::CostModel,
+        column_cache: Default::default(),
     };
     let mut archs: Vec<Box<dyn Architecture>> = Vec::new();
     for id in &scenario.architectures {

@@ -4,13 +4,107 @@
 //! are checked against what was really stored. It is deliberately the plainest computation
 //! there is — every record, every query, every window it falls in, exact sets for distinct
 //! counts — and shares no code with the layers beyond the query definitions' window rule.
+//!
+//! **Closed windows.** An exact distinct count keeps one entry per (user, window): over a long
+//! run the oracle's sets were the part of its memory that grew with every event. So once a
+//! `distinct_users` window lies far enough behind the newest event time read — more than
+//! twice the largest lateness seen in any partition, plus [`SEAL_SLACK_MS`] — its set is
+//! replaced by its count (*sealed*). Exactness does not rest on that guess: an event that
+//! still reaches a sealed window (a record later than anything seen before) makes the oracle
+//! rebuild that window's set from every event read, at the end of the catch-up, and widen
+//! its horizon. The answers are the same either way; only memory and time differ.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::arch::ArchError;
 use crate::log::{Log, Offset, TimestampMs};
 use crate::query::{Agg, Cell, QueryKind, QuerySet, Table, TrackedTable};
 use crate::workload::{EventFields, EventType, decode};
+
+/// Added to twice the largest lateness seen to decide when a `distinct_users` window is
+/// sealed (see the module documentation): covers records re-sent after a failed delivery and
+/// partitions read a little apart, so that a sealed window is reopened only by a record
+/// genuinely later than any before it.
+pub const SEAL_SLACK_MS: i64 = 30_000;
+
+/// What the oracle knows to seal `distinct_users` windows (see the module documentation).
+#[derive(Debug)]
+struct Sealing {
+    /// Per partition, the latest event time read, in offset order (`None`: nothing read).
+    latest: Vec<Option<TimestampMs>>,
+    /// The largest lateness seen: how far a record's event time was behind the latest event
+    /// time of its partition before it (or behind every partition's, when it reached a sealed
+    /// window).
+    lateness_ms: i64,
+    /// Unsealed `distinct_users` cells by window end.
+    open: BTreeMap<TimestampMs, Vec<Cell>>,
+    /// Sealed cells that an event reached after all: rebuilt at the end of the catch-up.
+    reopen: BTreeSet<Cell>,
+    /// Cells sealed so far, and rebuilt after an event reached them.
+    sealed: u64,
+    reopened: u64,
+}
+
+impl Sealing {
+    fn new(partitions: usize) -> Self {
+        Sealing {
+            latest: vec![None; partitions],
+            lateness_ms: 0,
+            open: BTreeMap::new(),
+            reopen: BTreeSet::new(),
+            sealed: 0,
+            reopened: 0,
+        }
+    }
+
+    /// Notes that partition `p` had a record of event time `t`.
+    fn note(&mut self, p: usize, t: TimestampMs) {
+        let latest = &mut self.latest[p];
+        match *latest {
+            Some(l) if t < l => self.lateness_ms = self.lateness_ms.max(l - t),
+            _ => *latest = Some(t),
+        }
+    }
+
+    /// Windows ending at or before this are sealed (`None`: nothing read yet).
+    fn line(&self) -> Option<TimestampMs> {
+        let newest = self.latest.iter().flatten().max()?;
+        Some(
+            newest.saturating_sub(SEAL_SLACK_MS.saturating_add(self.lateness_ms.saturating_mul(2))),
+        )
+    }
+}
+
+/// Every cell event `e` counts into under `queries`: `f(spec, group, window start)`. The
+/// single statement of which events count where, for [`Oracle::apply`] and for rebuilding
+/// sealed windows.
+fn cells_of<'a>(
+    queries: &'a QuerySet,
+    e: &'a EventFields,
+    mut f: impl FnMut(&'a crate::query::QuerySpec, &'a str, TimestampMs),
+) {
+    for spec in &queries.specs {
+        if spec.exclude_bots && crate::query::is_bot(e.user_id) {
+            continue;
+        }
+        let group = match spec.kind {
+            QueryKind::KeyWindowCount | QueryKind::KeySum => e.key.as_str(),
+            QueryKind::CampaignWindowCount => {
+                if e.event_type != EventType::View {
+                    continue;
+                }
+                match queries.campaigns.campaign_of(&e.key) {
+                    Some(c) => c,
+                    None => continue,
+                }
+            }
+            QueryKind::DistinctUsers => queries.campaigns.campaign_of(&e.key).unwrap_or(&e.key),
+        };
+        for start in spec.window_starts(e.event_time_ms) {
+            f(spec, group, start);
+        }
+    }
+}
 
 /// Exact answers of every query over a topic, caught up with the log on demand.
 #[derive(Debug)]
@@ -41,6 +135,8 @@ pub struct Oracle {
     rebuilt: bool,
     /// Events read: records weighted by the events each stands for.
     events: u64,
+    /// When `distinct_users` windows are sealed.
+    sealing: Sealing,
 }
 
 impl Oracle {
@@ -60,6 +156,7 @@ impl Oracle {
             answers: TrackedTable::new(),
             rebuilt: false,
             events: 0,
+            sealing: Sealing::new(partitions),
         })
     }
 
@@ -80,11 +177,20 @@ impl Oracle {
         self.view.clear();
         self.dirty.clear();
         self.rebuilt = true;
+        // What was learnt about lateness stays; what was read is read again.
+        let partitions = self.positions.len();
+        let lateness_ms = self.sealing.lateness_ms;
+        let (sealed, reopened) = (self.sealing.sealed, self.sealing.reopened);
+        self.sealing = Sealing { lateness_ms, sealed, reopened, ..Sealing::new(partitions) };
         if let Some(history) = self.history.take() {
-            for e in history.iter().flatten() {
-                self.apply(e);
+            for (p, events) in history.iter().enumerate() {
+                for e in events {
+                    self.sealing.note(p, e.event_time_ms);
+                    self.apply(e);
+                }
             }
             self.history = Some(history);
+            self.seal();
             return;
         }
         self.positions.iter_mut().for_each(|p| *p = 0);
@@ -113,6 +219,7 @@ impl Oracle {
                         self.records += 1;
                         self.new_records[p].push((r.offset, e.event_time_ms, r.append_time_ms));
                     }
+                    self.sealing.note(p, e.event_time_ms);
                     self.apply(&e);
                     if let Some(history) = self.history.as_mut() {
                         history[p].push(e);
@@ -120,63 +227,147 @@ impl Oracle {
                 }
             }
         }
+        self.rebuild_reopened(log)?;
+        self.seal();
         Ok(())
     }
 
     /// Counts one event into every query's windows.
     fn apply(&mut self, e: &EventFields) {
-        for spec in &self.queries.specs {
-            if spec.exclude_bots && crate::query::is_bot(e.user_id) {
-                continue;
-            }
-            let group = match spec.kind {
-                QueryKind::KeyWindowCount | QueryKind::KeySum => e.key.as_str(),
-                QueryKind::CampaignWindowCount => {
-                    if e.event_type != EventType::View {
-                        continue;
-                    }
-                    match self.queries.campaigns.campaign_of(&e.key) {
-                        Some(c) => c,
-                        None => continue,
-                    }
-                }
-                QueryKind::DistinctUsers => {
-                    self.queries.campaigns.campaign_of(&e.key).unwrap_or(&e.key)
+        let (view, dirty, sealing) = (&mut self.view, &mut self.dirty, &mut self.sealing);
+        cells_of(&self.queries, e, |spec, group, start| {
+            let cell = Cell { query: spec.id, key: group.to_owned(), window_start_ms: start };
+            // One search for a known cell; the key built for it is kept as its change mark
+            // (no allocation beyond today's), or dropped when already marked.
+            let (state, marked) = match view.get_mut(&cell) {
+                Some((state, marked)) => (state, marked),
+                None => {
+                    let fresh = match spec.kind {
+                        QueryKind::DistinctUsers => {
+                            sealing
+                                .open
+                                .entry(start + spec.window_ms)
+                                .or_default()
+                                .push(cell.clone());
+                            Agg::Users(BTreeSet::new())
+                        }
+                        _ => Agg::Sum(0),
+                    };
+                    let (state, marked) = view.entry(cell.clone()).or_insert((fresh, false));
+                    (state, marked)
                 }
             };
-            for start in spec.window_starts(e.event_time_ms) {
-                let cell = Cell { query: spec.id, key: group.to_owned(), window_start_ms: start };
-                // One search for a known cell; the key built for it is kept as its change
-                // mark (no allocation beyond today's), or dropped when already marked.
-                let (state, marked) = match self.view.get_mut(&cell) {
-                    Some((state, marked)) => (state, marked),
-                    None => {
-                        let fresh = match spec.kind {
-                            QueryKind::DistinctUsers => Agg::Users(BTreeSet::new()),
-                            _ => Agg::Sum(0),
-                        };
-                        let (state, marked) =
-                            self.view.entry(cell.clone()).or_insert((fresh, false));
-                        (state, marked)
+            match state {
+                // A sealed window reached after all: rebuilt at the end of the catch-up.
+                Agg::Sum(_) if spec.kind == QueryKind::DistinctUsers => {
+                    if let Some(newest) = sealing.latest.iter().flatten().max() {
+                        sealing.lateness_ms = sealing.lateness_ms.max(newest - e.event_time_ms);
                     }
-                };
-                match state {
-                    // A record stands for `weight` identical events.
-                    Agg::Sum(n) if spec.kind == QueryKind::KeySum => {
-                        *n += e.value.wrapping_mul(i64::from(e.weight))
-                    }
-                    Agg::Sum(n) => *n += i64::from(e.weight),
-                    Agg::Users(users) => {
-                        users.insert(e.user_id);
-                    }
-                    Agg::Sketch(_) | Agg::User { .. } => {}
+                    sealing.reopen.insert(cell);
+                    return;
                 }
-                if !*marked {
-                    *marked = true;
-                    self.dirty.push(cell);
+                // A record stands for `weight` identical events.
+                Agg::Sum(n) if spec.kind == QueryKind::KeySum => {
+                    *n += e.value.wrapping_mul(i64::from(e.weight))
+                }
+                Agg::Sum(n) => *n += i64::from(e.weight),
+                Agg::Users(users) => {
+                    users.insert(e.user_id);
+                }
+                Agg::Sketch(_) | Agg::User { .. } => {}
+            }
+            if !*marked {
+                *marked = true;
+                dirty.push(cell);
+            }
+        });
+    }
+
+    /// Seals every open `distinct_users` window behind the line: its set becomes its count.
+    fn seal(&mut self) {
+        let Some(line) = self.sealing.line() else { return };
+        while let Some(entry) = self.sealing.open.first_entry() {
+            if *entry.key() > line {
+                break;
+            }
+            for cell in entry.remove() {
+                if let Some((state @ Agg::Users(_), _)) = self.view.get_mut(&cell) {
+                    *state = Agg::Sum(state.present());
+                    self.sealing.sealed += 1;
                 }
             }
         }
+    }
+
+    /// Rebuilds the sets of the sealed windows that events reached after all, from every
+    /// event read so far (the kept history, else the log), and opens them again.
+    fn rebuild_reopened(&mut self, log: &Log) -> Result<(), ArchError> {
+        if self.sealing.reopen.is_empty() {
+            return Ok(());
+        }
+        let reopen = std::mem::take(&mut self.sealing.reopen);
+        let mut sets: BTreeMap<Cell, BTreeSet<u64>> =
+            reopen.iter().map(|c| (c.clone(), BTreeSet::new())).collect();
+        let mut add = |e: &EventFields| {
+            cells_of(&self.queries, e, |spec, group, start| {
+                if spec.kind != QueryKind::DistinctUsers {
+                    return;
+                }
+                let cell = Cell { query: spec.id, key: group.to_owned(), window_start_ms: start };
+                if let Some(set) = sets.get_mut(&cell) {
+                    set.insert(e.user_id);
+                }
+            })
+        };
+        if let Some(history) = &self.history {
+            history.iter().flatten().for_each(&mut add);
+        } else {
+            let topic = log.topic(&self.topic)?;
+            for (p, &end) in self.positions.iter().enumerate() {
+                let partition = topic.partition(p as u32)?;
+                let mut from = partition.log_start_offset();
+                while from < end {
+                    let records = partition.read(from, 50_000)?;
+                    let Some(last) = records.last() else { break };
+                    from = last.offset + 1;
+                    for r in records.iter().filter(|r| r.offset < end) {
+                        let e =
+                            decode(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms)
+                                .map_err(|source| ArchError::Decode {
+                                    partition: p as u32,
+                                    offset: r.offset,
+                                    source,
+                                })?;
+                        add(&e);
+                    }
+                }
+            }
+        }
+        for (cell, users) in sets {
+            let spec = &self.queries.specs[usize::from(cell.query)];
+            let end = cell.window_start_ms + spec.window_ms;
+            if let Some((state, marked)) = self.view.get_mut(&cell) {
+                *state = Agg::Users(users);
+                if !*marked {
+                    *marked = true;
+                    self.dirty.push(cell.clone());
+                }
+                self.sealing.open.entry(end).or_default().push(cell);
+                self.sealing.reopened += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// `distinct_users` windows sealed so far (their sets replaced by counts), and sealed
+    /// windows rebuilt because an event reached them after all (see the module documentation).
+    pub fn sealed_windows(&self) -> (u64, u64) {
+        (self.sealing.sealed, self.sealing.reopened)
+    }
+
+    /// `distinct_users` windows whose exact sets are held now.
+    pub fn open_windows(&self) -> usize {
+        self.sealing.open.values().map(Vec::len).sum()
     }
 
     /// The exact answers as of the last [`Oracle::catch_up`].
@@ -228,5 +419,203 @@ impl Oracle {
     /// Whether nothing has been read.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::log::{FsyncPolicy, LogConfig, ManualClock, Record};
+    use crate::query::QuerySpec;
+    use crate::workload::{AdType, Campaigns, Event};
+
+    const TOPIC: &str = "events";
+
+    fn queries(exclude_bots: bool) -> QuerySet {
+        let spec = |id: u8, kind, window_ms, slide_ms| QuerySpec {
+            id,
+            kind,
+            window_ms,
+            slide_ms,
+            approximate: false,
+            hll_precision: 8,
+            exclude_bots,
+        };
+        QuerySet {
+            specs: vec![
+                spec(0, QueryKind::DistinctUsers, 10_000, 10_000),
+                spec(1, QueryKind::DistinctUsers, 20_000, 5_000),
+                spec(2, QueryKind::KeyWindowCount, 10_000, 10_000),
+            ],
+            campaigns: Arc::new(Campaigns::new(&crate::scenario::Workload::default(), 1)),
+        }
+    }
+
+    /// `(partition, key index, user, event time)`.
+    type Ev = (u32, u8, u64, i64);
+
+    fn event(&(_, key, user, t): &Ev) -> Event {
+        Event {
+            seq: 0,
+            key: format!("k{key}"),
+            user_id: user,
+            page_id: 0,
+            ad_type: AdType::ALL[0],
+            event_type: EventType::View,
+            value: 1,
+            event_time_ms: t,
+            arrival_ms: t,
+            weight: 1,
+        }
+    }
+
+    /// The exact answers of `queries` over `events`, the plainest way: every event, every
+    /// window it falls in, a set per distinct-users cell.
+    fn reference(queries: &QuerySet, events: &[Ev]) -> Table {
+        let mut sets: BTreeMap<Cell, BTreeSet<u64>> = BTreeMap::new();
+        let mut sums: BTreeMap<Cell, i64> = BTreeMap::new();
+        for &(_, key, user, t) in events {
+            for spec in &queries.specs {
+                if spec.exclude_bots && crate::query::is_bot(user) {
+                    continue;
+                }
+                for start in spec.window_starts(t) {
+                    let cell =
+                        Cell { query: spec.id, key: format!("k{key}"), window_start_ms: start };
+                    match spec.kind {
+                        QueryKind::DistinctUsers => {
+                            sets.entry(cell).or_default().insert(user);
+                        }
+                        _ => *sums.entry(cell).or_default() += 1,
+                    }
+                }
+            }
+        }
+        let mut table: Table = sums.into_iter().collect();
+        table.extend(sets.into_iter().map(|(c, s)| (c, s.len() as i64)));
+        table
+    }
+
+    fn log(dir: &std::path::Path, partitions: u32) -> Log {
+        let config = LogConfig { fsync: FsyncPolicy::Never, ..LogConfig::default() };
+        let mut log = Log::open(dir, config, Arc::new(ManualClock::new(0))).unwrap();
+        log.create_topic(TOPIC, partitions).unwrap();
+        log
+    }
+
+    fn append(log: &Log, events: &[Ev]) {
+        let topic = log.topic(TOPIC).unwrap();
+        for ev in events {
+            let e = event(ev);
+            let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
+            topic.partition(ev.0).unwrap().append(&[record]).unwrap();
+        }
+    }
+
+    /// Events mostly in order over `span_ms` of event time, some late by up to `late_ms`.
+    fn events(span_ms: i64, late_ms: i64) -> impl Strategy<Value = Vec<Ev>> {
+        prop::collection::vec((0..3u32, 0..4u8, 0..40u64, 0..1_000i64, 0..10u8), 1..400).prop_map(
+            move |raw| {
+                let n = raw.len() as i64;
+                raw.into_iter()
+                    .enumerate()
+                    .map(|(i, (p, key, user, jitter, late))| {
+                        let arrival = i as i64 * span_ms / n;
+                        let delay =
+                            if late == 0 { late_ms / 2 + jitter * late_ms / 2_000 } else { jitter };
+                        (p, key, user, (arrival - delay).max(0))
+                    })
+                    .collect()
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Whatever the lateness, sealing changes no answer: after every catch-up (in chunks
+        /// of any size), with or without a kept history, across a logic change.
+        #[test]
+        fn sealed_answers_equal_the_plain_recomputation(
+            evs in events(600_000, 200_000),
+            chunks in prop::collection::vec(1..80usize, 1..20),
+            history in any::<bool>(),
+            change_at in 0..20usize,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let log = log(dir.path(), 3);
+            let mut qs = queries(false);
+            let mut oracle = Oracle::new(&log, TOPIC, &qs).unwrap();
+            if history {
+                oracle.keep_history();
+            }
+            let mut done = 0;
+            for (i, &size) in chunks.iter().cycle().take(60).enumerate() {
+                if done == evs.len() {
+                    break;
+                }
+                let end = (done + size).min(evs.len());
+                append(&log, &evs[done..end]);
+                done = end;
+                if i == change_at {
+                    qs = queries(true);
+                    oracle.set_queries(&qs);
+                }
+                oracle.catch_up(&log).unwrap();
+                prop_assert_eq!(oracle.table(), reference(&qs, &evs[..done]));
+            }
+        }
+    }
+
+    /// A long run in order holds the sets of the last few windows only; a record later than
+    /// anything before reopens its window, which comes back exact.
+    #[test]
+    fn closed_windows_keep_counts_and_a_very_late_event_reopens_its_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log(dir.path(), 2);
+        let qs = queries(false);
+        let mut oracle = Oracle::new(&log, TOPIC, &qs).unwrap();
+        let mut all = Vec::new();
+        for second in 0..3_600i64 {
+            let evs: Vec<Ev> = (0..4u64)
+                .map(|i| {
+                    (
+                        (i % 2) as u32,
+                        (i % 3) as u8,
+                        (second * 7 + i as i64) as u64 % 500,
+                        second * 1_000,
+                    )
+                })
+                .collect();
+            append(&log, &evs);
+            all.extend(evs);
+            if second % 10 == 0 {
+                oracle.catch_up(&log).unwrap();
+            }
+        }
+        oracle.catch_up(&log).unwrap();
+        let (sealed, reopened) = oracle.sealed_windows();
+        assert!(sealed > 1_000, "{sealed} windows sealed");
+        assert_eq!(reopened, 0);
+        // Two queries, three keys, a few windows each behind the 30 s horizon.
+        assert!(oracle.open_windows() < 60, "{} windows open", oracle.open_windows());
+        assert_eq!(oracle.table(), reference(&qs, &all));
+
+        // An hour late, a new user in a long-sealed window of key k0.
+        let late = (0, 0, 10_000, 60_000);
+        append(&log, &[late]);
+        all.push(late);
+        oracle.catch_up(&log).unwrap();
+        // One tumbling window and the four sliding ones that hold t = 60 s, rebuilt.
+        assert_eq!(oracle.sealed_windows().1, 5);
+        assert_eq!(oracle.table(), reference(&qs, &all));
+        let answers = oracle.answers();
+        let changed: Vec<_> = answers.changes().collect();
+        assert!(!changed.is_empty());
     }
 }

@@ -510,6 +510,7 @@ pub fn run_realtime(
         topic: EVENTS_TOPIC,
         work_dir,
         timing: Timing::Measured(log.clone()),
+        column_cache: Default::default(),
     };
     let mut archs = Vec::new();
     for id in &scenario.architectures {

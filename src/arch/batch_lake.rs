@@ -12,8 +12,9 @@ use crate::scenario::Fault;
 
 /// Builds `batch-lake`.
 pub fn build(ctx: &ArchContext<'_>, _log: &Log) -> Result<Box<dyn Architecture>, ArchError> {
-    let compute = Arc::new(PolarsBatch::new());
+    let compute = Arc::new(PolarsBatch::with_cache(ctx.column_cache.clone()));
     Ok(Box::new(BatchLake {
+        column_cache: ctx.column_cache.clone(),
         batch: BatchLayer::new(ctx.topic, compute, ctx.queries.clone(), &ctx.scenario.batch, 0)
             .with_timing(ctx.timing.clone()),
         timeline: Vec::new(),
@@ -29,6 +30,8 @@ pub struct BatchLake {
     /// The batch view (its generation) in the served table `query_into` last updated; `None`
     /// before the first update.
     served_batch: Option<Option<u64>>,
+    /// The run's shared column cache, for the batch code of a logic change.
+    column_cache: Arc<crate::batch::columns::ColumnCache>,
 }
 
 impl Architecture for BatchLake {
@@ -88,7 +91,8 @@ impl Architecture for BatchLake {
     ) -> Result<(), ArchError> {
         self.timeline.push((now, "batch code redeployed"));
         // The next batch job recomputes everything with the new logic.
-        self.batch.set_compute(Arc::new(PolarsBatch::new()), queries);
+        self.batch
+            .set_compute(Arc::new(PolarsBatch::with_cache(self.column_cache.clone())), queries);
         Ok(())
     }
 

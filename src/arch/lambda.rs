@@ -17,11 +17,14 @@ use crate::speed::{SpeedLayer, StreamCompute};
 /// Builds `lambda`.
 pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, ArchError> {
     let drift = ctx.scenario.speed.drift;
+    let cache = ctx.column_cache.clone();
     let arch = LambdaArch::with_factories(
         "lambda",
         ctx,
         log,
-        Arc::new(|_| Arc::new(PolarsBatch::new()) as Arc<dyn BatchCompute>),
+        Arc::new(move |_| {
+            Arc::new(PolarsBatch::with_cache(cache.clone())) as Arc<dyn BatchCompute>
+        }),
         // Only lambda has two code paths, so only its speed path can drift from its batch path.
         Arc::new(move |q| Arc::new(HandWritten::with_drift(q, drift)) as Arc<dyn StreamCompute>),
     )?;

@@ -140,6 +140,10 @@ pub struct ArchContext<'a> {
     pub work_dir: &'a std::path::Path,
     /// Cost model (simulated driver) or measured time (realtime driver).
     pub timing: Timing,
+    /// The log's segments decoded into columns, shared by every batch layer of the run that
+    /// reads columns (`lambda`, `batch-lake`): the master dataset is stored once, as a lake
+    /// stores it once in columnar files that every job reads (see `batch/columns.rs`).
+    pub column_cache: Arc<crate::batch::columns::ColumnCache>,
 }
 
 /// A data architecture, driven by the simulated or the realtime driver. `Send`: the realtime

@@ -23,6 +23,14 @@
 //! **Memory.** About 33 bytes per event (key id, event time, value, weight, user id, event
 //! type), bounded by the cache's budget ([`DEFAULT_BUDGET_BYTES`]): a segment that does not
 //! fit is decoded at every recompute, as without a cache.
+//!
+//! **One cache per run.** `lambda` and `batch-lake` read the same master dataset, so a run
+//! gives them one cache ([`crate::arch::ArchContext::column_cache`]): the dataset is held
+//! once, as a lake holds its columnar files once for every job that reads them. Until session
+//! 6 each layer kept its own, and a long realtime run held the whole log in columns twice.
+//! Which layer decodes a new segment first is whichever recomputes first; the other reads
+//! the columns. Only the newest segments are ever decoded after the first recompute (older
+//! ones are immutable), so this moves little measured time between layers.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -191,7 +199,9 @@ struct Inner {
 }
 
 /// Decoded columns of a log's segments, by segment uid, within a memory budget (see the module
-/// documentation). Shared by the recomputes of one batch layer; safe to use from rayon tasks.
+/// documentation). Shared by the recomputes of a run's batch layers (segment uids are unique
+/// in the process, so layers reading one topic find each other's columns); safe to use from
+/// rayon tasks and from the realtime driver's threads.
 #[derive(Debug)]
 pub struct ColumnCache {
     budget_bytes: usize,

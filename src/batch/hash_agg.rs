@@ -91,21 +91,51 @@ pub fn aggregate(
     let live: Vec<u64> =
         topic.partitions().iter().flat_map(|p| p.segment_uids()).map(|s| s.uid).collect();
     cache.retain(&live);
-    let partials = pieces
+    // Each piece's partial aggregates are merged into its rayon task's running total as soon
+    // as they are made, and the totals are merged pairwise at the end: a recompute holds the
+    // totals and the pieces in flight, not every piece's partials at once (which it did until
+    // session 6: the largest transient of a batch layer in a long run).
+    let merged = pieces
         .par_iter()
         .map(|piece| aggregate_piece(topic, piece, specs, queries, cache))
-        .collect::<Result<Vec<_>, ArchError>>()?;
-    // Merge: piece-local group ids → one interner, cells summed per (query, group, window).
-    let mut names = Keys::new();
-    let mut merged: FxMap<(usize, u32, i64), i64> = FxMap::default();
-    let mut merged_users: FxMap<(usize, u32, i64), BTreeSet<u64>> = FxMap::default();
-    let mut events = 0;
-    for part in &partials {
-        events += part.events;
+        .try_fold(Merged::default, |total, part| Ok::<_, ArchError>(total.absorb(part?, specs)))
+        .try_reduce(Merged::default, |a, b| Ok(a.plus(b)))?;
+    let Merged { names, sums, users, events } = merged;
+    let cell = |q: usize, group: u32, k: i64| {
+        let spec = specs[q];
+        Cell {
+            query: spec.id,
+            key: names.name(group).to_owned(),
+            window_start_ms: k * spec.slide_ms,
+        }
+    };
+    let mut view: View =
+        sums.into_iter().map(|((q, group, k), sum)| (cell(q, group, k), Agg::Sum(sum))).collect();
+    view.extend(
+        users.into_iter().map(|((q, group, k), users)| (cell(q, group, k), Agg::Users(users))),
+    );
+    Ok((view, events))
+}
+
+/// A running total of pieces' partial aggregates: cells per (query index, group, window
+/// index), the groups interned in `names`.
+#[derive(Default)]
+struct Merged {
+    names: Keys,
+    sums: FxMap<(usize, u32, i64), i64>,
+    users: FxMap<(usize, u32, i64), BTreeSet<u64>>,
+    events: u64,
+}
+
+impl Merged {
+    /// Adds one piece: its piece-local group ids mapped to this total's names.
+    fn absorb(mut self, part: Partial, specs: &[&QuerySpec]) -> Self {
+        self.events += part.events;
+        let names = &mut self.names;
         let mut key_ids: Vec<u32> = Vec::new();
         let mut campaign_ids: Vec<u32> = Vec::new();
         let mut user_group_ids: Vec<u32> = Vec::new();
-        for (q, (spec, cells)) in specs.iter().zip(&part.cells).enumerate() {
+        for (q, (spec, cells)) in specs.iter().zip(part.cells).enumerate() {
             let cells = match cells {
                 PieceCells::Sums(cells) => cells,
                 PieceCells::Users(cells) => {
@@ -115,8 +145,8 @@ pub fn aggregate(
                             .collect();
                     }
                     for (group, k, users) in cells {
-                        merged_users
-                            .entry((q, user_group_ids[*group as usize], *k))
+                        self.users
+                            .entry((q, user_group_ids[group as usize], k))
                             .or_default()
                             .extend(users);
                     }
@@ -137,28 +167,36 @@ pub fn aggregate(
                 }
                 &key_ids
             };
-            for &(group, k, sum) in cells {
-                let s = merged.entry((q, ids[group as usize], k)).or_insert(0);
+            for (group, k, sum) in cells {
+                let s = self.sums.entry((q, ids[group as usize], k)).or_insert(0);
                 *s = s.wrapping_add(sum);
             }
         }
+        self
     }
-    let cell = |q: usize, group: u32, k: i64| {
-        let spec = specs[q];
-        Cell {
-            query: spec.id,
-            key: names.name(group).to_owned(),
-            window_start_ms: k * spec.slide_ms,
+
+    /// The sum of two totals (sums add, user sets unite: the order does not matter), the
+    /// smaller merged into the larger.
+    fn plus(self, other: Merged) -> Merged {
+        let size = |m: &Merged| m.sums.len() + m.users.len();
+        let (mut big, small) =
+            if size(&self) >= size(&other) { (self, other) } else { (other, self) };
+        let ids: Vec<u32> =
+            (0..small.names.len() as u32).map(|g| big.names.id(small.names.name(g))).collect();
+        for ((q, g, k), sum) in small.sums {
+            let s = big.sums.entry((q, ids[g as usize], k)).or_insert(0);
+            *s = s.wrapping_add(sum);
         }
-    };
-    let mut view: View =
-        merged.into_iter().map(|((q, group, k), sum)| (cell(q, group, k), Agg::Sum(sum))).collect();
-    view.extend(
-        merged_users
-            .into_iter()
-            .map(|((q, group, k), users)| (cell(q, group, k), Agg::Users(users))),
-    );
-    Ok((view, events))
+        for ((q, g, k), mut users) in small.users {
+            let set = big.users.entry((q, ids[g as usize], k)).or_default();
+            if set.len() < users.len() {
+                std::mem::swap(set, &mut users);
+            }
+            set.extend(users);
+        }
+        big.events += small.events;
+        big
+    }
 }
 
 fn aggregate_piece(

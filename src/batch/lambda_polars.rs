@@ -529,13 +529,14 @@ pub fn weight_sum(frame: &DataFrame) -> u64 {
 pub struct PolarsBatch {
     /// Whether sums and counts take the hash-aggregation path (default) or the DataFrame plans.
     hash_aggregate: bool,
-    /// Decoded columns of the log's segments, kept across recomputes.
-    cache: ColumnCache,
+    /// Decoded columns of the log's segments, kept across recomputes (and shared with the
+    /// run's other batch layers, see [`PolarsBatch::with_cache`]).
+    cache: Arc<ColumnCache>,
 }
 
 impl Default for PolarsBatch {
     fn default() -> Self {
-        PolarsBatch { hash_aggregate: true, cache: ColumnCache::default() }
+        PolarsBatch { hash_aggregate: true, cache: Default::default() }
     }
 }
 
@@ -547,18 +548,24 @@ impl PolarsBatch {
 
     /// Every query as a DataFrame plan, none hash-aggregated (to compare the two paths).
     pub fn dataframe_only() -> Self {
-        PolarsBatch { hash_aggregate: false, cache: ColumnCache::new(0) }
+        PolarsBatch { hash_aggregate: false, cache: Arc::new(ColumnCache::new(0)) }
     }
 
     /// Hash aggregation that keeps no columns: every recompute decodes every record from the
     /// log (to compare with the cached path, and to measure a cold recompute).
     pub fn without_column_cache() -> Self {
-        PolarsBatch { hash_aggregate: true, cache: ColumnCache::new(0) }
+        PolarsBatch { hash_aggregate: true, cache: Arc::new(ColumnCache::new(0)) }
     }
 
     /// Hash aggregation keeping at most about `budget_bytes` of decoded columns.
     pub fn with_column_budget(budget_bytes: usize) -> Self {
-        PolarsBatch { hash_aggregate: true, cache: ColumnCache::new(budget_bytes) }
+        PolarsBatch { hash_aggregate: true, cache: Arc::new(ColumnCache::new(budget_bytes)) }
+    }
+
+    /// Hash aggregation reading its columns through `cache`, which other batch computations
+    /// may share: a run's batch layers read one master dataset, decoded once.
+    pub fn with_cache(cache: Arc<ColumnCache>) -> Self {
+        PolarsBatch { hash_aggregate: true, cache }
     }
 
     /// The column cache (what it holds and did).

@@ -1,18 +1,24 @@
 //! The batch runner: the definitions over a prefix of the log, in parallel with rayon.
 //!
-//! Each rayon task folds a run of events into a partial result with the definitions' map step
-//! and the monoid's in-place `absorb`; partial results are reduced with the monoid's `plus`.
-//! Rayon decides the split (it depends on the thread count and on work stealing); the answer
-//! does not, because the monoids are associative and commutative (tests check it on arbitrary
-//! splits: [`fold_events`] on any chunks, then [`sum_views`] in any order).
+//! The prefix is split into pieces at segment boundaries (as the DataFrame runner's hash
+//! aggregation does). Each rayon task reads one piece's events, folds them into a partial
+//! result with the definitions' map step and the monoid's in-place `absorb`, and drops them;
+//! partial results are reduced with the monoid's `plus` as tasks finish. So a recompute holds
+//! the events of the pieces in flight and the partial results, never the whole prefix decoded
+//! (which it did until session 6: about 100 bytes per event of the log, at every recompute,
+//! the largest transient of a long realtime run). Rayon decides the split and the reduction
+//! order (they depend on the thread count and on work stealing); the answer does not, because
+//! the monoids are associative and commutative (tests check it on arbitrary splits:
+//! [`fold_events`] on any chunks, then [`sum_views`] in any order).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use rayon::prelude::*;
 
 use super::{Monoid, Plan};
 use crate::arch::ArchError;
-use crate::batch::{BatchCompute, read_prefix};
+use crate::batch::{BatchCompute, segment_pieces, visit_decoded};
 use crate::log::{Log, Offset};
 use crate::query::{Agg, Cell, QuerySet, View};
 use crate::workload::{Campaigns, EventFields};
@@ -20,6 +26,10 @@ use crate::workload::{Campaigns, EventFields};
 /// A partial result: states per (query id, group, window start), the group borrowed from the
 /// events or the campaign table so folding allocates no key per event.
 type Partial<'e> = HashMap<(u8, &'e str, i64), Agg>;
+
+/// A piece's partial result once its events are dropped: the groups owned (one per cell, not
+/// per event).
+type OwnedPartial = HashMap<(u8, String, i64), Agg>;
 
 /// The batch runner over the monoid definitions.
 #[derive(Debug, Default)]
@@ -40,20 +50,49 @@ impl BatchCompute for MonoidBatch {
         cutoff: &[Offset],
         queries: &QuerySet,
     ) -> Result<(View, u64), ArchError> {
-        let partitions = read_prefix(log, topic, cutoff)?;
-        // Events, not records: the cost model charges per event.
-        let events = partitions.iter().flatten().map(|e| u64::from(e.weight)).sum();
+        let topic = log.topic(topic)?;
+        let ranges = cutoff
+            .iter()
+            .enumerate()
+            .map(|(p, &end)| Ok((topic.partition(p as u32)?.log_start_offset(), end)))
+            .collect::<Result<Vec<_>, ArchError>>()?;
+        let pieces = segment_pieces(topic, &ranges)?;
         let plans = Plan::all(queries);
         let campaigns: &Campaigns = &queries.campaigns;
-        let partial = partitions
+        let (partial, events) = pieces
             .par_iter()
-            .flat_map(|p| p.par_iter())
-            .fold(Partial::new, |mut acc, e| {
-                absorb_event(&plans, campaigns, &mut acc, e);
-                acc
+            .map(|piece| -> Result<(OwnedPartial, u64), ArchError> {
+                let mut batch = Vec::with_capacity(piece.end.saturating_sub(piece.from) as usize);
+                visit_decoded(
+                    topic.partition(piece.partition)?,
+                    piece.partition,
+                    piece.from,
+                    piece.end,
+                    |_, e| batch.push(e.to_fields()),
+                )?;
+                // Events, not records: the cost model charges per event.
+                let events = batch.iter().map(|e| u64::from(e.weight)).sum();
+                let mut acc = Partial::new();
+                for e in &batch {
+                    absorb_event(&plans, campaigns, &mut acc, e);
+                }
+                let owned =
+                    acc.into_iter().map(|((q, key, start), s)| ((q, key.to_owned(), start), s));
+                Ok((owned.collect(), events))
             })
-            .reduce(Partial::new, |a, b| plus_partials(&plans, a, b));
-        Ok((into_view(partial), events))
+            .try_reduce(
+                || (OwnedPartial::new(), 0),
+                |(a, n), (b, m)| Ok((plus_partials(&plans, a, b), n + m)),
+            )?;
+        Ok((
+            partial
+                .into_iter()
+                .map(|((query, key, window_start_ms), state)| {
+                    (Cell { query, key, window_start_ms }, state)
+                })
+                .collect(),
+            events,
+        ))
     }
 }
 
@@ -76,7 +115,11 @@ fn absorb_event<'e>(
 
 /// `a + b`, cell by cell, merging the smaller map into the larger (commutativity makes the
 /// order irrelevant).
-fn plus_partials<'e>(plans: &[Plan], a: Partial<'e>, b: Partial<'e>) -> Partial<'e> {
+fn plus_partials<K: Hash + Eq>(
+    plans: &[Plan],
+    a: HashMap<(u8, K, i64), Agg>,
+    b: HashMap<(u8, K, i64), Agg>,
+) -> HashMap<(u8, K, i64), Agg> {
     let (mut big, small) = if a.len() >= b.len() { (a, b) } else { (b, a) };
     for (cell, state) in small {
         match big.get_mut(&cell) {
