@@ -12,7 +12,7 @@ use crate::scenario::Fault;
 
 /// Builds `batch-lake`.
 pub fn build(ctx: &ArchContext<'_>, _log: &Log) -> Result<Box<dyn Architecture>, ArchError> {
-    let compute = Arc::new(PolarsBatch::with_cache(ctx.column_cache.clone()));
+    let compute = Arc::new(PolarsBatch::with_cache(ctx.column_cache.clone()).publishing_counts());
     Ok(Box::new(BatchLake {
         column_cache: ctx.column_cache.clone(),
         batch: BatchLayer::new(ctx.topic, compute, ctx.queries.clone(), &ctx.scenario.batch, 0)
@@ -91,8 +91,10 @@ impl Architecture for BatchLake {
     ) -> Result<(), ArchError> {
         self.timeline.push((now, "batch code redeployed"));
         // The next batch job recomputes everything with the new logic.
-        self.batch
-            .set_compute(Arc::new(PolarsBatch::with_cache(self.column_cache.clone())), queries);
+        self.batch.set_compute(
+            Arc::new(PolarsBatch::with_cache(self.column_cache.clone()).publishing_counts()),
+            queries,
+        );
         Ok(())
     }
 

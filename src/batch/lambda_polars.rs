@@ -532,11 +532,14 @@ pub struct PolarsBatch {
     /// Decoded columns of the log's segments, kept across recomputes (and shared with the
     /// run's other batch layers, see [`PolarsBatch::with_cache`]).
     cache: Arc<ColumnCache>,
+    /// Whether exact distinct-user sets are published as their counts (see
+    /// [`PolarsBatch::publishing_counts`]).
+    counts_only: bool,
 }
 
 impl Default for PolarsBatch {
     fn default() -> Self {
-        PolarsBatch { hash_aggregate: true, cache: Default::default() }
+        PolarsBatch { hash_aggregate: true, cache: Default::default(), counts_only: false }
     }
 }
 
@@ -548,24 +551,46 @@ impl PolarsBatch {
 
     /// Every query as a DataFrame plan, none hash-aggregated (to compare the two paths).
     pub fn dataframe_only() -> Self {
-        PolarsBatch { hash_aggregate: false, cache: Arc::new(ColumnCache::new(0)) }
+        PolarsBatch {
+            hash_aggregate: false,
+            cache: Arc::new(ColumnCache::new(0)),
+            counts_only: false,
+        }
     }
 
     /// Hash aggregation that keeps no columns: every recompute decodes every record from the
     /// log (to compare with the cached path, and to measure a cold recompute).
     pub fn without_column_cache() -> Self {
-        PolarsBatch { hash_aggregate: true, cache: Arc::new(ColumnCache::new(0)) }
+        PolarsBatch {
+            hash_aggregate: true,
+            cache: Arc::new(ColumnCache::new(0)),
+            counts_only: false,
+        }
     }
 
     /// Hash aggregation keeping at most about `budget_bytes` of decoded columns.
     pub fn with_column_budget(budget_bytes: usize) -> Self {
-        PolarsBatch { hash_aggregate: true, cache: Arc::new(ColumnCache::new(budget_bytes)) }
+        PolarsBatch {
+            hash_aggregate: true,
+            cache: Arc::new(ColumnCache::new(budget_bytes)),
+            counts_only: false,
+        }
     }
 
     /// Hash aggregation reading its columns through `cache`, which other batch computations
     /// may share: a run's batch layers read one master dataset, decoded once.
     pub fn with_cache(cache: Arc<ColumnCache>) -> Self {
-        PolarsBatch { hash_aggregate: true, cache }
+        PolarsBatch { hash_aggregate: true, cache, counts_only: false }
+    }
+
+    /// Publishes each exact `distinct_users` cell as its count, not its set of users: for a
+    /// batch layer whose views are only ever read as answers (`batch-lake`), never merged with
+    /// anything. A Lambda batch view must keep the sets, because the serving layer unites
+    /// them with the speed layer's; the count is all a table in a lake holds. Over a long run
+    /// the sets were one entry per (user, window) of the whole log, held until the next view.
+    pub fn publishing_counts(mut self) -> Self {
+        self.counts_only = true;
+        self
     }
 
     /// The column cache (what it holds and did).
@@ -607,6 +632,13 @@ impl BatchCompute for PolarsBatch {
                 campaigns: queries.campaigns.clone(),
             };
             view.extend(run_queries(events.lazy(), &rest).map_err(engine_error("batch"))?);
+        }
+        if self.counts_only {
+            for state in view.values_mut() {
+                if let Agg::Users(users) = state {
+                    *state = Agg::Sum(users.len() as i64);
+                }
+            }
         }
         Ok((view, read.unwrap_or(0)))
     }
