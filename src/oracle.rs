@@ -7,73 +7,19 @@
 //!
 //! **Closed windows.** An exact distinct count keeps one entry per (user, window): over a long
 //! run the oracle's sets were the part of its memory that grew with every event. So once a
-//! `distinct_users` window lies far enough behind the newest event time read — more than
-//! twice the largest lateness seen in any partition, plus [`SEAL_SLACK_MS`] — its set is
-//! replaced by its count (*sealed*). Exactness does not rest on that guess: an event that
-//! still reaches a sealed window (a record later than anything seen before) makes the oracle
-//! rebuild that window's set from every event read, at the end of the catch-up, and widen
-//! its horizon. The answers are the same either way; only memory and time differ.
+//! `distinct_users` window lies behind the event-time [`Horizon`] its set is replaced by its
+//! count (*sealed*). Exactness does not rest on that guess: an event that still reaches a
+//! sealed window (a record later than anything seen before) makes the oracle rebuild that
+//! window's set from every event read, at the end of the catch-up, and widen its horizon. The
+//! answers are the same either way; only memory and time differ.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::arch::ArchError;
 use crate::log::{Log, Offset, TimestampMs};
+use crate::query::horizon::Horizon;
 use crate::query::{Agg, Cell, QueryKind, QuerySet, Table, TrackedTable};
 use crate::workload::{EventFields, EventType, decode};
-
-/// Added to twice the largest lateness seen to decide when a `distinct_users` window is
-/// sealed (see the module documentation): covers records re-sent after a failed delivery and
-/// partitions read a little apart, so that a sealed window is reopened only by a record
-/// genuinely later than any before it.
-pub const SEAL_SLACK_MS: i64 = 30_000;
-
-/// What the oracle knows to seal `distinct_users` windows (see the module documentation).
-#[derive(Debug)]
-struct Sealing {
-    /// Per partition, the latest event time read, in offset order (`None`: nothing read).
-    latest: Vec<Option<TimestampMs>>,
-    /// The largest lateness seen: how far a record's event time was behind the latest event
-    /// time of its partition before it (or behind every partition's, when it reached a sealed
-    /// window).
-    lateness_ms: i64,
-    /// Unsealed `distinct_users` cells by window end.
-    open: BTreeMap<TimestampMs, Vec<Cell>>,
-    /// Sealed cells that an event reached after all: rebuilt at the end of the catch-up.
-    reopen: BTreeSet<Cell>,
-    /// Cells sealed so far, and rebuilt after an event reached them.
-    sealed: u64,
-    reopened: u64,
-}
-
-impl Sealing {
-    fn new(partitions: usize) -> Self {
-        Sealing {
-            latest: vec![None; partitions],
-            lateness_ms: 0,
-            open: BTreeMap::new(),
-            reopen: BTreeSet::new(),
-            sealed: 0,
-            reopened: 0,
-        }
-    }
-
-    /// Notes that partition `p` had a record of event time `t`.
-    fn note(&mut self, p: usize, t: TimestampMs) {
-        let latest = &mut self.latest[p];
-        match *latest {
-            Some(l) if t < l => self.lateness_ms = self.lateness_ms.max(l - t),
-            _ => *latest = Some(t),
-        }
-    }
-
-    /// Windows ending at or before this are sealed (`None`: nothing read yet).
-    fn line(&self) -> Option<TimestampMs> {
-        let newest = self.latest.iter().flatten().max()?;
-        Some(
-            newest.saturating_sub(SEAL_SLACK_MS.saturating_add(self.lateness_ms.saturating_mul(2))),
-        )
-    }
-}
 
 /// Every cell event `e` counts into under `queries`: `f(spec, group, window start)`. The
 /// single statement of which events count where, for [`Oracle::apply`] and for rebuilding
@@ -136,7 +82,9 @@ pub struct Oracle {
     /// Events read: records weighted by the events each stands for.
     events: u64,
     /// When `distinct_users` windows are sealed.
-    sealing: Sealing,
+    horizon: Horizon,
+    /// Sealed cells that an event reached after all: rebuilt at the end of the catch-up.
+    reopen: BTreeSet<Cell>,
 }
 
 impl Oracle {
@@ -156,7 +104,8 @@ impl Oracle {
             answers: TrackedTable::new(),
             rebuilt: false,
             events: 0,
-            sealing: Sealing::new(partitions),
+            horizon: Horizon::new(partitions),
+            reopen: BTreeSet::new(),
         })
     }
 
@@ -178,14 +127,12 @@ impl Oracle {
         self.dirty.clear();
         self.rebuilt = true;
         // What was learnt about lateness stays; what was read is read again.
-        let partitions = self.positions.len();
-        let lateness_ms = self.sealing.lateness_ms;
-        let (sealed, reopened) = (self.sealing.sealed, self.sealing.reopened);
-        self.sealing = Sealing { lateness_ms, sealed, reopened, ..Sealing::new(partitions) };
+        self.horizon = self.horizon.restart();
+        self.reopen.clear();
         if let Some(history) = self.history.take() {
             for (p, events) in history.iter().enumerate() {
                 for e in events {
-                    self.sealing.note(p, e.event_time_ms);
+                    self.horizon.note(p, e.event_time_ms);
                     self.apply(e);
                 }
             }
@@ -219,7 +166,7 @@ impl Oracle {
                         self.records += 1;
                         self.new_records[p].push((r.offset, e.event_time_ms, r.append_time_ms));
                     }
-                    self.sealing.note(p, e.event_time_ms);
+                    self.horizon.note(p, e.event_time_ms);
                     self.apply(&e);
                     if let Some(history) = self.history.as_mut() {
                         history[p].push(e);
@@ -234,7 +181,8 @@ impl Oracle {
 
     /// Counts one event into every query's windows.
     fn apply(&mut self, e: &EventFields) {
-        let (view, dirty, sealing) = (&mut self.view, &mut self.dirty, &mut self.sealing);
+        let (view, dirty) = (&mut self.view, &mut self.dirty);
+        let (horizon, reopen) = (&mut self.horizon, &mut self.reopen);
         cells_of(&self.queries, e, |spec, group, start| {
             let cell = Cell { query: spec.id, key: group.to_owned(), window_start_ms: start };
             // One search for a known cell; the key built for it is kept as its change mark
@@ -244,11 +192,7 @@ impl Oracle {
                 None => {
                     let fresh = match spec.kind {
                         QueryKind::DistinctUsers => {
-                            sealing
-                                .open
-                                .entry(start + spec.window_ms)
-                                .or_default()
-                                .push(cell.clone());
+                            horizon.hold(start + spec.window_ms, cell.clone());
                             Agg::Users(BTreeSet::new())
                         }
                         _ => Agg::Sum(0),
@@ -260,10 +204,8 @@ impl Oracle {
             match state {
                 // A sealed window reached after all: rebuilt at the end of the catch-up.
                 Agg::Sum(_) if spec.kind == QueryKind::DistinctUsers => {
-                    if let Some(newest) = sealing.latest.iter().flatten().max() {
-                        sealing.lateness_ms = sealing.lateness_ms.max(newest - e.event_time_ms);
-                    }
-                    sealing.reopen.insert(cell);
+                    horizon.widen(e.event_time_ms);
+                    reopen.insert(cell);
                     return;
                 }
                 // A record stands for `weight` identical events.
@@ -285,16 +227,9 @@ impl Oracle {
 
     /// Seals every open `distinct_users` window behind the line: its set becomes its count.
     fn seal(&mut self) {
-        let Some(line) = self.sealing.line() else { return };
-        while let Some(entry) = self.sealing.open.first_entry() {
-            if *entry.key() > line {
-                break;
-            }
-            for cell in entry.remove() {
-                if let Some((state @ Agg::Users(_), _)) = self.view.get_mut(&cell) {
-                    *state = Agg::Sum(state.present());
-                    self.sealing.sealed += 1;
-                }
+        for cell in self.horizon.due() {
+            if let Some((state @ Agg::Users(_), _)) = self.view.get_mut(&cell) {
+                *state = Agg::Sum(state.present());
             }
         }
     }
@@ -302,10 +237,10 @@ impl Oracle {
     /// Rebuilds the sets of the sealed windows that events reached after all, from every
     /// event read so far (the kept history, else the log), and opens them again.
     fn rebuild_reopened(&mut self, log: &Log) -> Result<(), ArchError> {
-        if self.sealing.reopen.is_empty() {
+        if self.reopen.is_empty() {
             return Ok(());
         }
-        let reopen = std::mem::take(&mut self.sealing.reopen);
+        let reopen = std::mem::take(&mut self.reopen);
         let mut sets: BTreeMap<Cell, BTreeSet<u64>> =
             reopen.iter().map(|c| (c.clone(), BTreeSet::new())).collect();
         let mut add = |e: &EventFields| {
@@ -352,8 +287,7 @@ impl Oracle {
                     *marked = true;
                     self.dirty.push(cell.clone());
                 }
-                self.sealing.open.entry(end).or_default().push(cell);
-                self.sealing.reopened += 1;
+                self.horizon.reopen(end, cell);
             }
         }
         Ok(())
@@ -362,12 +296,12 @@ impl Oracle {
     /// `distinct_users` windows sealed so far (their sets replaced by counts), and sealed
     /// windows rebuilt because an event reached them after all (see the module documentation).
     pub fn sealed_windows(&self) -> (u64, u64) {
-        (self.sealing.sealed, self.sealing.reopened)
+        self.horizon.counts()
     }
 
     /// `distinct_users` windows whose exact sets are held now.
     pub fn open_windows(&self) -> usize {
-        self.sealing.open.values().map(Vec::len).sum()
+        self.horizon.open_cells()
     }
 
     /// The exact answers as of the last [`Oracle::catch_up`].

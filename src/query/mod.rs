@@ -23,6 +23,7 @@ use crate::scenario::Scenario;
 use crate::workload::Campaigns;
 
 mod agg;
+pub mod horizon;
 mod live;
 mod tracked;
 pub mod unified;
