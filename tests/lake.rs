@@ -11,7 +11,7 @@ use lambda_workbench::log::{
     FsyncPolicy, Log, LogConfig, ManualClock, Producer, ProducerConfig, Record,
 };
 use lambda_workbench::oracle::Oracle;
-use lambda_workbench::query::{QueryKind, QuerySet, QuerySpec};
+use lambda_workbench::query::{QueryKind, QuerySet, QuerySpec, TrackedTable};
 use lambda_workbench::scenario::{Lake as LakeConfig, Scenario, Workload, WorkloadKind};
 use lambda_workbench::workload::{Campaigns, Event, generate};
 use polars::prelude::*;
@@ -62,6 +62,16 @@ struct Run {
 
 impl Run {
     fn new(dir: &Path, segment_ms: i64, duration_ms: i64, seed: u64) -> Run {
+        Run::with_workload(dir, segment_ms, duration_ms, seed, &workload())
+    }
+
+    fn with_workload(
+        dir: &Path,
+        segment_ms: i64,
+        duration_ms: i64,
+        seed: u64,
+        w: &Workload,
+    ) -> Run {
         let clock = Arc::new(ManualClock::new(0));
         let config = LogConfig {
             fsync: FsyncPolicy::Never,
@@ -69,9 +79,9 @@ impl Run {
             ..LogConfig::default()
         };
         let mut log = Log::open(dir, config, clock.clone()).unwrap();
-        log.create_topic(TOPIC, workload().partitions).unwrap();
+        log.create_topic(TOPIC, w.partitions).unwrap();
         let producer = Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 16 * 1024 });
-        Run { clock, log, producer, events: generate(&workload(), seed, duration_ms), next: 0 }
+        Run { clock, log, producer, events: generate(w, seed, duration_ms), next: 0 }
     }
 
     /// Sets the clock to `t` and appends every event that arrived by then.
@@ -128,6 +138,54 @@ fn answers_equal_the_oracle_at_every_step_while_segments_tier() {
         let active = partition.segments().last().unwrap().base_offset;
         assert_eq!(lake.tierer().tiered_end()[p], active);
     }
+}
+
+/// Exact distinct-user windows far behind the newest cold data are sealed (their sets become
+/// counts), and events later than anything before reopen them, from a new file or from the
+/// hot tail: the served table and the query stay equal to the oracle throughout.
+#[test]
+fn sealed_distinct_user_windows_reopen_for_very_late_events_and_stay_exact() {
+    let w = Workload { late_fraction: 0.01, late_delay_ms: 40_000, ..workload() };
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Run::with_workload(&dir.path().join("log"), 2_000, 150_000, 3, &w);
+    let q = queries(&w, 3);
+    let mut lake =
+        Lake::new(&run.log, TOPIC, q.clone(), &lake_config(), &dir.path().join("cold")).unwrap();
+    let mut oracle = Oracle::new(&run.log, TOPIC, &q).unwrap();
+    let mut served = TrackedTable::new();
+    for (step, t) in (0..=160_000).step_by(1_000).enumerate() {
+        run.advance(t);
+        lake.tick(t, &run.log).unwrap();
+        oracle.catch_up(&run.log).unwrap();
+        let exact = oracle.table();
+        lake.update_served(&run.log, &mut served).unwrap();
+        assert_eq!(served.table(), &exact, "served table at {t} ms");
+        if step % 10 == 0 {
+            assert_eq!(lake.query(&run.log).unwrap(), exact, "query at {t} ms");
+        }
+    }
+    let (sealed, reopened) = lake.sealed_windows();
+    assert!(sealed > 20, "{sealed} windows sealed ({reopened} reopened)");
+    // A record 155 s late, of a user never seen: its windows were sealed long ago. It reaches
+    // them first from the hot tail, then from the file its segment becomes.
+    let late = Event {
+        event_time_ms: 5_000,
+        user_id: 1_000_000,
+        arrival_ms: 161_000,
+        ..run.events[0].clone()
+    };
+    run.events.push(late);
+    for t in (161_000..=170_000).step_by(500) {
+        run.advance(t);
+        lake.tick(t, &run.log).unwrap();
+        oracle.catch_up(&run.log).unwrap();
+        let exact = oracle.table();
+        lake.update_served(&run.log, &mut served).unwrap();
+        assert_eq!(served.table(), &exact, "served table at {t} ms");
+        assert_eq!(lake.query(&run.log).unwrap(), exact, "query at {t} ms");
+    }
+    assert!(lake.sealed_windows().1 > reopened, "no sealed window was reopened");
+    assert!(lake.idle(&run.log).unwrap(), "the late record's segment is cold");
 }
 
 #[test]

@@ -25,6 +25,12 @@
 //! ([`Lake::query_cost_ms`]): the cache speeds up the simulator, it is not part of the modelled
 //! architecture. [`Lake::query_full_scan`] is the uncached path (polars lazy scan of every file
 //! plus the hot tail), kept to check that both give the same answer.
+//!
+//! The cached cold view's exact `distinct_users` sets hold one entry per (user, window) of
+//! every cold file: the part of the cache that grew with every event. Once a window is behind
+//! the event-time [`Horizon`] of the cold files, its set is replaced by its count (*sealed*).
+//! A later file or hot tail that still reaches a sealed window (an event later than any
+//! before it) gets that window rebuilt from every cold file first, so answers stay exact.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -35,7 +41,8 @@ use polars::prelude::*;
 use crate::arch::{ArchError, Timing, log_end_offsets};
 use crate::batch::lambda_polars::{self, columns, engine_error};
 use crate::log::{Log, Offset, TimestampMs};
-use crate::query::{Cell, QuerySet, Table, TrackedTable, View, present};
+use crate::query::horizon::Horizon;
+use crate::query::{Agg, Cell, QueryKind, QuerySet, Table, TrackedTable, View, present};
 use crate::scenario::Lake as LakeConfig;
 
 pub mod cold;
@@ -294,6 +301,9 @@ pub struct Lake {
     /// What [`Lake::update_served`] needs to update a served table from what changed: `None`
     /// until it is first called.
     served: Option<ServedChanges>,
+    /// When the cold view's exact `distinct_users` windows are sealed (see the module
+    /// documentation).
+    horizon: Horizon,
 }
 
 /// The cells whose answer may have changed since the last [`Lake::update_served`].
@@ -326,6 +336,7 @@ impl Lake {
             served: None,
             cold_events: 0,
             events_per_record: 1,
+            horizon: Horizon::new(log.topic(topic)?.partition_count() as usize),
         })
     }
 
@@ -344,17 +355,126 @@ impl Lake {
     /// back from the object store (so what queries use is what the file holds).
     pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<TierTick, ArchError> {
         let tick = self.tierer.tick(now, log)?;
+        let mut reopen = Vec::new();
         for file in &tick.tiered {
+            let view = self.file_view(file)?;
+            self.absorb_cold(view, &mut reopen);
+            self.cold_events += file.events;
+        }
+        self.rebuild_sealed(reopen)?;
+        self.seal();
+        Ok(tick)
+    }
+
+    /// A tiered file's partial aggregates, read back from the object store (so what queries
+    /// use is what the file holds); its event times advance the horizon.
+    fn file_view(&mut self, file: &ColdFile) -> Result<View, ArchError> {
+        let df = self.tierer.store().read_frame(&file.object)?;
+        let times = df
+            .column(columns::EVENT_TIME_MS)
+            .and_then(|c| c.i64().cloned())
+            .map_err(engine_error(LAYER))?;
+        for t in times.into_no_null_iter() {
+            self.horizon.note(file.partition as usize, t);
+        }
+        lambda_polars::run_queries(df.lazy(), &self.queries).map_err(engine_error(LAYER))
+    }
+
+    /// Merges one file's view into the cold view. A cell whose window is sealed is not merged
+    /// but pushed to `reopen` (rebuilt from every file by [`Lake::rebuild_sealed`]); a new
+    /// exact `distinct_users` cell is held open by the horizon.
+    fn absorb_cold(&mut self, view: View, reopen: &mut Vec<Cell>) {
+        for (cell, agg) in view {
+            if let Some(served) = self.served.as_mut() {
+                served.cold.push(cell.clone());
+            }
+            let sealed = self.cold_view.get(&cell).is_some_and(|s| self.is_sealed(&cell, s));
+            if sealed {
+                if let Some(end) = self.window_end(&cell) {
+                    self.horizon.widen(end);
+                }
+                reopen.push(cell);
+                continue;
+            }
+            match self.cold_view.get_mut(&cell) {
+                Some(existing) => existing.merge(&agg),
+                None => {
+                    if matches!(agg, Agg::Users(_))
+                        && let Some(end) = self.window_end(&cell)
+                    {
+                        self.horizon.hold(end, cell.clone());
+                    }
+                    self.cold_view.insert(cell, agg);
+                }
+            }
+        }
+    }
+
+    /// The end of `cell`'s window (`None` for a query the lake does not know).
+    fn window_end(&self, cell: &Cell) -> Option<TimestampMs> {
+        let spec = self.queries.specs.iter().find(|s| s.id == cell.query)?;
+        Some(cell.window_start_ms + spec.window_ms)
+    }
+
+    /// Whether `state` is a sealed `distinct_users` window: a count where a set belongs.
+    fn is_sealed(&self, cell: &Cell, state: &Agg) -> bool {
+        matches!(state, Agg::Sum(_))
+            && self
+                .queries
+                .specs
+                .iter()
+                .any(|s| s.id == cell.query && s.kind == QueryKind::DistinctUsers)
+    }
+
+    /// Seals the held windows the horizon has passed: their sets become counts.
+    fn seal(&mut self) {
+        for cell in self.horizon.due() {
+            if let Some(state @ Agg::Users(_)) = self.cold_view.get_mut(&cell) {
+                *state = Agg::Sum(state.present());
+            }
+        }
+    }
+
+    /// Rebuilds the cold state of sealed cells that newer data reached, from every cold file,
+    /// and holds them open again.
+    fn rebuild_sealed(&mut self, mut cells: Vec<Cell>) -> Result<(), ArchError> {
+        cells.sort_unstable();
+        cells.dedup();
+        if cells.is_empty() {
+            return Ok(());
+        }
+        let mut rebuilt = View::new();
+        for file in self.tierer.files() {
             let df = self.tierer.store().read_frame(&file.object)?;
             let view = lambda_polars::run_queries(df.lazy(), &self.queries)
                 .map_err(engine_error(LAYER))?;
-            crate::query::merge_into(&mut self.cold_view, &view);
-            self.cold_events += file.events;
-            if let Some(served) = self.served.as_mut() {
-                served.cold.extend(view.into_keys());
+            for cell in &cells {
+                if let Some(agg) = view.get(cell) {
+                    crate::query::merge_cell(&mut rebuilt, cell.clone(), agg.clone());
+                }
             }
         }
-        Ok(tick)
+        for (cell, agg) in rebuilt {
+            if let Some(end) = self.window_end(&cell) {
+                self.horizon.reopen(end, cell.clone());
+            }
+            self.cold_view.insert(cell, agg);
+        }
+        Ok(())
+    }
+
+    /// Sealed cold windows that `hot` reaches (rebuilt before they are merged with it).
+    fn sealed_in(&self, hot: &View) -> Vec<Cell> {
+        hot.keys()
+            .filter(|c| self.cold_view.get(*c).is_some_and(|s| self.is_sealed(c, s)))
+            .cloned()
+            .collect()
+    }
+
+    /// `distinct_users` windows of the cold view sealed so far, and sealed windows rebuilt
+    /// because newer data reached them (see the module documentation).
+    pub fn sealed_windows(&self) -> (u64, u64) {
+        self.horizon.counts()
     }
 
     /// A new logic version: the lake has no views to rebuild, only its cache of per-file
@@ -363,14 +483,20 @@ impl Lake {
     pub fn set_queries(&mut self, queries: Arc<QuerySet>) -> Result<(), ArchError> {
         self.queries = queries;
         self.cold_view = View::new();
+        self.horizon = self.horizon.restart();
+        // The served table is replaced whole after this: no cell changes to note.
+        let served = self.served.take();
+        let mut reopen = Vec::new();
+        for file in self.tierer.files().to_vec() {
+            let view = self.file_view(&file)?;
+            self.absorb_cold(view, &mut reopen);
+            // Sealed file by file, so only the open windows' sets are ever held at once.
+            self.seal();
+        }
+        self.rebuild_sealed(reopen)?;
+        self.served = served;
         if let Some(served) = self.served.as_mut() {
             served.rebuilt = true;
-        }
-        for file in self.tierer.files() {
-            let df = self.tierer.store().read_frame(&file.object)?;
-            let view = lambda_polars::run_queries(df.lazy(), &self.queries)
-                .map_err(engine_error(LAYER))?;
-            crate::query::merge_into(&mut self.cold_view, &view);
         }
         Ok(())
     }
@@ -409,6 +535,11 @@ impl Lake {
         }
         let hot_view =
             lambda_polars::run_queries(hot.lazy(), &self.queries).map_err(engine_error(LAYER))?;
+        if !self.sealed_in(&hot_view).is_empty() {
+            // The hot tail reaches a sealed window (rare: see the module documentation): the
+            // uncached path is exact without the cold sets.
+            return self.query_full_scan(log);
+        }
         let mut table = present(&self.cold_view);
         for (cell, agg) in hot_view {
             let merged = match self.cold_view.get(&cell) {
@@ -436,6 +567,15 @@ impl Lake {
             return Ok(());
         };
         let hot_view = self.hot_view(log)?;
+        let sealed = self.sealed_in(&hot_view);
+        if !sealed.is_empty() {
+            for cell in &sealed {
+                if let Some(end) = self.window_end(cell) {
+                    self.horizon.widen(end);
+                }
+            }
+            self.rebuild_sealed(sealed)?;
+        }
         let mut cells = changes.cold;
         cells.extend(changes.hot);
         cells.extend(hot_view.keys().cloned());
