@@ -180,12 +180,56 @@ impl Producer {
         let mut acks = Vec::new();
         let t = self.topic_index(topic);
         let i = partition as usize;
+        match self.pending[t].slots.get_mut(i) {
+            // The common case, one lookup: a batch with room for the record, still short of
+            // full after it (so nothing is sent).
+            Some(Some(p)) if p.batch.len_bytes() + size < max => {
+                p.batch.push_parts_sized(size, key, value, timestamp_ms, headers)?;
+            }
+            _ => self.buffer_slow(
+                log,
+                t,
+                partition,
+                size,
+                key,
+                value,
+                timestamp_ms,
+                headers,
+                &mut acks,
+            )?,
+        }
+        if let Some(due) = self.next_due_ms
+            && self.linger_passed(log, due)
+        {
+            acks.extend(self.poll(log)?);
+        }
+        Ok((partition, acks))
+    }
+
+    /// [`Producer::send_parts`] when the partition has no batch yet, or the record fills or
+    /// overflows it: sends what must go first, starts a batch, buffers the record, sends the
+    /// batch if full.
+    #[allow(clippy::too_many_arguments)]
+    fn buffer_slow(
+        &mut self,
+        log: &Log,
+        t: usize,
+        partition: u32,
+        size: usize,
+        key: Option<&[u8]>,
+        value: &[u8],
+        timestamp_ms: TimestampMs,
+        headers: &[Header],
+        acks: &mut Vec<Ack>,
+    ) -> Result<()> {
+        let max = self.config.max_batch_bytes;
+        let i = partition as usize;
         if self.pending[t].slots.len() <= i {
             self.pending[t].slots.resize_with(i + 1, || None);
         }
         // Send what is buffered first if this record would overflow the batch.
         if self.pending[t].slots[i].as_ref().is_some_and(|p| p.batch.len_bytes() + size > max) {
-            self.send_one(log, t, partition, &mut acks)?;
+            self.send_one(log, t, partition, acks)?;
         }
         if self.pending[t].slots[i].is_none() {
             // A precise reading once per batch: its linger is counted from here.
@@ -203,14 +247,9 @@ impl Producer {
             None => false,
         };
         if full {
-            self.send_one(log, t, partition, &mut acks)?;
+            self.send_one(log, t, partition, acks)?;
         }
-        if let Some(due) = self.next_due_ms
-            && self.linger_passed(log, due)
-        {
-            acks.extend(self.poll(log)?);
-        }
-        Ok((partition, acks))
+        Ok(())
     }
 
     /// Whether the clock has reached `due`, by the clock's coarse reading (never ahead of the
@@ -237,6 +276,7 @@ impl Producer {
     }
 
     /// The index of `topic` in `pending`, added (in name order) if missing.
+    #[inline]
     fn topic_index(&mut self, topic: &str) -> usize {
         if self.pending.get(self.last_topic).is_some_and(|t| t.name == topic) {
             return self.last_topic;
