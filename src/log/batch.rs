@@ -172,23 +172,38 @@ impl EncodedBatch {
         let total = self.buf.len() + len;
         let too_large = || LogError::BatchTooLarge(total);
         let count = self.count.checked_add(1).ok_or_else(too_large)?;
-        let key_len = match key {
-            None => -1,
-            Some(k) => i32::try_from(k.len()).map_err(|_| too_large())?,
-        };
-        let value_len = len_u32(value.len(), total)?;
-        let header_count = len_u32(headers.len(), total)?;
-        for h in headers {
-            len_u32(h.key.len(), total)?;
-            len_u32(h.value.len(), total)?;
+        // Each length field counts part of the record, so a record shorter than 2 GiB fits
+        // every field (`key_len` is an i32, the others u32): one comparison per record, and
+        // the field-by-field checks only for a huge one.
+        if len > i32::MAX as usize {
+            if let Some(k) = key {
+                i32::try_from(k.len()).map_err(|_| too_large())?;
+            }
+            len_u32(value.len(), total)?;
+            len_u32(headers.len(), total)?;
+            for h in headers {
+                len_u32(h.key.len(), total)?;
+                len_u32(h.value.len(), total)?;
+            }
         }
+        let value_len = value.len() as u32;
+        let header_count = headers.len() as u32;
         let buf = &mut self.buf;
         buf.reserve(len);
-        buf.extend_from_slice(&key_len.to_le_bytes());
-        if let Some(k) = key {
-            buf.extend_from_slice(k);
+        match key {
+            None => {
+                // Key length -1 and the value length in one copy.
+                let mut head = [0u8; 8];
+                head[..4].copy_from_slice(&(-1i32).to_le_bytes());
+                head[4..].copy_from_slice(&value_len.to_le_bytes());
+                buf.extend_from_slice(&head);
+            }
+            Some(k) => {
+                buf.extend_from_slice(&(k.len() as i32).to_le_bytes());
+                buf.extend_from_slice(k);
+                buf.extend_from_slice(&value_len.to_le_bytes());
+            }
         }
-        buf.extend_from_slice(&value_len.to_le_bytes());
         buf.extend_from_slice(value);
         // Timestamp and header count in one copy.
         let mut tail = [0u8; 12];
