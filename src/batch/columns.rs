@@ -103,6 +103,17 @@ impl SegmentColumns {
         end: Offset,
     ) -> Result<(), ArchError> {
         let from = self.next_offset();
+        // Room for exactly the records to come (offsets are contiguous in a segment, but for
+        // a compacted one): kept columns live as long as their segment, and growing by
+        // doubling left up to half of every column unused (57 B per event held instead of 33
+        // in a long realtime run).
+        let rows = usize::try_from(end.saturating_sub(from)).unwrap_or(0).min(1 << 24);
+        self.key.reserve_exact(rows);
+        self.event_time_ms.reserve_exact(rows);
+        self.value.reserve_exact(rows);
+        self.weight.reserve_exact(rows);
+        self.user_id.reserve_exact(rows);
+        self.event_type.reserve_exact(rows);
         super::visit_records(partition, p, from, end, |r| {
             let v = decode_value(r.value)?;
             let key = r.key.ok_or(DecodeError::MissingKey)?;

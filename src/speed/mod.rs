@@ -409,8 +409,22 @@ impl StreamJob {
         cold_ms: f64,
     ) -> Result<Processed, ArchError> {
         let partitions = self.watermark.max_event_time.len();
-        let mut out =
-            Processed { counted_events: vec![Vec::new(); partitions], ..Processed::default() };
+        // Sized for one contribution per event per window it falls in (the most there can
+        // be): a poll of a job far behind (kappa replaying the log) has 200k records, and
+        // growing the vector by doubling held up to three times that at the last step.
+        let per_event: usize = self
+            .queries
+            .specs
+            .iter()
+            .map(|s| {
+                usize::try_from((s.window_ms + s.slide_ms - 1) / s.slide_ms.max(1)).unwrap_or(1)
+            })
+            .sum();
+        let mut out = Processed {
+            counted: Vec::with_capacity(records.len().saturating_mul(per_event.max(1))),
+            counted_events: vec![Vec::new(); partitions],
+            ..Processed::default()
+        };
         // Events, not records: a record stands for `weight` identical events, and the cost
         // model charges per event.
         let mut events = 0u64;
