@@ -233,15 +233,17 @@ fn extrapolate(done: &[(u64, f64)], n: u64) -> Option<(f64, f64)> {
 /// Why a point of `n` events should not run (the note), from what the points `done` measured:
 /// its peak memory would exceed 80% of the available memory, or its files half of the free
 /// disk space under `work`.
-fn wont_fit(work: &Path, done: &[Measured], n: u64) -> Option<String> {
+fn wont_fit(work: &Path, done: &[(u64, Measured)], n: u64) -> Option<String> {
+    // Labels name the sizes asked for (a simulated run's count is a few events off).
     let from = |what: &str, per_mev: f64, unit: &str| match done {
-        [.., a, b] if b.events > a.events => format!(
+        [.., (a, ma), (b, mb)] if mb.events > ma.events => format!(
             "{per_mev:.0} {unit} per M events from {} to {} events",
-            scale_label(a.events),
-            scale_label(b.events)
+            scale_label(*a),
+            scale_label(*b)
         ),
-        _ => format!("{what} in proportion to {} events", done.last().map_or(0, |m| m.events)),
+        _ => format!("{what} in proportion to {} events", done.last().map_or(0, |d| d.0)),
     };
+    let done: Vec<&Measured> = done.iter().map(|(_, m)| m).collect();
     let peaks: Vec<(u64, f64)> =
         done.iter().filter_map(|m| Some((m.events, m.peak_rss_mib?))).collect();
     if let (Some((expected, per_mev)), Some(avail)) = (extrapolate(&peaks, n), available_mib())
@@ -294,8 +296,7 @@ fn series(
             note(&format!("{what}: {n} events skipped ({MAX_EVENTS_ENV})"));
             continue;
         }
-        let measured: Vec<Measured> = done.iter().map(|(_, m)| m.clone()).collect();
-        if let Some(why) = wont_fit(work, &measured, n) {
+        if let Some(why) = wont_fit(work, &done, n) {
             note(&format!("{what}: {n} events skipped: {why}"));
             continue;
         }
@@ -449,7 +450,8 @@ mod tests {
             disk_bytes: Some(disk),
         };
         let work = std::env::temp_dir();
-        let done = [m(1_000_000, 100.0, 1 << 20), m(2_000_000, 200.0, 2 << 20)];
+        let done =
+            [(1_000_000, m(1_000_000, 100.0, 1 << 20)), (2_000_000, m(2_000_080, 200.0, 2 << 20))];
         assert_eq!(wont_fit(&work, &done, 3_000_000), None);
         if let Some(avail) = available_mib() {
             let n = (avail * 1e6 / 100.0) as u64 * 2;
@@ -458,7 +460,8 @@ mod tests {
         }
         if let Some(free) = free_disk_mib(&work) {
             // Little memory, 1 GiB of disk per M events.
-            let done = [m(1_000_000, 1.0, 1 << 30), m(2_000_000, 1.0, 2 << 30)];
+            let done =
+                [(1_000_000, m(1_000_000, 1.0, 1 << 30)), (2_000_000, m(2_000_000, 1.0, 2 << 30))];
             let n = (free / 1024.0 * 1e6) as u64 * 2;
             let why = wont_fit(&work, &done, n).unwrap();
             assert!(why.contains("written to disk expected (1024 MiB per M events"), "{why}");
