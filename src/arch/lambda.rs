@@ -155,8 +155,8 @@ impl Architecture for LambdaArch {
 
     fn query_into(
         &mut self,
-        now: TimestampMs,
-        log: &Log,
+        _now: TimestampMs,
+        _log: &Log,
         served: &mut TrackedTable,
     ) -> Result<(), ArchError> {
         // A new batch view changes any cell (and drops speed generations): the whole answer,
@@ -175,7 +175,11 @@ impl Architecture for LambdaArch {
                     served.set(&cell, value);
                 }
             }
-            _ => served.replace(self.query(now, log)?),
+            // The same answer as `query`, compared cell by cell with what is served.
+            _ => serving::update_served(
+                served,
+                serving::merged_cells(self.batch.published().map(|v| &v.view), &self.speed.view()),
+            ),
         }
         Ok(())
     }

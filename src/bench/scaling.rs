@@ -19,9 +19,12 @@
 //! the figures' notes say so.
 //!
 //! `WORKBENCH_BENCH_SCALING_MAX=N` skips points above `N` events (a partial full run on a
-//! small machine). A simulated point whose memory, extrapolated linearly from the previous
-//! size, would not fit in the machine's available memory is skipped too, with a note: a
-//! simulated run keeps per-record state (the oracle's and the freshness trackers' entries).
+//! small machine). A point that would not fit is skipped too, with a note saying what was
+//! predicted from what: its peak memory against 80% of the machine's available memory, and the
+//! bytes it writes (the log, and a simulated run's Parquet files) against half the free space
+//! of the work directory's disk (a 100M-event log is about 6 GB). Both are extrapolated from the
+//! sizes already measured in the series: from the growth between the last two (what a million
+//! more events add; a fixed base does not grow), or in proportion from the only one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -63,6 +66,9 @@ struct Measured {
     peak_rss_mib: Option<f64>,
     /// How the peak was measured.
     how: String,
+    /// Bytes the point wrote to disk (its log; a simulated run's lake files too), when known.
+    #[serde(default)]
+    disk_bytes: Option<u64>,
 }
 
 /// Runs `p` here, in this process.
@@ -71,6 +77,7 @@ fn run_here(work: &Path, p: &Point, fresh_process: bool) -> Result<Measured, Ben
         Point::Batch { events } => {
             let dir = work.join(format!("batch-scaling-{events}"));
             let (log, campaigns) = super::batch::ads_log(&dir, events)?;
+            let disk_bytes = Some(dir_bytes(&dir));
             let cutoff: Vec<u64> = super::batch::log_ends(&log)?.iter().map(|r| r.1).collect();
             let queries = QuerySet {
                 specs: [QueryKind::KeySum, QueryKind::CampaignWindowCount]
@@ -97,7 +104,7 @@ fn run_here(work: &Path, p: &Point, fresh_process: bool) -> Result<Measured, Ben
             } else {
                 "peak RSS of this process during the recompute (VmHWM after a reset)"
             };
-            Ok(Measured { events, secs, peak_rss_mib: peak, how: how.into() })
+            Ok(Measured { events, secs, peak_rss_mib: peak, how: how.into(), disk_bytes })
         }
         Point::Sim { events, duration_ms, streaming_only } => {
             let mut s = super::sim::ysb(events, duration_ms)?;
@@ -109,16 +116,35 @@ fn run_here(work: &Path, p: &Point, fresh_process: bool) -> Result<Measured, Ben
             if !fresh_process {
                 reset_peak_rss();
             }
-            let (events, secs, peak) =
+            let run =
                 super::sim::simulate(work, &format!("sim-scaling-{events}-{duration_ms}"), &s)?;
             let how = if fresh_process {
                 "peak RSS of a fresh process running only this simulation (VmHWM)"
             } else {
                 "peak RSS of this process during the run (VmHWM after a reset)"
             };
-            Ok(Measured { events, secs, peak_rss_mib: peak, how: how.into() })
+            Ok(Measured {
+                events: run.events,
+                secs: run.secs,
+                peak_rss_mib: run.peak_rss_mib,
+                how: how.into(),
+                disk_bytes: Some(run.disk_bytes),
+            })
         }
     }
+}
+
+/// Bytes of the files under `dir` (0 for what cannot be read).
+pub(crate) fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// The executable to run points in, when they should run in child processes.
@@ -177,6 +203,77 @@ fn available_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Free space for an unprivileged user on the disk holding `dir`, MiB (`df -Pk`: std has no
+/// `statvfs`, and the crate has no libc binding of its own); `None` when `df` cannot say.
+fn free_disk_mib(dir: &Path) -> Option<f64> {
+    let out = Command::new("df").arg("-Pk").arg(dir).stderr(Stdio::null()).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let kib: f64 = text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// What a size of `n` events is expected to need of a quantity measured at the sizes done so
+/// far (`(events, amount)`, growing): the last amount plus the growth per event between the
+/// last two sizes (a fixed base does not grow with events), or in proportion to the only one.
+/// Returns (expected, per M events it is extrapolated with).
+fn extrapolate(done: &[(u64, f64)], n: u64) -> Option<(f64, f64)> {
+    match done {
+        [] => None,
+        [.., (e0, a0), (e1, a1)] if e1 > e0 => {
+            let per_mev = ((a1 - a0) / (e1 - e0) as f64 * 1e6).max(0.0);
+            Some((a1 + per_mev * (n.saturating_sub(*e1)) as f64 / 1e6, per_mev))
+        }
+        [.., (e, a)] => {
+            let per_mev = a / (*e).max(1) as f64 * 1e6;
+            Some((per_mev * n as f64 / 1e6, per_mev))
+        }
+    }
+}
+
+/// Why a point of `n` events should not run (the note), from what the points `done` measured:
+/// its peak memory would exceed 80% of the available memory, or its files half of the free
+/// disk space under `work`.
+fn wont_fit(work: &Path, done: &[(u64, Measured)], n: u64) -> Option<String> {
+    // Labels name the sizes asked for (a simulated run's count is a few events off).
+    let from = |what: &str, per_mev: f64, unit: &str| match done {
+        [.., (a, ma), (b, mb)] if mb.events > ma.events => format!(
+            "{per_mev:.0} {unit} per M events from {} to {} events",
+            scale_label(*a),
+            scale_label(*b)
+        ),
+        _ => format!("{what} in proportion to {} events", done.last().map_or(0, |d| d.0)),
+    };
+    let done: Vec<&Measured> = done.iter().map(|(_, m)| m).collect();
+    let peaks: Vec<(u64, f64)> =
+        done.iter().filter_map(|m| Some((m.events, m.peak_rss_mib?))).collect();
+    if let (Some((expected, per_mev)), Some(avail)) = (extrapolate(&peaks, n), available_mib())
+        && expected > 0.8 * avail
+    {
+        return Some(format!(
+            "~{expected:.0} MiB peak expected ({}), {avail:.0} MiB available",
+            from("memory", per_mev, "MiB")
+        ));
+    }
+    let written: Vec<(u64, f64)> = done
+        .iter()
+        .filter_map(|m| Some((m.events, m.disk_bytes? as f64 / (1 << 20) as f64)))
+        .collect();
+    // The disk is shared with whatever else runs on the machine (builds, other runs): a point
+    // may take at most half of its free space.
+    if let (Some((expected, per_mev)), Some(free)) = (extrapolate(&written, n), free_disk_mib(work))
+        && expected > 0.5 * free
+    {
+        return Some(format!(
+            "~{:.1} GiB written to disk expected ({}), {:.1} GiB free under {}",
+            expected / 1024.0,
+            from("log size", per_mev, "MiB"),
+            free / 1024.0,
+            work.display()
+        ));
+    }
+    None
+}
+
 /// The largest point to run, from `WORKBENCH_BENCH_SCALING_MAX`.
 fn max_events() -> u64 {
     std::env::var(MAX_EVENTS_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(u64::MAX)
@@ -189,7 +286,6 @@ fn series(
     what: &str,
     sizes: &[u64],
     point: impl Fn(u64) -> Point,
-    guard_memory: bool,
     add: &mut dyn FnMut(Figure),
 ) -> Result<(), BenchError> {
     // (size asked for, what it measured): labels use the size asked for (a simulated run's
@@ -200,19 +296,9 @@ fn series(
             note(&format!("{what}: {n} events skipped ({MAX_EVENTS_ENV})"));
             continue;
         }
-        if guard_memory
-            && let (Some((_, prev)), Some(avail)) = (done.last(), available_mib())
-            && let Some(peak) = prev.peak_rss_mib
-        {
-            let expected = peak * n as f64 / prev.events.max(1) as f64;
-            if expected > 0.8 * avail {
-                note(&format!(
-                    "{what}: {n} events skipped: ~{expected:.0} MiB expected (linear from {} \
-                     events), {avail:.0} MiB available",
-                    prev.events
-                ));
-                continue;
-            }
+        if let Some(why) = wont_fit(work, &done, n) {
+            note(&format!("{what}: {n} events skipped: {why}"));
+            continue;
         }
         let m = measure(work, &point(n))?;
         let label = scale_label(n);
@@ -276,21 +362,13 @@ fn series(
 pub fn run(work: &Path, sizes: &Sizes, add: &mut dyn FnMut(Figure)) -> Result<(), BenchError> {
     let dir = work.join("scaling");
     std::fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
-    series(
-        &dir,
-        "batch recompute",
-        &sizes.batch_scaling,
-        |events| Point::Batch { events },
-        false,
-        add,
-    )?;
+    series(&dir, "batch recompute", &sizes.batch_scaling, |events| Point::Batch { events }, add)?;
     let duration_ms = sizes.sim_duration_ms;
     series(
         &dir,
         "simulated run",
         &sizes.sim_scaling,
         |events| Point::Sim { events, duration_ms, streaming_only: false },
-        true,
         add,
     )?;
     // Memory against duration at a fixed rate, streaming architectures only: their state is
@@ -340,5 +418,53 @@ mod tests {
         }
         // A test binary is not `workbench`: points run in-process there.
         assert!(child_exe().is_none());
+        // Results written by an older binary (no `disk_bytes`) still read.
+        let old = r#"{"events":1,"secs":0.5,"peak_rss_mib":2.0,"how":"x"}"#;
+        assert_eq!(serde_json::from_str::<Measured>(old).unwrap().disk_bytes, None);
+    }
+
+    #[test]
+    fn a_size_is_extrapolated_from_the_growth_between_the_last_two() {
+        assert_eq!(extrapolate(&[], 10), None);
+        // One size: in proportion.
+        assert_eq!(extrapolate(&[(1_000_000, 300.0)], 10_000_000), Some((3000.0, 300.0)));
+        // Two: a fixed base of 100 and 200 per M events (a simulated YSB run measured 322 MiB
+        // at 1M and 2,221 MiB at 10M: 211 MiB per M events, so 100M ≈ 2,221 + 211 × 90 MiB).
+        let (e, per) =
+            extrapolate(&[(1, 0.0), (1_000_000, 300.0), (2_000_000, 500.0)], 4_000_000).unwrap();
+        assert_eq!((e, per), (900.0, 200.0));
+        // Shrinking memory never predicts less than what was measured.
+        assert_eq!(
+            extrapolate(&[(1_000_000, 300.0), (2_000_000, 250.0)], 4_000_000),
+            Some((250.0, 0.0))
+        );
+    }
+
+    #[test]
+    fn a_point_that_cannot_fit_is_skipped_with_what_predicted_it() {
+        let m = |events: u64, peak: f64, disk: u64| Measured {
+            events,
+            secs: 1.0,
+            peak_rss_mib: Some(peak),
+            how: String::new(),
+            disk_bytes: Some(disk),
+        };
+        let work = std::env::temp_dir();
+        let done =
+            [(1_000_000, m(1_000_000, 100.0, 1 << 20)), (2_000_000, m(2_000_080, 200.0, 2 << 20))];
+        assert_eq!(wont_fit(&work, &done, 3_000_000), None);
+        if let Some(avail) = available_mib() {
+            let n = (avail * 1e6 / 100.0) as u64 * 2;
+            let why = wont_fit(&work, &done, n).unwrap();
+            assert!(why.contains("MiB peak expected (100 MiB per M events from 1M to 2M"), "{why}");
+        }
+        if let Some(free) = free_disk_mib(&work) {
+            // Little memory, 1 GiB of disk per M events.
+            let done =
+                [(1_000_000, m(1_000_000, 1.0, 1 << 30)), (2_000_000, m(2_000_000, 1.0, 2 << 30))];
+            let n = (free / 1024.0 * 1e6) as u64 * 2;
+            let why = wont_fit(&work, &done, n).unwrap();
+            assert!(why.contains("written to disk expected (1024 MiB per M events"), "{why}");
+        }
     }
 }

@@ -22,27 +22,37 @@ pub(crate) fn ysb(events: u64, duration_ms: i64) -> Result<Scenario, BenchError>
     Ok(s)
 }
 
-/// Simulates `scenario` in a fresh directory; returns (events, wall seconds, peak RSS MiB).
-pub(crate) fn simulate(
-    work: &Path,
-    name: &str,
-    scenario: &Scenario,
-) -> Result<(u64, f64, Option<f64>), BenchError> {
+/// What one simulated run measured.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SimRun {
+    /// Events generated.
+    pub events: u64,
+    /// Wall seconds of the run.
+    pub secs: f64,
+    /// Peak RSS since the run started, MiB.
+    pub peak_rss_mib: Option<f64>,
+    /// Bytes the run left on disk at its end (the log, the lake's Parquet files).
+    pub disk_bytes: u64,
+}
+
+/// Simulates `scenario` in a fresh directory (removed afterwards).
+pub(crate) fn simulate(work: &Path, name: &str, scenario: &Scenario) -> Result<SimRun, BenchError> {
     let dir = work.join(name);
     let _ = std::fs::remove_dir_all(&dir);
     reset_peak_rss();
     let t = Instant::now();
     let result = crate::driver::simulate(scenario, &dir)?;
     let secs = t.elapsed().as_secs_f64();
-    let peak = peak_rss_mib();
+    let peak_rss_mib = peak_rss_mib();
+    let disk_bytes = super::scaling::dir_bytes(&dir);
     let _ = std::fs::remove_dir_all(&dir);
-    Ok((result.events, secs, peak))
+    Ok(SimRun { events: result.events, secs, peak_rss_mib, disk_bytes })
 }
 
 /// Runs the simulated-run figures.
 pub fn run(work: &Path, sizes: &Sizes, add: &mut dyn FnMut(Figure)) -> Result<(), BenchError> {
     let scenario = ysb(sizes.sim_events, sizes.sim_duration_ms)?;
-    let (events, secs, _) = simulate(work, "sim", &scenario)?;
+    let SimRun { events, secs, .. } = simulate(work, "sim", &scenario)?;
     add(Figure::new(
         "sim",
         "simulated run, 5 architectures + oracle",
@@ -74,8 +84,8 @@ fn day(work: &Path, add: &mut dyn FnMut(Figure)) -> Result<(), BenchError> {
     half.duration_ms = full.duration_ms / 2;
     let mut runs = Vec::new();
     for (label, s) in [("half a day", &half), ("a day", &full)] {
-        let (events, secs, peak) = simulate(work, &format!("day-{}", s.duration_ms), s)?;
-        runs.push((label, events, secs, peak));
+        let r = simulate(work, &format!("day-{}", s.duration_ms), s)?;
+        runs.push((label, r.events, r.secs, r.peak_rss_mib));
     }
     let per_record = full.workload.events_per_record;
     for &(label, events, secs, peak) in &runs {
