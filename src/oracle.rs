@@ -3,7 +3,9 @@
 //! The oracle reads the records back from the log (not from the generator), so architectures
 //! are checked against what was really stored. It is deliberately the plainest computation
 //! there is — every record, every query, every window it falls in, exact sets for distinct
-//! counts — and shares no code with the layers beyond the query definitions' window rule.
+//! counts — and shares no code with the layers beyond the query definitions' window rule and
+//! the [`Horizon`] that decides when a window's set may become its count (which changes no
+//! answer: see below).
 //!
 //! **Closed windows.** An exact distinct count keeps one entry per (user, window): over a long
 //! run the oracle's sets were the part of its memory that grew with every event. So once a
