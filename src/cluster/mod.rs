@@ -54,28 +54,9 @@ use crate::log::{
 /// A broker's id (0-based).
 pub type BrokerId = u32;
 
-/// How long a producer waits before a write counts as acknowledged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Acks {
-    /// Fire and forget: acknowledged when sent, even if no leader stores it.
-    Zero,
-    /// Acknowledged once the leader has appended it.
-    One,
-    /// Acknowledged once every in-sync replica has it (the high watermark passed it).
-    All,
-}
-
-impl std::str::FromStr for Acks {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "0" => Ok(Acks::Zero),
-            "1" => Ok(Acks::One),
-            "all" | "-1" => Ok(Acks::All),
-            other => Err(format!("acks must be 0, 1 or all, not `{other}`")),
-        }
-    }
-}
+/// How long a producer waits before a write counts as acknowledged (a scenario setting,
+/// defined beside the scenario so the scenario parser builds without the cluster).
+pub use crate::scenario::Acks;
 
 /// How the cluster is set up.
 #[derive(Debug, Clone)]

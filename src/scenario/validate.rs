@@ -322,7 +322,7 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
             cl.min_insync_replicas,
         )?;
         c.require(
-            cl.acks.parse::<crate::cluster::Acks>().is_ok(),
+            cl.acks.parse::<super::Acks>().is_ok(),
             "cluster.acks",
             "\"0\", \"1\" or \"all\"",
             format!("\"{}\"", cl.acks),
