@@ -24,7 +24,11 @@
 //! bytes it writes (the log, and a simulated run's Parquet files) against half the free space
 //! of the work directory's disk (a 100M-event log is about 6 GB). Both are extrapolated from the
 //! sizes already measured in the series: from the growth between the last two (what a million
-//! more events add; a fixed base does not grow), or in proportion from the only one.
+//! more events add; a fixed base does not grow), or in proportion from the only one. A
+//! prediction can be wrong (a run can grow faster than its smaller points did), so a child
+//! whose resident set passes 85% of the memory available when it started (or
+//! `WORKBENCH_BENCH_SCALING_MEMORY_MIB`) is stopped, the point noted as not measured, and the
+//! series' larger points are not tried.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -46,6 +50,9 @@ const POINT_OUT_ENV: &str = "WORKBENCH_BENCH_POINT_OUT";
 const IN_PROCESS_ENV: &str = "WORKBENCH_BENCH_IN_PROCESS";
 /// Skip points above this many events.
 const MAX_EVENTS_ENV: &str = "WORKBENCH_BENCH_SCALING_MAX";
+/// Stop a point's child process past this resident size, MiB (default: 85% of the memory
+/// available when it starts).
+const MEMORY_LIMIT_ENV: &str = "WORKBENCH_BENCH_SCALING_MEMORY_MIB";
 
 /// One size of one series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,27 +163,69 @@ fn child_exe() -> Option<PathBuf> {
     (exe.file_stem()? == "workbench").then_some(exe)
 }
 
-/// Measures `p`: in a child process when possible (see the module documentation).
-fn measure(work: &Path, p: &Point) -> Result<Measured, BenchError> {
-    let Some(exe) = child_exe() else { return run_here(work, p, false) };
+/// Measures `p`: in a child process when possible (see the module documentation). The inner
+/// `Err` is why a child was stopped before it finished (it outgrew the machine's memory).
+fn measure(work: &Path, p: &Point) -> Result<Result<Measured, String>, BenchError> {
+    let Some(exe) = child_exe() else { return run_here(work, p, false).map(Ok) };
     let spec = serde_json::to_string(p).map_err(|e| BenchError::Check(e.to_string()))?;
     let out = work.join("point.json");
     let _ = std::fs::remove_file(&out);
-    let status = Command::new(&exe)
+    let mut child = Command::new(&exe)
         .args(["bench", "--quick", "--no-duckdb", "--out"])
         .arg(work.join("point"))
         .env(POINT_ENV, &spec)
         .env(POINT_OUT_ENV, &out)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .status()
+        .spawn()
         .map_err(io_err("run", &exe))?;
+    // The guard in `wont_fit` extrapolates from smaller points, and a run can grow faster
+    // than they predict (a simulated 100M-event run was predicted at 10.6 GiB and passed 15.8
+    // GiB): the child is stopped before it takes the machine's memory.
+    let limit_mib = std::env::var(MEMORY_LIMIT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .or_else(|| available_mib().map(|a| 0.85 * a));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(io_err("wait for", &exe))? {
+            break status;
+        }
+        if let (Some(limit), Some(rss)) = (limit_mib, rss_mib(child.id()))
+            && rss > limit
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_dir_all(work.join("point"));
+            return Ok(Err(format!(
+                "stopped at {rss:.0} MiB after {:.0} s, past its limit of {limit:.0} MiB (85% of \
+                 the memory available, or {MEMORY_LIMIT_ENV})",
+                started.elapsed().as_secs_f64(),
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     let _ = std::fs::remove_dir_all(work.join("point"));
     if !status.success() {
         return Err(BenchError::Check(format!("scaling point {spec}: child process {status}")));
     }
     let text = std::fs::read_to_string(&out).map_err(io_err("read", &out))?;
-    serde_json::from_str(&text).map_err(|e| BenchError::Check(format!("{}: {e}", out.display())))
+    serde_json::from_str(&text)
+        .map(Ok)
+        .map_err(|e| BenchError::Check(format!("{}: {e}", out.display())))
+}
+
+/// The resident set of process `pid` (`VmRSS`), MiB.
+fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
 }
 
 /// In a child started by [`measure`]: runs its point, writes the result, and returns `true`
@@ -300,7 +349,14 @@ fn series(
             note(&format!("{what}: {n} events skipped: {why}"));
             continue;
         }
-        let m = measure(work, &point(n))?;
+        let m = match measure(work, &point(n))? {
+            Ok(m) => m,
+            Err(why) => {
+                note(&format!("{what}: {n} events not measured: {why}"));
+                // Larger points would outgrow it sooner.
+                break;
+            }
+        };
         let label = scale_label(n);
         add(Figure::new(
             "scaling",
@@ -380,7 +436,13 @@ pub fn run(work: &Path, sizes: &Sizes, add: &mut dyn FnMut(Figure)) -> Result<()
             duration_ms: duration_ms * factor,
             streaming_only: true,
         };
-        runs.push(measure(&dir, &p)?);
+        match measure(&dir, &p)? {
+            Ok(m) => runs.push(m),
+            Err(why) => {
+                note(&format!("streaming memory at {factor}× the duration not measured: {why}"));
+                return Ok(());
+            }
+        }
     }
     if let [a, b] = &runs[..]
         && let (Some(m1), Some(m4)) = (a.peak_rss_mib, b.peak_rss_mib)
