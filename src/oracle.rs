@@ -54,6 +54,31 @@ fn cells_of<'a>(
     }
 }
 
+/// Decodes the events of partition `p` from offset `from` (to `end`, or to the log end), in
+/// offset order: `f(offset, append time, event)`. Returns the offset after the last record
+/// read. The one read loop of the oracle: catching up, and rebuilding a sealed window.
+fn read_events(
+    partition: crate::log::PartitionRef<'_>,
+    p: usize,
+    mut from: Offset,
+    end: Option<Offset>,
+    mut f: impl FnMut(Offset, TimestampMs, EventFields),
+) -> Result<Offset, ArchError> {
+    while end.is_none_or(|end| from < end) {
+        let records = partition.read(from, 50_000)?;
+        let Some(last) = records.last() else { break };
+        from = last.offset + 1;
+        for r in records.iter().filter(|r| end.is_none_or(|end| r.offset < end)) {
+            let e =
+                decode(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms).map_err(
+                    |source| ArchError::Decode { partition: p as u32, offset: r.offset, source },
+                )?;
+            f(r.offset, r.append_time_ms, e);
+        }
+    }
+    Ok(from)
+}
+
 /// Exact answers of every query over a topic, caught up with the log on demand.
 #[derive(Debug)]
 pub struct Oracle {
@@ -151,30 +176,20 @@ impl Oracle {
         let topic = log.topic(&self.topic)?;
         for p in 0..self.positions.len() {
             let partition = topic.partition(p as u32)?;
-            loop {
-                let records = partition.read(self.positions[p], 50_000)?;
-                let Some(last) = records.last() else { break };
-                self.positions[p] = last.offset + 1;
-                for r in &records {
-                    let e = decode(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms)
-                        .map_err(|source| ArchError::Decode {
-                            partition: p as u32,
-                            offset: r.offset,
-                            source,
-                        })?;
+            self.positions[p] =
+                read_events(partition, p, self.positions[p], None, |offset, append_time, e| {
                     self.events += u64::from(e.weight);
-                    if r.offset >= self.timed[p] {
-                        self.timed[p] = r.offset + 1;
+                    if offset >= self.timed[p] {
+                        self.timed[p] = offset + 1;
                         self.records += 1;
-                        self.new_records[p].push((r.offset, e.event_time_ms, r.append_time_ms));
+                        self.new_records[p].push((offset, e.event_time_ms, append_time));
                     }
                     self.horizon.note(p, e.event_time_ms);
                     self.apply(&e);
                     if let Some(history) = self.history.as_mut() {
                         history[p].push(e);
                     }
-                }
-            }
+                })?;
         }
         self.rebuild_reopened(log)?;
         self.seal();
@@ -262,22 +277,8 @@ impl Oracle {
             let topic = log.topic(&self.topic)?;
             for (p, &end) in self.positions.iter().enumerate() {
                 let partition = topic.partition(p as u32)?;
-                let mut from = partition.log_start_offset();
-                while from < end {
-                    let records = partition.read(from, 50_000)?;
-                    let Some(last) = records.last() else { break };
-                    from = last.offset + 1;
-                    for r in records.iter().filter(|r| r.offset < end) {
-                        let e =
-                            decode(r.record.key.as_deref(), &r.record.value, r.record.timestamp_ms)
-                                .map_err(|source| ArchError::Decode {
-                                    partition: p as u32,
-                                    offset: r.offset,
-                                    source,
-                                })?;
-                        add(&e);
-                    }
-                }
+                let from = partition.log_start_offset();
+                read_events(partition, p, from, Some(end), |_, _, e| add(&e))?;
             }
         }
         for (cell, users) in sets {
