@@ -390,9 +390,7 @@ impl Lake {
             }
             let sealed = self.cold_view.get(&cell).is_some_and(|s| self.is_sealed(&cell, s));
             if sealed {
-                if let Some(end) = self.window_end(&cell) {
-                    self.horizon.widen(end);
-                }
+                self.reached_sealed(&cell);
                 reopen.push(cell);
                 continue;
             }
@@ -407,6 +405,14 @@ impl Lake {
                     self.cold_view.insert(cell, agg);
                 }
             }
+        }
+    }
+
+    /// Newer data reached sealed `cell`: the horizon sealed it too early and widens (at once,
+    /// so that windows sealed later in the same pass are judged by the wider horizon).
+    fn reached_sealed(&mut self, cell: &Cell) {
+        if let Some(end) = self.window_end(cell) {
+            self.horizon.widen(end);
         }
     }
 
@@ -568,14 +574,8 @@ impl Lake {
         };
         let hot_view = self.hot_view(log)?;
         let sealed = self.sealed_in(&hot_view);
-        if !sealed.is_empty() {
-            for cell in &sealed {
-                if let Some(end) = self.window_end(cell) {
-                    self.horizon.widen(end);
-                }
-            }
-            self.rebuild_sealed(sealed)?;
-        }
+        sealed.iter().for_each(|cell| self.reached_sealed(cell));
+        self.rebuild_sealed(sealed)?;
         let mut cells = changes.cold;
         cells.extend(changes.hot);
         cells.extend(hot_view.keys().cloned());
