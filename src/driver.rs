@@ -594,12 +594,13 @@ pub fn simulate_with(
         if t % scenario.sample_every_ms == 0 || stop {
             oracle.catch_up(&log)?;
             feed_trackers(&mut oracle, &mut records);
+            oracle.expire(t);
             let exact = oracle.answers();
             for (a, record) in archs.iter_mut().zip(&mut records) {
                 let clock = std::time::Instant::now();
                 a.query_into(t, &log, &mut record.served)?;
                 record.wall += clock.elapsed();
-                record.sample(t, exact, a.cold_bytes());
+                record.sample(t, exact, a.cold_bytes(), &queries);
                 // Every layer has ticked at `t`; a later tick reports later times (a result
                 // due by a tick is reported at that tick).
                 record.tracker.advance(t);
@@ -627,10 +628,11 @@ pub fn simulate_with(
 
     oracle.catch_up(&log)?;
     feed_trackers(&mut oracle, &mut records);
+    oracle.expire(t);
     let exact = oracle.table();
     let mut architectures = Vec::new();
     for (a, record) in archs.iter_mut().zip(records) {
-        let final_view = a.query(t, &log)?;
+        let final_view = live_answers(a.query(t, &log)?, &queries, t);
         architectures.push(record.finish(a.as_ref(), final_view, &exact, &queries));
     }
     let cluster = match &mut feed {
@@ -772,6 +774,15 @@ pub(crate) fn feed_trackers(oracle: &mut Oracle, records: &mut [ArchRecord]) {
     }
 }
 
+/// `table` without the windows expired at `t` (answer retention; see
+/// [`QuerySet::expired_through`]): an architecture's final answers as they are compared.
+pub(crate) fn live_answers(mut table: Table, queries: &QuerySet, t: TimestampMs) -> Table {
+    if let Some(through) = queries.expired_through(t) {
+        queries.retain_live(&mut table, through);
+    }
+    table
+}
+
 /// What a driver records about one architecture while a run goes on; both drivers keep one per
 /// architecture and turn it into an [`ArchRun`] the same way.
 #[derive(Debug)]
@@ -810,10 +821,27 @@ impl ArchRecord {
     /// One sample at `t`: the served answers (`self.served`, just updated) against the exact
     /// ones, from the cells either changed since the previous sample. (Its staleness is
     /// computed once the tracker's horizon passes `t`.)
-    pub fn sample(&mut self, t: TimestampMs, exact: &TrackedTable, cold_bytes: u64) {
+    ///
+    /// With answer retention, the windows expired at `t` leave the served table first (the
+    /// oracle's `exact` dropped them with the same cut-off), so both sides compare the same
+    /// windows.
+    pub fn sample(
+        &mut self,
+        t: TimestampMs,
+        exact: &TrackedTable,
+        cold_bytes: u64,
+        queries: &QuerySet,
+    ) {
+        let expired = queries.expired_through(t);
+        if let Some(through) = expired {
+            self.served.expire(queries, through);
+        }
         self.tracker.sample(t);
         self.samples.push((t, self.correctness.sample(t, &self.served, exact)));
         self.served.clear_changes();
+        if let Some(through) = expired {
+            self.correctness.forget(queries, through);
+        }
         self.cold_bytes.push((t, cold_bytes));
     }
 

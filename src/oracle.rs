@@ -112,6 +112,11 @@ pub struct Oracle {
     horizon: Horizon,
     /// Sealed cells that an event reached after all: rebuilt at the end of the catch-up.
     reopen: BTreeSet<Cell>,
+    /// Answer retention: windows ending at or before this are dropped (see
+    /// [`Oracle::expire`]).
+    expired_through: Option<i64>,
+    /// The cut-off the kept history was last pruned at.
+    history_pruned_through: i64,
 }
 
 impl Oracle {
@@ -133,6 +138,8 @@ impl Oracle {
             events: 0,
             horizon: Horizon::new(partitions),
             reopen: BTreeSet::new(),
+            expired_through: None,
+            history_pruned_through: i64::MIN,
         })
     }
 
@@ -296,6 +303,29 @@ impl Oracle {
         Ok(())
     }
 
+    /// Answer retention (`[serving] ttl_ms`): forgets every window expired at `now`, as every
+    /// served table does, so that what is compared is the same set of windows and a long run
+    /// holds only the live ones. Call after [`Oracle::catch_up`] (a late event may have
+    /// brought an expired window back) and before [`Oracle::answers`]. A no-op without
+    /// retention.
+    pub fn expire(&mut self, now: TimestampMs) {
+        let Some(through) = self.queries.expired_through(now) else { return };
+        self.expired_through = Some(through);
+        self.queries.retain_live(&mut self.view, through);
+        // An event counts only into windows ending within the widest window after it: once
+        // those expired it can no longer change an answer, so a kept copy may go. A pass per
+        // minute of the run keeps the cost of the walk small.
+        let widest = self.queries.specs.iter().map(|s| s.window_ms).max().unwrap_or(0);
+        if let Some(history) = self.history.as_mut()
+            && through >= self.history_pruned_through.saturating_add(60_000)
+        {
+            self.history_pruned_through = through;
+            for events in history.iter_mut() {
+                events.retain(|e| e.event_time_ms.saturating_add(widest) > through);
+            }
+        }
+    }
+
     /// `distinct_users` windows sealed so far (their sets replaced by counts), and sealed
     /// windows rebuilt because an event reached them after all (see the module documentation).
     pub fn sealed_windows(&self) -> (u64, u64) {
@@ -317,6 +347,9 @@ impl Oracle {
     /// cells the events since then touched — not from the whole table.
     pub fn answers(&mut self) -> &TrackedTable {
         self.answers.clear_changes();
+        if let Some(through) = self.expired_through {
+            self.answers.expire(&self.queries, through);
+        }
         if std::mem::take(&mut self.rebuilt) {
             for cell in self.dirty.drain(..) {
                 if let Some((_, marked)) = self.view.get_mut(&cell) {
@@ -390,6 +423,7 @@ mod tests {
                 spec(2, QueryKind::KeyWindowCount, 10_000, 10_000),
             ],
             campaigns: Arc::new(Campaigns::new(&crate::scenario::Workload::default(), 1)),
+            ttl_ms: None,
         }
     }
 

@@ -416,11 +416,12 @@ async fn coordinate(
             let Some(answers) = workers.ask(Command::Query).await else { return Ok(None) };
             oracle.catch_up(log)?;
             crate::driver::feed_trackers(oracle, &mut records);
+            oracle.expire(t);
             let exact = oracle.answers();
             for (record, answer) in records.iter_mut().zip(answers) {
                 record.tracker.record(&answer.visibility);
                 record.served.replace(answer.table);
-                record.sample(t, exact, answer.cold_bytes);
+                record.sample(t, exact, answer.cold_bytes, &queries);
                 // Later reports say `answer.now` or later: samples before it are final.
                 record.tracker.advance(answer.now - 1);
             }
@@ -648,12 +649,14 @@ pub fn run_realtime(
     oracle.catch_up(&log)?;
     let mut records = c.records;
     crate::driver::feed_trackers(&mut oracle, &mut records);
+    oracle.expire(c.end_ms);
     let exact = oracle.table();
     let mut architectures = Vec::new();
     for (mut record, mut f) in records.into_iter().zip(finished) {
         record.tracker.record(&f.visibility);
         record.wall += f.wall;
-        let final_view = f.arch.query(c.end_ms, &log)?;
+        let final_view =
+            crate::driver::live_answers(f.arch.query(c.end_ms, &log)?, &c.queries, c.end_ms);
         architectures.push(record.finish(f.arch.as_ref(), final_view, &exact, &c.queries));
     }
     Ok(RunResult {

@@ -48,7 +48,7 @@ fn queries(w: &Workload, seed: u64) -> Arc<QuerySet> {
             exclude_bots: kind == QueryKind::CampaignWindowCount,
         })
         .collect();
-    Arc::new(QuerySet { specs, campaigns: Arc::new(Campaigns::new(w, seed)) })
+    Arc::new(QuerySet { specs, campaigns: Arc::new(Campaigns::new(w, seed)), ttl_ms: None })
 }
 
 /// A log that rolls segments every `segment_ms` of its manual clock, and the workload's events.

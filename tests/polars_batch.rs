@@ -70,7 +70,7 @@ fn queries(workload: &Workload, seed: u64, window_ms: i64, slide_ms: i64) -> Que
             exclude_bots: matches!(kind, QueryKind::KeySum | QueryKind::DistinctUsers),
         })
         .collect();
-    QuerySet { specs, campaigns: Arc::new(Campaigns::new(workload, seed)) }
+    QuerySet { specs, campaigns: Arc::new(Campaigns::new(workload, seed)), ttl_ms: None }
 }
 
 fn oracle_table(log: &Log, queries: &QuerySet) -> Table {

@@ -100,6 +100,7 @@ fn valid_file_parses_into_expected_struct() {
         consumer_group: None,
         log: Default::default(),
         lake: Default::default(),
+        serving: Default::default(),
     };
     assert_eq!(scenario, expected);
 }

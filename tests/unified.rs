@@ -70,7 +70,7 @@ fn queries(w: &Workload, seed: u64, window_ms: i64, slide_ms: i64, approximate: 
             exclude_bots: false,
         })
         .collect();
-    QuerySet { specs, campaigns: Arc::new(Campaigns::new(w, seed)) }
+    QuerySet { specs, campaigns: Arc::new(Campaigns::new(w, seed)), ttl_ms: None }
 }
 
 /// The workload's events appended to a fresh log in `dir`, the way the driver appends them.

@@ -630,6 +630,7 @@ impl BatchCompute for PolarsBatch {
             let rest = QuerySet {
                 specs: planned.into_iter().cloned().collect(),
                 campaigns: queries.campaigns.clone(),
+                ttl_ms: queries.ttl_ms,
             };
             view.extend(run_queries(events.lazy(), &rest).map_err(engine_error("batch"))?);
         }

@@ -281,10 +281,27 @@ impl BatchLayer {
 
     /// Advances to `now`: publishes a finished job, starts a due one.
     pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<BatchTick, ArchError> {
-        if let Timing::Measured(shared) = &self.timing {
-            let shared = shared.clone();
-            return self.tick_measured(now, log, shared);
+        let tick = match &self.timing {
+            Timing::Measured(shared) => {
+                let shared = shared.clone();
+                self.tick_measured(now, log, shared)?
+            }
+            Timing::CostModel => self.tick_modelled(now, log)?,
+        };
+        // Answer retention: a recompute covers the whole log, expired windows too; they leave
+        // the view as it is published.
+        if tick.published_at.is_some()
+            && let (Some(through), Some(v)) =
+                (self.queries.prune_through(now), self.published.as_mut())
+        {
+            self.queries.retain_live(&mut v.view, through);
         }
+        Ok(tick)
+    }
+
+    /// [`BatchLayer::tick`] on the cost model: a job computes at once and publishes when its
+    /// simulated duration has passed.
+    fn tick_modelled(&mut self, now: TimestampMs, log: &Log) -> Result<BatchTick, ArchError> {
         let mut tick = BatchTick::default();
         if self.running.as_ref().is_some_and(|r| r.visible_at <= now)
             && let Some(done) = self.running.take()

@@ -63,6 +63,7 @@ pub fn query_set(kinds: &[QueryKind], campaigns: &Arc<Campaigns>) -> QuerySet {
             .map(|(i, &k)| QuerySpec { id: i as u8, ..spec(k) })
             .collect(),
         campaigns: campaigns.clone(),
+        ttl_ms: None,
     }
 }
 
@@ -269,7 +270,8 @@ pub fn run(work: &Path, cfg: &BenchConfig, add: &mut dyn FnMut(Figure)) -> Resul
         note(&format!("DuckDB baseline skipped: {why}"));
     }
     for kind in [QueryKind::KeySum, QueryKind::CampaignWindowCount] {
-        let queries = QuerySet { specs: vec![spec(kind)], campaigns: campaigns.clone() };
+        let queries =
+            QuerySet { specs: vec![spec(kind)], campaigns: campaigns.clone(), ttl_ms: None };
         // Cold: every recompute decodes every record from the log (no columns kept).
         let (cold_s, cold_cpu, (cold_view, cold_read)) = best_of_cpu(sizes.repeats, || {
             Ok(PolarsBatch::without_column_cache().compute(&log, TOPIC, &cutoff, &queries)?)

@@ -93,6 +93,7 @@ fn run_here(work: &Path, p: &Point, fresh_process: bool) -> Result<Measured, Ben
                     .map(|(i, k)| QuerySpec { id: i as u8, ..super::batch::spec(k) })
                     .collect(),
                 campaigns,
+                ttl_ms: None,
             };
             reset_peak_rss();
             let t = Instant::now();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::arch::{ArchError, Timing};
 use crate::log::{Log, Offset, StartPosition, TimestampMs};
-use crate::query::{LiveChanges, LiveView, QuerySet, Table, TrackedTable, View};
+use crate::query::{LiveChanges, LiveView, Pruning, QuerySet, Table, TrackedTable, View};
 use crate::scenario::Speed;
 use crate::speed::{StreamCompute, StreamJob};
 
@@ -80,6 +80,8 @@ pub struct Kappa {
     /// A new table was switched in since the served table was last updated
     /// ([`Kappa::update_served`]).
     switched: bool,
+    /// Answer retention: when the tables drop their expired windows.
+    pruning: Pruning,
 }
 
 impl Kappa {
@@ -115,6 +117,7 @@ impl Kappa {
             versions: 1,
             timing: Timing::CostModel,
             switched: true,
+            pruning: Pruning::default(),
         })
     }
 
@@ -198,6 +201,14 @@ impl Kappa {
                 self.retired_busy_ms += old.job.busy_ms();
                 self.retired_crashes += old.job.crashes();
                 self.retired_reprocessed += old.job.events_reprocessed();
+            }
+        }
+        // Answer retention: both tables forget expired windows (a replay re-creates old
+        // windows as it goes; they leave again at the next pass).
+        if let Some(through) = self.pruning.due(&self.queries, now) {
+            self.live.view.expire(&self.queries, through);
+            if let Some(next) = &mut self.next {
+                next.view.expire(&self.queries, through);
             }
         }
         Ok(tick)

@@ -304,6 +304,8 @@ pub struct Lake {
     /// When the cold view's exact `distinct_users` windows are sealed (see the module
     /// documentation).
     horizon: Horizon,
+    /// Answer retention: when the cold view drops its expired windows.
+    pruning: crate::query::Pruning,
 }
 
 /// The cells whose answer may have changed since the last [`Lake::update_served`].
@@ -337,6 +339,7 @@ impl Lake {
             cold_events: 0,
             events_per_record: 1,
             horizon: Horizon::new(log.topic(topic)?.partition_count() as usize),
+            pruning: crate::query::Pruning::default(),
         })
     }
 
@@ -363,6 +366,11 @@ impl Lake {
         }
         self.rebuild_sealed(reopen)?;
         self.seal();
+        // Answer retention: expired windows leave the cold view (a file with a very late
+        // event may bring one back, incomplete; it is never compared and leaves again).
+        if let Some(through) = self.pruning.due(&self.queries, now) {
+            self.queries.retain_live(&mut self.cold_view, through);
+        }
         Ok(tick)
     }
 

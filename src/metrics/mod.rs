@@ -190,6 +190,17 @@ impl CorrectnessTracker {
         self.missing += sign * c.missing;
     }
 
+    /// Forgets what it remembers of cells whose window ends at or before `through` (answer
+    /// retention): they left both tables and will not be judged again.
+    pub fn forget(&mut self, queries: &crate::query::QuerySet, through: i64) {
+        self.last_wrong.retain(|cell, _| queries.is_live(cell, through));
+        let before = self.wrong.len();
+        self.wrong.retain(|cell, _| queries.is_live(cell, through));
+        if self.wrong.len() != before {
+            self.wrong_sum = None;
+        }
+    }
+
     /// The last sample at which `cell` was wrong.
     fn last_wrong(&self, cell: &crate::query::Cell) -> Option<TimestampMs> {
         if self.wrong.contains_key(cell) {
@@ -372,6 +383,7 @@ mod tests {
                 exclude_bots: false,
             }],
             campaigns: std::sync::Arc::new(crate::workload::Campaigns::new(&Default::default(), 0)),
+            ttl_ms: None,
         };
         let exact: Table = [(cell("a", 0), 5)].into_iter().collect();
         let wrong: Table = [(cell("a", 0), 4)].into_iter().collect();
@@ -448,6 +460,7 @@ mod tests {
                 }).collect(),
                 campaigns: std::sync::Arc::new(
                     crate::workload::Campaigns::new(&Default::default(), 0)),
+                ttl_ms: None,
             };
             let mut tracker = CorrectnessTracker::default();
             let (mut s, mut e) = (TrackedTable::new(), TrackedTable::new());

@@ -381,6 +381,25 @@ impl LiveView {
         }
     }
 
+    /// Drops every cell whose window ends at or before `through` under `queries` (answer
+    /// retention); returns how many. Like [`LiveView::clear`], a removal makes the next
+    /// [`LiveView::take_changes`] say [`LiveChanges::All`].
+    pub fn expire(&mut self, queries: &super::QuerySet, through: i64) -> usize {
+        let before = self.cells.len();
+        self.cells.retain(|id, _| {
+            let end = id.window_start_ms + queries.spec(id.query).map_or(0, |s| s.window_ms);
+            end > through
+        });
+        let gone = before - self.cells.len();
+        if gone > 0 {
+            if let Some(changed) = self.changed.as_mut() {
+                changed.clear();
+                self.reset = true;
+            }
+        }
+        gone
+    }
+
     /// Every (cell, state), in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&CellId, &Agg)> {
         self.cells.iter()

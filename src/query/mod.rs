@@ -127,7 +127,44 @@ pub struct QuerySet {
     pub specs: Vec<QuerySpec>,
     /// The ad → campaign table (YSB's join), built from the workload and seed.
     pub campaigns: Arc<Campaigns>,
+    /// Answer retention (`[serving] ttl_ms`): windows ending this far behind the run's clock
+    /// are dropped from answers; `None` keeps every window. Part of the queries because it is
+    /// part of what an answer is: every holder of answers, and the oracle, applies the same
+    /// rule (see [`QuerySet::expired_through`]).
+    pub ttl_ms: Option<i64>,
 }
+
+/// When a layer holding windows in memory prunes the expired ones: at most once per
+/// [`Pruning::STEP_MS`] of the run's clock (each pass walks every cell it holds), with
+/// [`QuerySet::prune_through`]'s cut-off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pruning {
+    /// The cut-off of the last pass (`None`: none yet).
+    last: Option<i64>,
+}
+
+impl Pruning {
+    /// Run-clock ms between two passes.
+    pub const STEP_MS: i64 = 10_000;
+
+    /// The cut-off to prune with at `now`, when a pass is due (`None`: no retention, or not
+    /// yet).
+    pub fn due(&mut self, queries: &QuerySet, now: i64) -> Option<i64> {
+        let through = queries.prune_through(now)?;
+        if self.last.is_some_and(|last| through < last.saturating_add(Self::STEP_MS)) {
+            return None;
+        }
+        self.last = Some(through);
+        Some(through)
+    }
+}
+
+/// How much longer than the retention the layers keep a window before dropping it. The
+/// drivers drop expired cells from the served answers and from the oracle's at each sample,
+/// with one cut-off for both; a layer pruning its own state on its own clock (a realtime
+/// thread may run a little ahead of the sample) must never drop a cell the sample still
+/// compares, so it keeps a minute more.
+pub const EXPIRY_SLACK_MS: i64 = 60_000;
 
 impl QuerySet {
     /// The queries a scenario asks for (names were checked when the scenario was loaded;
@@ -148,7 +185,35 @@ impl QuerySet {
                 exclude_bots: q.exclude_bots,
             })
             .collect();
-        QuerySet { specs, campaigns: Arc::new(Campaigns::new(&scenario.workload, scenario.seed)) }
+        QuerySet {
+            specs,
+            campaigns: Arc::new(Campaigns::new(&scenario.workload, scenario.seed)),
+            ttl_ms: scenario.serving.ttl_ms,
+        }
+    }
+
+    /// With answer retention: at `now`, every window ending at or before the returned time is
+    /// expired (`None`: nothing expires). The drivers compare answers with this cut-off.
+    pub fn expired_through(&self, now: i64) -> Option<i64> {
+        self.ttl_ms.map(|ttl| now.saturating_sub(ttl))
+    }
+
+    /// The cut-off a layer prunes its own state with at `now`: [`QuerySet::expired_through`]
+    /// less [`EXPIRY_SLACK_MS`].
+    pub fn prune_through(&self, now: i64) -> Option<i64> {
+        self.expired_through(now.saturating_sub(EXPIRY_SLACK_MS))
+    }
+
+    /// Whether `cell`'s window ends after `through` (is kept under that cut-off).
+    pub fn is_live(&self, cell: &Cell, through: i64) -> bool {
+        self.window_end(cell) > through
+    }
+
+    /// Drops from `map` every cell whose window ends at or before `through`; returns how many.
+    pub fn retain_live<V>(&self, map: &mut BTreeMap<Cell, V>, through: i64) -> usize {
+        let before = map.len();
+        map.retain(|cell, _| self.is_live(cell, through));
+        before - map.len()
     }
 
     /// The spec of a cell's query.

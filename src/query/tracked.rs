@@ -118,6 +118,17 @@ impl TrackedTable {
         self.changed.clear();
     }
 
+    /// Removes every cell whose window ends at or before `through` under `queries` (answer
+    /// retention), noting each as a change; returns how many.
+    pub fn expire(&mut self, queries: &super::QuerySet, through: i64) -> usize {
+        let gone: Vec<Cell> =
+            self.table.keys().filter(|c| !queries.is_live(c, through)).cloned().collect();
+        for cell in &gone {
+            self.set(cell, None);
+        }
+        gone.len()
+    }
+
     /// The table, giving up the tracking.
     pub fn into_table(self) -> Table {
         self.table

@@ -65,6 +65,9 @@ pub struct Scenario {
     /// Streaming-lake settings (tiering to Parquet, query-time cost).
     #[serde(default)]
     pub lake: Lake,
+    /// Serving settings every architecture shares (`[serving]`): how long answers are kept.
+    #[serde(default)]
+    pub serving: Serving,
     /// What the run must show; checked by the test that runs every bundled scenario.
     #[serde(default)]
     pub expect: Expect,
@@ -674,6 +677,17 @@ pub struct Kappa {
     pub reprocess_at_ms: Vec<i64>,
     /// Reprocess from the first offset at or after this event time (time index), not offset 0.
     pub reprocess_from_time_ms: Option<i64>,
+}
+
+/// `[serving]`: what every architecture's serving side keeps, and the oracle with it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Serving {
+    /// Answer retention, ms (a serving store's time-to-live): a window whose end is this far
+    /// behind the run's clock is dropped from every served answer and from the exact answers
+    /// it is compared with. Absent: answers are kept for the whole run. What a long-running
+    /// deployment sets so that its state stays flat (see `scripts/soak-realtime.toml`).
+    pub ttl_ms: Option<i64>,
 }
 
 /// Streaming-lake settings.

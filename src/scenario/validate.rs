@@ -511,6 +511,17 @@ pub(crate) fn check(s: &Scenario, text: &str, origin: &Path) -> Result<(), Scena
 
     let b = &s.batch;
     c.require(b.interval_ms > 0, "batch.interval_ms", "> 0", b.interval_ms)?;
+    if let Some(ttl) = s.serving.ttl_ms {
+        // Shorter than a window, every window would expire before it closes.
+        let widest = s.queries.iter().map(|q| q.window_ms).max().unwrap_or(0);
+        c.require(
+            ttl >= widest && ttl > 0,
+            "serving.ttl_ms",
+            &format!("> 0 and at least the widest query window ({widest} ms)"),
+            ttl,
+        )?;
+        c.at_most_max_duration("serving.ttl_ms", ttl)?;
+    }
     c.at_most_max_duration("batch.interval_ms", b.interval_ms)?;
     c.non_negative("batch.overhead_ms", b.overhead_ms)?;
     c.non_negative("batch.cost_us_per_event", b.cost_us_per_event)?;

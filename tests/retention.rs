@@ -1,0 +1,131 @@
+//! Answer retention (`[serving] ttl_ms`): every architecture and the oracle forget windows
+//! that ended more than the retention ago, so a long run holds only the live windows — and
+//! the live answers are exactly what they are without retention.
+
+use std::path::Path;
+
+use lambda_workbench::driver::{self, RunResult};
+use lambda_workbench::query::{QuerySet, Table};
+use lambda_workbench::scenario::Scenario;
+
+const ALL: &str = r#"["batch-lake", "lambda", "lambda-unified", "kappa", "streaming-lake"]"#;
+
+fn text(serving: &str) -> String {
+    format!(
+        r#"
+name = "t"
+seed = 5
+architectures = {ALL}
+duration_ms = 600000
+sample_every_ms = 5000
+
+[workload]
+rate_per_sec = 30
+keys = 12
+partitions = 2
+out_of_order_fraction = 0.1
+max_delay_ms = 2000
+
+[[queries]]
+name = "key_window_count"
+window_ms = 10000
+
+[[queries]]
+name = "distinct_users"
+window_ms = 20000
+slide_ms = 10000
+
+[batch]
+interval_ms = 30000
+
+[lake]
+segment_ms = 20000
+
+[[faults]]
+kind = "speed_crash"
+at_ms = 100000
+down_ms = 10000
+
+[[faults]]
+kind = "logic_change"
+at_ms = 200000
+query = "key_window_count"
+exclude_bots = true
+{serving}
+"#
+    )
+}
+
+fn scenario(serving: &str) -> Scenario {
+    Scenario::parse(&text(serving), Path::new("retention.toml")).expect("test scenario parses")
+}
+
+fn run(s: &Scenario) -> RunResult {
+    let dir = tempfile::tempdir().unwrap();
+    driver::simulate(s, dir.path()).unwrap()
+}
+
+/// `table` restricted to the windows ending after `through`.
+fn live(table: &Table, queries: &QuerySet, through: i64) -> Table {
+    table
+        .iter()
+        .filter(|(c, _)| queries.is_live(c, through))
+        .map(|(c, n)| (c.clone(), *n))
+        .collect()
+}
+
+#[test]
+fn retention_keeps_the_live_answers_exact_and_the_tables_small() {
+    let ttl = 60_000;
+    let kept = run(&scenario(""));
+    let expiring = run(&scenario(&format!("[serving]\nttl_ms = {ttl}")));
+    assert!(kept.converged && expiring.converged);
+    let end = expiring.end_ms;
+    assert_eq!(kept.end_ms, end, "retention changes nothing about when the run settles");
+    let through = end - ttl;
+    let queries = &expiring.queries;
+
+    // The truth with retention is the truth without it, on the windows still live.
+    assert!(!expiring.oracle_final.is_empty());
+    assert!(expiring.oracle_final.keys().all(|c| queries.is_live(c, through)));
+    assert_eq!(expiring.oracle_final, live(&kept.oracle_final, queries, through));
+    assert!(expiring.oracle_final.len() * 3 < kept.oracle_final.len(), "old windows went");
+
+    for (with, without) in expiring.architectures.iter().zip(&kept.architectures) {
+        assert_eq!(with.id, without.id);
+        // Every architecture serves the live windows, each as it does without retention
+        // (kappa drops late events here either way); the others exactly right.
+        let same = with.final_view == live(&without.final_view, queries, through);
+        assert!(same, "{}: final answers differ from the live part of the run without", with.id);
+        if with.id != "kappa" {
+            assert!(with.final_view == expiring.oracle_final, "{}: not exact", with.id);
+        }
+        assert_eq!(with.final_error.cells, expiring.oracle_final.len(), "{}", with.id);
+        // What it holds is bounded by the live windows (plus a minute of slack), not by
+        // the run: here well under half of what it held keeping everything.
+        assert!(
+            with.stats.peak_table_cells * 2 < without.stats.peak_table_cells,
+            "{}: {} cells held with retention, {} without",
+            with.id,
+            with.stats.peak_table_cells,
+            without.stats.peak_table_cells
+        );
+        // Expiry is applied to both sides of every comparison at once: it never shows as an
+        // error. A sample compares a subset of the cells it compares without retention, each
+        // the same way, so it can only find less excess and less missing.
+        assert_eq!(with.samples.len(), without.samples.len());
+        for ((t, a), (u, b)) in with.samples.iter().zip(&without.samples) {
+            assert_eq!(t, u);
+            assert!(a.excess <= b.excess && a.missing <= b.missing, "{} at {t}", with.id);
+            assert!(a.cells <= b.cells, "{} at {t}", with.id);
+        }
+    }
+}
+
+#[test]
+fn a_retention_shorter_than_a_window_is_refused_by_name() {
+    let err = Scenario::parse(&text("[serving]\nttl_ms = 15000"), Path::new("short.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("serving.ttl_ms") && err.contains("20000"), "{err}");
+}
