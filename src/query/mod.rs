@@ -295,6 +295,32 @@ mod tests {
     }
 
     #[test]
+    fn retention_expires_windows_by_their_end_and_layers_prune_a_minute_later_in_steps() {
+        let mut queries = QuerySet {
+            specs: vec![spec(10_000, 10_000)],
+            campaigns: Arc::new(Campaigns::new(&crate::scenario::Workload::default(), 1)),
+            ttl_ms: None,
+        };
+        assert_eq!(queries.expired_through(1_000_000), None);
+        assert_eq!(Pruning::default().due(&queries, 1_000_000), None);
+        queries.ttl_ms = Some(60_000);
+        let cell = |start| Cell { query: 0, key: "k".into(), window_start_ms: start };
+        // At 100 s, windows ending at or before 40 s are expired: [30 s, 40 s) is, [31 s,
+        // 41 s) is not.
+        let through = queries.expired_through(100_000).unwrap();
+        assert!(!queries.is_live(&cell(30_000), through));
+        assert!(queries.is_live(&cell(31_000), through));
+        let mut table: Table = [(cell(0), 1), (cell(30_000), 2), (cell(40_000), 3)].into();
+        assert_eq!(queries.retain_live(&mut table, through), 2);
+        assert_eq!(table.len(), 1);
+        // Layers keep a minute more, and walk their state at most every 10 s of the clock.
+        let mut pruning = Pruning::default();
+        assert_eq!(pruning.due(&queries, 200_000), Some(200_000 - 60_000 - EXPIRY_SLACK_MS));
+        assert_eq!(pruning.due(&queries, 209_999), None);
+        assert_eq!(pruning.due(&queries, 210_000), Some(210_000 - 60_000 - EXPIRY_SLACK_MS));
+    }
+
+    #[test]
     fn tumbling_windows_hold_each_event_once() {
         let s = spec(10_000, 10_000);
         assert_eq!(s.window_starts(9_999).collect::<Vec<_>>(), vec![0]);
