@@ -116,6 +116,7 @@ impl Architecture for KappaArch {
             stream_busy_ms: self.kappa.busy_ms(),
             stream_crashes: self.kappa.crashes(),
             events_reprocessed_after_crash: self.kappa.events_reprocessed(),
+            records_lost_to_retention: self.kappa.records_skipped(),
             ..self.stats.clone()
         }
     }

@@ -236,6 +236,7 @@ impl Architecture for LambdaArch {
             stream_events_read: job.events_read(),
             stream_crashes: job.crashes(),
             events_reprocessed_after_crash: job.events_reprocessed(),
+            records_lost_to_retention: job.records_skipped(),
             batch_failures: self.batch.failures(),
             batch_busy_ms: self.batch.busy_ms(),
             stream_busy_ms: job.busy_ms(),

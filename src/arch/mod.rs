@@ -78,6 +78,11 @@ pub struct ArchStats {
     pub stream_crashes: u64,
     /// Events read again because their results were in flight at a crash.
     pub events_reprocessed_after_crash: u64,
+    /// Records the log's retention deleted before a stream job read them (a replay slower
+    /// than the retention, a job down for longer): the job went on from the log start without
+    /// them. Left out of the results when zero.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub records_lost_to_retention: u64,
     /// Batch jobs that failed (faults) and were retried.
     pub batch_failures: u64,
     /// Simulated CPU time of batch jobs, ms (the cost model; deterministic).
@@ -102,6 +107,11 @@ pub struct ArchStats {
     pub cold_files: u64,
     /// Streaming lake: largest head offset minus tiered offset, summed over partitions.
     pub max_lake_lag_events: u64,
+}
+
+/// Serde: leaves a counter out when it is zero.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How a layer decides when its results become visible.

@@ -72,6 +72,7 @@ pub struct Kappa {
     retired_busy_ms: i64,
     retired_crashes: u64,
     retired_reprocessed: u64,
+    retired_skipped: u64,
     /// Job versions started so far (names their consumer groups).
     versions: u64,
     /// How jobs time their results; with measured time the reprocessing job runs alongside the
@@ -114,6 +115,7 @@ impl Kappa {
             retired_busy_ms: 0,
             retired_crashes: 0,
             retired_reprocessed: 0,
+            retired_skipped: 0,
             versions: 1,
             timing: Timing::CostModel,
             switched: true,
@@ -146,6 +148,7 @@ impl Kappa {
         if let Some(old) = self.next.take() {
             self.retired_events_read += old.job.events_read();
             self.retired_busy_ms += old.job.busy_ms();
+            self.retired_skipped += old.job.records_skipped();
         }
         let mut job = StreamJob::new(
             log,
@@ -201,6 +204,7 @@ impl Kappa {
                 self.retired_busy_ms += old.job.busy_ms();
                 self.retired_crashes += old.job.crashes();
                 self.retired_reprocessed += old.job.events_reprocessed();
+                self.retired_skipped += old.job.records_skipped();
             }
         }
         // Answer retention: both tables forget expired windows (a replay re-creates old
@@ -295,6 +299,13 @@ impl Kappa {
         self.retired_reprocessed
             + self.live.job.events_reprocessed()
             + self.next.as_ref().map_or(0, |n| n.job.events_reprocessed())
+    }
+
+    /// Records retention deleted before a job read them, every job so far.
+    pub fn records_skipped(&self) -> u64 {
+        self.retired_skipped
+            + self.live.job.records_skipped()
+            + self.next.as_ref().map_or(0, |n| n.job.records_skipped())
     }
 
     /// Simulated ms every job spent processing so far.

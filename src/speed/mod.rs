@@ -222,6 +222,9 @@ pub struct StreamJob {
     group_written_at: Option<TimestampMs>,
     crashes: u64,
     events_reprocessed: u64,
+    /// Records deleted by the log's retention before this job read them (see
+    /// [`StreamJob::skip_deleted`]).
+    records_skipped: u64,
     /// Results timed by the log's clock (visible when processing really ended) instead of the
     /// cost model.
     measured: bool,
@@ -268,6 +271,7 @@ impl StreamJob {
             group_written_at: None,
             crashes: 0,
             events_reprocessed: 0,
+            records_skipped: 0,
             measured: false,
         })
     }
@@ -371,8 +375,9 @@ impl StreamJob {
             // A poll below the log's local start fetches cold segments from the remote tier;
             // the cost model charges their modelled fetch time to this job (a measured run's
             // clock already includes it).
+            self.skip_deleted(log)?;
             let cold_before = log.cold_fetch_model_ms();
-            let records = self.consumer.poll(log, MAX_RECORDS_PER_POLL)?;
+            let records = self.poll(log)?;
             let cold_ms = log.cold_fetch_model_ms() - cold_before;
             if self.measured && records.len() == MAX_RECORDS_PER_POLL {
                 self.next_poll = now;
@@ -400,6 +405,46 @@ impl StreamJob {
             }
         }
         Ok(visible)
+    }
+
+    /// Retention may delete records this job has not read yet: a replay slower than the
+    /// retention, a job down for longer. The job goes on from the log start, as a Kafka
+    /// Streams application with `auto.offset.reset = earliest` does, and counts the records it
+    /// never saw (their events are missing from its answers: what the comparison then shows).
+    fn skip_deleted(&mut self, log: &Log) -> Result<(), ArchError> {
+        let topic = log.topic(&self.topic)?;
+        for p in 0..topic.partition_count() {
+            let start = topic.partition(p)?.log_start_offset();
+            let position = self.consumer.position(p);
+            if position < start {
+                self.consumer.seek(p, start);
+                self.records_skipped += start - position;
+            }
+        }
+        Ok(())
+    }
+
+    /// One poll. Retention runs on another thread in a realtime run and may delete the next
+    /// record between [`StreamJob::skip_deleted`] and the read: then the poll is taken again
+    /// from the positions it started at (a partial poll's records are not dropped).
+    fn poll(&mut self, log: &Log) -> Result<Vec<(u32, crate::log::StoredRecord)>, ArchError> {
+        let partitions = log.topic(&self.topic)?.partition_count();
+        let before: Vec<Offset> = (0..partitions).map(|p| self.consumer.position(p)).collect();
+        match self.consumer.poll(log, MAX_RECORDS_PER_POLL) {
+            Err(crate::log::LogError::OffsetOutOfRange { .. }) => {
+                for (p, &offset) in before.iter().enumerate() {
+                    self.consumer.seek(p as u32, offset);
+                }
+                self.skip_deleted(log)?;
+                Ok(self.consumer.poll(log, MAX_RECORDS_PER_POLL)?)
+            }
+            polled => Ok(polled?),
+        }
+    }
+
+    /// Records deleted by retention before this job read them.
+    pub fn records_skipped(&self) -> u64 {
+        self.records_skipped
     }
 
     fn process(
