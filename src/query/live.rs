@@ -391,11 +391,11 @@ impl LiveView {
             end > through
         });
         let gone = before - self.cells.len();
-        if gone > 0 {
-            if let Some(changed) = self.changed.as_mut() {
-                changed.clear();
-                self.reset = true;
-            }
+        if gone > 0
+            && let Some(changed) = self.changed.as_mut()
+        {
+            changed.clear();
+            self.reset = true;
         }
         gone
     }
