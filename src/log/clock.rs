@@ -76,7 +76,11 @@ fn clock_ns(id: libc::clockid_t) -> Option<i64> {
         return None;
     }
     // i64 ns: centuries of uptime, and a division by a constant (an i128 one is a call).
-    Some((ts.tv_sec as i64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as i64))
+    Some(
+        (ts.tv_sec as TimestampMs)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(ts.tv_nsec as TimestampMs),
+    )
 }
 
 impl ElapsedClock {
