@@ -59,12 +59,42 @@ impl Clock for SystemClock {
 #[derive(Debug, Clone, Copy)]
 pub struct ElapsedClock {
     start: std::time::Instant,
+    /// `CLOCK_MONOTONIC` in ns, read just after `start` (the clock `Instant` reads on Linux):
+    /// the origin of the coarse reading. Being a little later than `start`, it can only make
+    /// the coarse reading smaller, never ahead of [`ElapsedClock::now_ms`].
+    #[cfg(target_os = "linux")]
+    start_ns: i64,
+}
+
+/// `clock_gettime(id)` in ns, `None` if the call fails.
+#[cfg(target_os = "linux")]
+#[inline]
+fn clock_ns(id: libc::clockid_t) -> Option<i64> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable `timespec`, the only memory the call writes.
+    if unsafe { libc::clock_gettime(id, &mut ts) } != 0 {
+        return None;
+    }
+    // i64 ns: centuries of uptime, and a division by a constant (an i128 one is a call).
+    Some(
+        (ts.tv_sec as TimestampMs)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(ts.tv_nsec as TimestampMs),
+    )
 }
 
 impl ElapsedClock {
     /// A clock reading 0 now.
     pub fn start() -> Self {
-        ElapsedClock { start: std::time::Instant::now() }
+        let start = std::time::Instant::now();
+        ElapsedClock {
+            start,
+            // Were the call to fail (it does not, on Linux), a far-future origin keeps the
+            // coarse reading at 0, behind the precise one, and the producer's periodic precise
+            // reading still finds its deadlines.
+            #[cfg(target_os = "linux")]
+            start_ns: clock_ns(libc::CLOCK_MONOTONIC).unwrap_or(i64::MAX),
+        }
     }
     /// The instant the clock reads `ms` (negative readings are clamped to the start).
     pub fn instant_at(&self, ms: TimestampMs) -> std::time::Instant {
@@ -75,6 +105,22 @@ impl ElapsedClock {
 impl Clock for ElapsedClock {
     fn now_ms(&self) -> TimestampMs {
         TimestampMs::try_from(self.start.elapsed().as_millis()).unwrap_or(TimestampMs::MAX)
+    }
+
+    /// `CLOCK_MONOTONIC_COARSE` since the start: the monotonic clock as of the kernel's last
+    /// timer tick, read from the vDSO without the time-stamp counter. It lags
+    /// `CLOCK_MONOTONIC` (what [`ElapsedClock::now_ms`] reads through `Instant`) by at most a
+    /// tick and is never ahead of it, so it answers the producer's "has the linger passed?"
+    /// at most a tick late, never early. Only that check reads it: event times, append times
+    /// and every latency the realtime driver measures still come from
+    /// [`ElapsedClock::now_ms`].
+    #[cfg(target_os = "linux")]
+    #[inline]
+    fn coarse_now_ms(&self) -> TimestampMs {
+        match clock_ns(libc::CLOCK_MONOTONIC_COARSE) {
+            Some(ns) => ns.saturating_sub(self.start_ns).max(0) / 1_000_000,
+            None => self.now_ms(),
+        }
     }
 }
 
@@ -128,6 +174,22 @@ mod tests {
         // bound only checks the epoch (a tick is milliseconds, not a second).
         assert!(coarse <= after, "coarse {coarse} ahead of {after}");
         assert!(coarse > before - 1000, "coarse {coarse} is not the wall clock ({before})");
+    }
+
+    #[test]
+    fn elapsed_clock_coarse_reading_is_never_ahead_of_the_precise_one() {
+        let clock = ElapsedClock::start();
+        let mut last = 0;
+        for _ in 0..1000 {
+            let before = clock.now_ms();
+            let coarse = clock.coarse_now_ms();
+            let after = clock.now_ms();
+            assert!(coarse <= after, "coarse {coarse} ahead of {after}");
+            // Same origin and timeline: behind by a tick (milliseconds), not by seconds.
+            assert!(coarse > before - 1000, "coarse {coarse} is not elapsed time ({before})");
+            assert!(coarse >= last, "coarse went back from {last} to {coarse}");
+            last = coarse;
+        }
     }
 
     #[test]
