@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use crate::arch::ArchError;
 use crate::log::{Offset, PartitionRef};
 use crate::query::{FxBuild, Keys};
-use crate::workload::{DecodeError, EventType, decode_value};
+use crate::workload::{AdType, DecodeError, EventFields, EventType, decode_value};
 
 /// Default memory budget of a [`ColumnCache`]: 512 MiB, about 16 M events.
 pub const DEFAULT_BUDGET_BYTES: usize = 512 << 20;
@@ -172,6 +172,42 @@ impl SegmentColumns {
             rows as u64
         } else {
             self.weight[..rows].iter().map(|&w| u64::from(w)).sum()
+        }
+    }
+
+    /// The first `rows` rows read back as events, in row order: `visit(key id, event)`, for a
+    /// runner that folds rows through code written per event (`lambda-unified`'s definitions)
+    /// rather than over whole columns.
+    ///
+    /// Only the query-input fields are kept (those of
+    /// [`crate::batch::lambda_polars::columns::QUERY_INPUT`], what every query reads, in both
+    /// batch layers): an event read back has `page_id` 0 and `ad_type` banner, whatever the
+    /// record held. Nothing is allocated per row: each distinct key's text is built once per
+    /// call, and the event lent to `visit` is reused for the next row.
+    pub fn for_each_event(&self, rows: usize, mut visit: impl FnMut(u32, &EventFields)) {
+        let mut names: Vec<String> =
+            (0..self.keys() as u32).map(|k| self.name(k).to_owned()).collect();
+        let mut event = EventFields {
+            key: String::new(),
+            user_id: 0,
+            page_id: 0,
+            ad_type: AdType::Banner,
+            event_type: EventType::View,
+            value: 0,
+            event_time_ms: 0,
+            weight: 1,
+        };
+        for i in 0..rows.min(self.len()) {
+            let k = self.key[i];
+            // The key's text moves into the event and back: no copy per row.
+            event.key = std::mem::take(&mut names[k as usize]);
+            event.user_id = self.user_id[i];
+            event.event_type = self.event_type[i];
+            event.value = self.value[i];
+            event.event_time_ms = self.event_time_ms[i];
+            event.weight = self.weight[i];
+            visit(k, &event);
+            names[k as usize] = std::mem::take(&mut event.key);
         }
     }
 
