@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use crate::arch::ArchError;
 use crate::log::{Offset, PartitionRef};
 use crate::query::{FxBuild, Keys};
-use crate::workload::{AdType, DecodeError, EventFields, EventType, decode_value};
+use crate::workload::{DecodeError, EventFields, EventType, decode_value};
 
 /// Default memory budget of a [`ColumnCache`]: 512 MiB, about 16 M events.
 pub const DEFAULT_BUDGET_BYTES: usize = 512 << 20;
@@ -187,16 +187,8 @@ impl SegmentColumns {
     pub fn for_each_event(&self, rows: usize, mut visit: impl FnMut(u32, &EventFields)) {
         let mut names: Vec<String> =
             (0..self.keys() as u32).map(|k| self.name(k).to_owned()).collect();
-        let mut event = EventFields {
-            key: String::new(),
-            user_id: 0,
-            page_id: 0,
-            ad_type: AdType::Banner,
-            event_type: EventType::View,
-            value: 0,
-            event_time_ms: 0,
-            weight: 1,
-        };
+        // Fields the columns do not hold keep their defaults (page 0, banner).
+        let mut event = EventFields::default();
         for i in 0..rows.min(self.len()) {
             let k = self.key[i];
             // The key's text moves into the event and back: no copy per row.
