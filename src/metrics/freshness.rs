@@ -189,47 +189,81 @@ struct Held {
     visible: TimestampMs,
 }
 
-/// One partition's held events in offset order, in one flat buffer: 24 bytes an event. A
+/// One partition's held events in offset order, in fixed-size chunks: 24 bytes an event. A
 /// batch layer's events wait here from their append to the next view it publishes, so a large
 /// simulated run holds millions (in `batch-lake`, every event since the last job's cut-off);
 /// until session 7 they were entries of two ordered maps, about 100 bytes an event, and the
-/// largest term of a 10M-event run's peak memory that grew faster than the run.
+/// largest term of a 10M-event run's peak memory that grew faster than the run. Chunks, not
+/// one growing buffer, so that holding `n` events never reserves room for `2n` nor copies
+/// them all to grow, and a chunk is freed as soon as its events are folded.
 #[derive(Debug, Clone)]
 struct HeldEvents {
-    events: VecDeque<Held>,
+    /// Each chunk ascending, every offset below the next chunk's; none empty.
+    chunks: VecDeque<Vec<Held>>,
     /// No held event is visible before this (a lower bound): a sample before it folds none.
     earliest_visible: TimestampMs,
 }
 
+/// Events per chunk of [`HeldEvents`] (96 KiB); 4 in unit tests, so that their few events
+/// span many chunks.
+const HELD_CHUNK: usize = if cfg!(test) { 4 } else { 4096 };
+
 impl Default for HeldEvents {
     fn default() -> Self {
-        HeldEvents { events: VecDeque::new(), earliest_visible: NEVER }
+        HeldEvents { chunks: VecDeque::new(), earliest_visible: NEVER }
     }
 }
 
 impl HeldEvents {
+    /// Events held.
+    fn len(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+
+    /// Every event held, in offset order.
+    fn iter(&self) -> impl Iterator<Item = &Held> {
+        self.chunks.iter().flatten()
+    }
+
+    /// The first chunk whose last offset is at or above `offset` (`chunks.len()` if none).
+    fn chunk_of(&self, offset: Offset) -> usize {
+        self.chunks.partition_point(|c| c.last().is_some_and(|h| h.offset < offset))
+    }
+
     /// Holds `held` (offsets come in order, but for records whose append times stepped back).
     fn insert(&mut self, held: Held) {
         self.earliest_visible = self.earliest_visible.min(held.visible);
-        match self.events.back() {
-            Some(last) if last.offset >= held.offset => {
-                let at = self.events.partition_point(|h| h.offset < held.offset);
-                self.events.insert(at, held);
+        let c = self.chunk_of(held.offset);
+        if let Some(chunk) = self.chunks.get_mut(c) {
+            // Out of order: into the chunk holding the offsets around it (it may outgrow
+            // its capacity; this is rare).
+            let at = chunk.partition_point(|h| h.offset < held.offset);
+            chunk.insert(at, held);
+            return;
+        }
+        match self.chunks.back_mut() {
+            Some(last) if last.len() < last.capacity() => last.push(held),
+            _ => {
+                let mut chunk = Vec::with_capacity(HELD_CHUNK);
+                chunk.push(held);
+                self.chunks.push_back(chunk);
             }
-            _ => self.events.push_back(held),
         }
     }
 
     /// Offsets `from..to` became visible at `at`: each held one keeps the earlier time.
     fn show(&mut self, from: Offset, to: Offset, at: TimestampMs) {
-        let start = self.events.partition_point(|h| h.offset < from);
+        let first = self.chunk_of(from);
         let mut touched = false;
-        for h in self.events.range_mut(start..) {
-            if h.offset >= to {
-                break;
+        'chunks: for chunk in self.chunks.range_mut(first..) {
+            let start = chunk.partition_point(|h| h.offset < from);
+            for h in &mut chunk[start..] {
+                if h.offset >= to {
+                    break 'chunks;
+                }
+                h.visible = h.visible.min(at);
+                touched = true;
             }
-            h.visible = h.visible.min(at);
-            touched = true;
         }
         if touched {
             self.earliest_visible = self.earliest_visible.min(at);
@@ -242,15 +276,23 @@ impl HeldEvents {
             return;
         }
         let mut earliest = NEVER;
-        self.events.retain(|h| {
-            if h.visible <= t {
-                fold(h);
-                false
-            } else {
-                earliest = earliest.min(h.visible);
-                true
+        for chunk in &mut self.chunks {
+            chunk.retain(|h| {
+                if h.visible <= t {
+                    fold(h);
+                    false
+                } else {
+                    earliest = earliest.min(h.visible);
+                    true
+                }
+            });
+            // A chunk left mostly empty (events never shown among shown ones) keeps only
+            // what it holds; it then takes no new events (see `insert`).
+            if chunk.len() < chunk.capacity() / 4 {
+                chunk.shrink_to_fit();
             }
-        });
+        }
+        self.chunks.retain(|c| !c.is_empty());
         self.earliest_visible = earliest;
     }
 }
@@ -457,7 +499,7 @@ impl FreshnessTracker {
 
     /// Events held now (in flight or never visible); what the tracker's memory grows with.
     pub fn held(&self) -> usize {
-        self.held.iter().map(|h| h.events.len()).sum::<usize>()
+        self.held.iter().map(HeldEvents::len).sum::<usize>()
             + self.fresh.iter().map(Vec::len).sum::<usize>()
             + self.runs.iter().map(|r| r.runs.len()).sum::<usize>()
     }
@@ -471,7 +513,7 @@ impl FreshnessTracker {
     /// The run is over: computes every remaining sample and takes every event's final time.
     pub fn finish(mut self) -> FreshnessSummary {
         self.advance(TimestampMs::MAX);
-        for h in self.held.iter().flat_map(|h| &h.events) {
+        for h in self.held.iter().flat_map(HeldEvents::iter) {
             if h.visible == NEVER {
                 self.never_visible += 1;
             } else {
