@@ -21,7 +21,9 @@ pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, 
         "lambda-unified",
         ctx,
         log,
-        Arc::new(move |_| Arc::new(MonoidBatch::with_cache(cache.clone())) as Arc<dyn BatchCompute>),
+        Arc::new(move |_| {
+            Arc::new(MonoidBatch::with_cache(cache.clone())) as Arc<dyn BatchCompute>
+        }),
         Arc::new(|q| Arc::new(MonoidStream::new(q)) as Arc<dyn StreamCompute>),
     )?;
     Ok(Box::new(arch))

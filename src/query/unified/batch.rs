@@ -130,10 +130,8 @@ fn absorb_event(plans: &[Plan], campaigns: &Campaigns, acc: &mut Partial, event:
     for plan in plans {
         plan.map(campaigns, event, |group, start, item| {
             let group = acc.groups.id(group);
-            let state = acc
-                .cells
-                .entry((plan.spec.id, group, start))
-                .or_insert_with(|| plan.monoid.zero());
+            let state =
+                acc.cells.entry((plan.spec.id, group, start)).or_insert_with(|| plan.monoid.zero());
             plan.monoid.absorb(state, item);
         });
     }
