@@ -195,7 +195,8 @@ struct Held {
 /// until session 7 they were entries of two ordered maps, about 100 bytes an event, and the
 /// largest term of a 10M-event run's peak memory that grew faster than the run. Chunks, not
 /// one growing buffer, so that holding `n` events never reserves room for `2n` nor copies
-/// them all to grow, and a chunk is freed as soon as its events are folded.
+/// them all to grow (only the last chunk grows), and a chunk is freed as soon as its events
+/// are folded.
 #[derive(Debug, Clone)]
 struct HeldEvents {
     /// Each chunk ascending, every offset below the next chunk's; none empty.
@@ -204,7 +205,7 @@ struct HeldEvents {
     earliest_visible: TimestampMs,
 }
 
-/// Events per chunk of [`HeldEvents`] (96 KiB); 4 in unit tests, so that their few events
+/// Events in a full chunk of [`HeldEvents`] (96 KiB); 4 in unit tests, so that their few events
 /// span many chunks.
 const HELD_CHUNK: usize = if cfg!(test) { 4 } else { 4096 };
 
@@ -241,13 +242,11 @@ impl HeldEvents {
             chunk.insert(at, held);
             return;
         }
+        // The last chunk grows (by doubling, from a few events) up to a full chunk: a run
+        // holding a handful of events per partition reserves no more than that.
         match self.chunks.back_mut() {
-            Some(last) if last.len() < last.capacity() => last.push(held),
-            _ => {
-                let mut chunk = Vec::with_capacity(HELD_CHUNK);
-                chunk.push(held);
-                self.chunks.push_back(chunk);
-            }
+            Some(last) if last.len() < HELD_CHUNK => last.push(held),
+            _ => self.chunks.push_back(vec![held]),
         }
     }
 
@@ -287,7 +286,7 @@ impl HeldEvents {
                 }
             });
             // A chunk left mostly empty (events never shown among shown ones) keeps only
-            // what it holds; it then takes no new events (see `insert`).
+            // what it holds.
             if chunk.len() < chunk.capacity() / 4 {
                 chunk.shrink_to_fit();
             }
