@@ -24,11 +24,13 @@
 //! type), bounded by the cache's budget ([`DEFAULT_BUDGET_BYTES`]): a segment that does not
 //! fit is decoded at every recompute, as without a cache.
 //!
-//! **One cache per run.** `lambda` and `batch-lake` read the same master dataset, so a run
-//! gives them one cache ([`crate::arch::ArchContext::column_cache`]): the dataset is held
+//! **One cache per run.** `lambda`, `batch-lake` and `lambda-unified` read the same master
+//! dataset, so a run gives them one cache ([`crate::arch::ArchContext::column_cache`]; the
+//! unified runner folds its rows through its definitions, [`SegmentColumns::for_each_event`],
+//! since session 7, when it stopped decoding the whole log at every job): the dataset is held
 //! once, as a lake holds its columnar files once for every job that reads them. Until session
 //! 6 each layer kept its own, and a long realtime run held the whole log in columns twice.
-//! Which layer decodes a new segment first is whichever recomputes first; the other reads
+//! Which layer decodes a new segment first is whichever recomputes first; the others read
 //! the columns. Only the newest segments are ever decoded after the first recompute (older
 //! ones are immutable), so this moves little measured time between layers.
 
