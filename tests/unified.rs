@@ -14,6 +14,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use lambda_workbench::batch::BatchCompute;
+use lambda_workbench::batch::columns::ColumnCache;
+use lambda_workbench::batch::lambda_polars::PolarsBatch;
 use lambda_workbench::driver;
 use lambda_workbench::hll::Hll;
 use lambda_workbench::log::{FsyncPolicy, Log, LogConfig, ManualClock, Producer, ProducerConfig};
@@ -29,7 +31,7 @@ use lambda_workbench::query::{
 use lambda_workbench::scenario::{KeyDistribution, Scenario, Workload, WorkloadKind};
 use lambda_workbench::speed::StreamCompute;
 use lambda_workbench::speed::operators::HandWritten;
-use lambda_workbench::workload::{self, Campaigns, Event, EventFields, decode};
+use lambda_workbench::workload::{self, AdType, Campaigns, Event, EventFields, decode};
 
 const TOPIC: &str = "events";
 
@@ -299,6 +301,74 @@ proptest! {
         }
         let summed = partials.pop().unwrap_or_default();
         prop_assert_eq!(summed, whole);
+    }
+}
+
+// ---- the master dataset in columns ---------------------------------------------------------
+
+/// The batch runner reads the column cache the run's other batch layers fill: each record is
+/// decoded once, whoever reads it first, and every recompute (growing or shrinking cut-offs,
+/// segments cached whole or extended) gives the view a cold read of the log gives.
+#[test]
+fn batch_reads_the_shared_column_cache_and_decodes_each_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = workload(WorkloadKind::Ads, 2);
+    let config =
+        LogConfig { fsync: FsyncPolicy::Never, segment_bytes: 16 * 1024, ..LogConfig::default() };
+    let mut log = Log::open(dir.path(), config, Arc::new(ManualClock::new(0))).unwrap();
+    log.create_topic(TOPIC, w.partitions).unwrap();
+    let events = workload::generate(&w, 3, 20_000);
+    let mut producer = Producer::new(ProducerConfig { linger_ms: 0, max_batch_bytes: 64 * 1024 });
+    for e in &events {
+        let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
+        producer.send(&log, TOPIC, record).unwrap();
+    }
+    producer.flush(&log).unwrap();
+    assert!(log.topic(TOPIC).unwrap().partition(0).unwrap().segments().len() > 3);
+    let qs = queries(&w, 3, 10_000, 5_000, true);
+    let end = log_end(&log);
+    let cold = |cutoff: &[Offset]| {
+        MonoidBatch::with_cache(Arc::new(ColumnCache::new(0)))
+            .compute(&log, TOPIC, cutoff, &qs)
+            .unwrap()
+    };
+    let shared = Arc::new(ColumnCache::default());
+    let unified = MonoidBatch::with_cache(shared.clone());
+    // Cut-offs inside segments, growing (the columns are extended), then shrinking.
+    let cuts: Vec<Vec<Offset>> = [0.3, 0.6, 1.0, 0.45]
+        .iter()
+        .map(|f| end.iter().map(|e| (*e as f64 * f) as Offset).collect())
+        .collect();
+    for cutoff in &cuts {
+        assert_eq!(unified.compute(&log, TOPIC, cutoff, &qs).unwrap(), cold(cutoff), "{cutoff:?}");
+    }
+    let decoded = shared.stats().records_decoded;
+    assert_eq!(decoded, events.len() as u64, "each record decoded once");
+    assert!(shared.stats().hits > 0);
+    // lambda's batch layer then reads the same columns without decoding anything.
+    PolarsBatch::with_cache(shared.clone()).compute(&log, TOPIC, &end, &qs).unwrap();
+    assert_eq!(shared.stats().records_decoded, decoded);
+    assert_eq!(unified.compute(&log, TOPIC, &end, &qs).unwrap(), cold(&end));
+    assert_eq!(shared.stats().records_decoded, decoded);
+}
+
+/// The cache keeps only the query-input fields (an event read back from columns has no page or
+/// ad type): the definitions must not read the others, or batch and stream would disagree.
+#[test]
+fn the_definitions_read_only_the_cached_fields() {
+    let w = workload(WorkloadKind::Ads, 2);
+    let events: Vec<EventFields> = workload::generate(&w, 9, 20_000)
+        .iter()
+        .map(|e| decode(Some(e.key.as_bytes()), &e.value(), e.event_time_ms).unwrap())
+        .collect();
+    assert!(events.iter().map(|e| (e.page_id, e.ad_type)).collect::<BTreeSet<_>>().len() > 10);
+    let blanked: Vec<EventFields> = events
+        .iter()
+        .map(|e| EventFields { page_id: 0, ad_type: AdType::Banner, ..e.clone() })
+        .collect();
+    for (window, slide) in [(10_000, 10_000), (10_000, 2_500)] {
+        let qs = queries(&w, 9, window, slide, true);
+        assert_eq!(fold_events(&blanked, &qs), fold_events(&events, &qs));
     }
 }
 

@@ -14,11 +14,16 @@ use crate::speed::StreamCompute;
 /// Builds `lambda-unified`.
 pub fn build(ctx: &ArchContext<'_>, log: &Log) -> Result<Box<dyn Architecture>, ArchError> {
     // One definition, two runners: a logic change rebuilds both from the same definitions.
+    // The batch runner reads the run's master dataset in columns, decoded once per segment
+    // for every batch layer of the run.
+    let cache = ctx.column_cache.clone();
     let arch = LambdaArch::with_factories(
         "lambda-unified",
         ctx,
         log,
-        Arc::new(|_| Arc::new(MonoidBatch::new()) as Arc<dyn BatchCompute>),
+        Arc::new(move |_| {
+            Arc::new(MonoidBatch::with_cache(cache.clone())) as Arc<dyn BatchCompute>
+        }),
         Arc::new(|q| Arc::new(MonoidStream::new(q)) as Arc<dyn StreamCompute>),
     )?;
     Ok(Box::new(arch))

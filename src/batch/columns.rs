@@ -24,11 +24,13 @@
 //! type), bounded by the cache's budget ([`DEFAULT_BUDGET_BYTES`]): a segment that does not
 //! fit is decoded at every recompute, as without a cache.
 //!
-//! **One cache per run.** `lambda` and `batch-lake` read the same master dataset, so a run
-//! gives them one cache ([`crate::arch::ArchContext::column_cache`]): the dataset is held
+//! **One cache per run.** `lambda`, `batch-lake` and `lambda-unified` read the same master
+//! dataset, so a run gives them one cache ([`crate::arch::ArchContext::column_cache`]; the
+//! unified runner folds its rows through its definitions, [`SegmentColumns::for_each_event`],
+//! since session 7, when it stopped decoding the whole log at every job): the dataset is held
 //! once, as a lake holds its columnar files once for every job that reads them. Until session
 //! 6 each layer kept its own, and a long realtime run held the whole log in columns twice.
-//! Which layer decodes a new segment first is whichever recomputes first; the other reads
+//! Which layer decodes a new segment first is whichever recomputes first; the others read
 //! the columns. Only the newest segments are ever decoded after the first recompute (older
 //! ones are immutable), so this moves little measured time between layers.
 
@@ -38,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use crate::arch::ArchError;
 use crate::log::{Offset, PartitionRef};
 use crate::query::{FxBuild, Keys};
-use crate::workload::{DecodeError, EventType, decode_value};
+use crate::workload::{DecodeError, EventFields, EventType, decode_value};
 
 /// Default memory budget of a [`ColumnCache`]: 512 MiB, about 16 M events.
 pub const DEFAULT_BUDGET_BYTES: usize = 512 << 20;
@@ -172,6 +174,34 @@ impl SegmentColumns {
             rows as u64
         } else {
             self.weight[..rows].iter().map(|&w| u64::from(w)).sum()
+        }
+    }
+
+    /// The first `rows` rows read back as events, in row order: `visit(key id, event)`, for a
+    /// runner that folds rows through code written per event (`lambda-unified`'s definitions)
+    /// rather than over whole columns.
+    ///
+    /// Only the query-input fields are kept (those of
+    /// [`crate::batch::lambda_polars::columns::QUERY_INPUT`], what every query reads, in both
+    /// batch layers): an event read back has `page_id` 0 and `ad_type` banner, whatever the
+    /// record held. Nothing is allocated per row: each distinct key's text is built once per
+    /// call, and the event lent to `visit` is reused for the next row.
+    pub fn for_each_event(&self, rows: usize, mut visit: impl FnMut(u32, &EventFields)) {
+        let mut names: Vec<String> =
+            (0..self.keys() as u32).map(|k| self.name(k).to_owned()).collect();
+        // Fields the columns do not hold keep their defaults (page 0, banner).
+        let mut event = EventFields::default();
+        for i in 0..rows.min(self.len()) {
+            let k = self.key[i];
+            // The key's text moves into the event and back: no copy per row.
+            event.key = std::mem::take(&mut names[k as usize]);
+            event.user_id = self.user_id[i];
+            event.event_type = self.event_type[i];
+            event.value = self.value[i];
+            event.event_time_ms = self.event_time_ms[i];
+            event.weight = self.weight[i];
+            visit(k, &event);
+            names[k as usize] = std::mem::take(&mut event.key);
         }
     }
 

@@ -15,10 +15,11 @@
 //! flight: first-visible times of offsets not yet appended by the last sample, kept as runs of
 //! consecutive offsets shown at the same moment (an architecture shows events in bulk: a poll
 //! the offsets it read, a batch job a whole prefix), and the events appended but not yet
-//! visible — a batch interval's for the batch lake, a poll's for kappa, plus events never
-//! shown (dropped as late), which hold staleness back for good.
+//! visible (24 bytes each, in one buffer per partition) — a batch interval's for the batch
+//! lake, a poll's for kappa, plus events never shown (dropped as late), which hold staleness
+//! back for good.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::arch::Visibility;
 use crate::log::{Offset, TimestampMs};
@@ -179,13 +180,124 @@ impl Histogram {
     }
 }
 
-/// An event the tracker still holds: appended but not yet visible at the last sample, or read
-/// but not yet appended by it.
+/// An event the tracker still holds: appended by the last computed sample, not visible then.
 #[derive(Debug, Clone, Copy)]
 struct Held {
+    offset: Offset,
     event_time: TimestampMs,
     /// First visible so far (`NEVER`: not yet).
     visible: TimestampMs,
+}
+
+/// One partition's held events in offset order, in fixed-size chunks: 24 bytes an event. A
+/// batch layer's events wait here from their append to the next view it publishes, so a large
+/// simulated run holds millions (in `batch-lake`, every event since the last job's cut-off);
+/// until session 7 they were entries of two ordered maps, about 100 bytes an event, and the
+/// largest term of a 10M-event run's peak memory that grew faster than the run. Chunks, not
+/// one growing buffer, so that holding `n` events never reserves room for `2n` nor copies
+/// them all to grow, and a chunk is freed as soon as its events are folded.
+#[derive(Debug, Clone)]
+struct HeldEvents {
+    /// Each chunk ascending, every offset below the next chunk's; none empty.
+    chunks: VecDeque<Vec<Held>>,
+    /// No held event is visible before this (a lower bound): a sample before it folds none.
+    earliest_visible: TimestampMs,
+}
+
+/// Events in a chunk of [`HeldEvents`] (24 KiB); 4 in unit tests, so that their few events
+/// span many chunks.
+const HELD_CHUNK: usize = if cfg!(test) { 4 } else { 1024 };
+
+impl Default for HeldEvents {
+    fn default() -> Self {
+        HeldEvents { chunks: VecDeque::new(), earliest_visible: NEVER }
+    }
+}
+
+impl HeldEvents {
+    /// Events held.
+    fn len(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+
+    /// Every event held, in offset order.
+    fn iter(&self) -> impl Iterator<Item = &Held> {
+        self.chunks.iter().flatten()
+    }
+
+    /// The first chunk whose last offset is at or above `offset` (`chunks.len()` if none).
+    fn chunk_of(&self, offset: Offset) -> usize {
+        self.chunks.partition_point(|c| c.last().is_some_and(|h| h.offset < offset))
+    }
+
+    /// Holds `held` (offsets come in order, but for records whose append times stepped back).
+    fn insert(&mut self, held: Held) {
+        self.earliest_visible = self.earliest_visible.min(held.visible);
+        let c = self.chunk_of(held.offset);
+        if let Some(chunk) = self.chunks.get_mut(c) {
+            // Out of order: into the chunk holding the offsets around it (it may outgrow
+            // its capacity; this is rare).
+            let at = chunk.partition_point(|h| h.offset < held.offset);
+            chunk.insert(at, held);
+            return;
+        }
+        // Every chunk is allocated whole, at one size: chunks grown by doubling spread over
+        // a dozen allocator size classes, and each class's pages stayed resident (+10 MiB
+        // committed on the 60k-event `ysb` scenario).
+        match self.chunks.back_mut() {
+            Some(last) if last.len() < last.capacity() => last.push(held),
+            _ => {
+                let mut chunk = Vec::with_capacity(HELD_CHUNK);
+                chunk.push(held);
+                self.chunks.push_back(chunk);
+            }
+        }
+    }
+
+    /// Offsets `from..to` became visible at `at`: each held one keeps the earlier time.
+    fn show(&mut self, from: Offset, to: Offset, at: TimestampMs) {
+        let first = self.chunk_of(from);
+        let mut touched = false;
+        'chunks: for chunk in self.chunks.range_mut(first..) {
+            let start = chunk.partition_point(|h| h.offset < from);
+            for h in &mut chunk[start..] {
+                if h.offset >= to {
+                    break 'chunks;
+                }
+                h.visible = h.visible.min(at);
+                touched = true;
+            }
+        }
+        if touched {
+            self.earliest_visible = self.earliest_visible.min(at);
+        }
+    }
+
+    /// Lets go of every event visible by `t`, handing each to `fold`.
+    fn release_visible(&mut self, t: TimestampMs, mut fold: impl FnMut(&Held)) {
+        if self.earliest_visible > t {
+            return;
+        }
+        let mut earliest = NEVER;
+        for chunk in &mut self.chunks {
+            chunk.retain(|h| {
+                if h.visible <= t {
+                    fold(h);
+                    false
+                } else {
+                    earliest = earliest.min(h.visible);
+                    true
+                }
+            });
+            // A chunk left mostly empty (events never shown among shown ones) keeps only
+            // what it holds; it then takes no new events.
+            if chunk.len() < chunk.capacity() / 4 {
+                chunk.shrink_to_fit();
+            }
+        }
+        self.chunks.retain(|c| !c.is_empty());
+        self.earliest_visible = earliest;
+    }
 }
 
 /// Freshness and staleness of one architecture, computed as the run goes (see the module
@@ -217,12 +329,10 @@ pub struct FreshnessTracker {
     fresh: Vec<Vec<(Offset, TimestampMs, TimestampMs)>>,
     /// Per partition, the next offset [`FreshnessTracker::appended`] gives.
     fed: Vec<Offset>,
-    /// Appended by the last computed sample and not visible then.
-    held: BTreeMap<(u32, Offset), Held>,
+    /// Per partition, events appended by the last computed sample and not visible then.
+    held: Vec<HeldEvents>,
     /// Event times of `held`, counted: the oldest one holds staleness back.
     unreflected: BTreeMap<TimestampMs, u64>,
-    /// `held` events that have a visible time, by it: they leave at the first sample after.
-    by_visible: std::collections::BTreeSet<(TimestampMs, u32, Offset)>,
     /// The newest event time of any event appended by the last computed sample.
     newest_appended: Option<TimestampMs>,
     /// Sample times not yet computed.
@@ -257,6 +367,7 @@ impl FreshnessTracker {
             trimmed: vec![0; partitions],
             prefix_done: vec![0; partitions],
             fresh: vec![Vec::new(); partitions],
+            held: vec![HeldEvents::default(); partitions],
             fed: vec![0; partitions],
             horizon: TimestampMs::MIN,
             computed_to: TimestampMs::MIN,
@@ -300,16 +411,8 @@ impl FreshnessTracker {
             return;
         }
         // Held events are below `trimmed`, or above it when append times stepped back.
-        if !self.held.is_empty() {
-            for (&(_, offset), h) in self.held.range_mut((p as u32, from)..(p as u32, to)) {
-                if at < h.visible {
-                    if h.visible != NEVER {
-                        self.by_visible.remove(&(h.visible, p as u32, offset));
-                    }
-                    h.visible = at;
-                    self.by_visible.insert((at, p as u32, offset));
-                }
-            }
+        if let Some(held) = self.held.get_mut(p) {
+            held.show(from, to, at);
         }
         if let Some(runs) = self.runs.get_mut(p) {
             runs.min_assign(from.max(trimmed), to, at);
@@ -365,11 +468,8 @@ impl FreshnessTracker {
                     self.freshness.add(visible - event_time, 1);
                     continue;
                 }
-                self.held.insert((p as u32, offset), Held { event_time, visible });
+                self.held[p].insert(Held { offset, event_time, visible });
                 *self.unreflected.entry(event_time).or_insert(0) += 1;
-                if visible != NEVER {
-                    self.by_visible.insert((visible, p as u32, offset));
-                }
             }
             // Offsets below the first record not yet appended are held or folded: their runs
             // are no longer needed.
@@ -380,17 +480,17 @@ impl FreshnessTracker {
                 self.trimmed[p] = trim;
             }
         }
-        while let Some(&(visible, p, offset)) = self.by_visible.first().filter(|v| v.0 <= t) {
-            self.by_visible.pop_first();
-            if let Some(h) = self.held.remove(&(p, offset)) {
-                self.freshness.add(visible - h.event_time, 1);
-                if let Some(n) = self.unreflected.get_mut(&h.event_time) {
+        let (freshness, unreflected) = (&mut self.freshness, &mut self.unreflected);
+        for held in &mut self.held {
+            held.release_visible(t, |h| {
+                freshness.add(h.visible - h.event_time, 1);
+                if let Some(n) = unreflected.get_mut(&h.event_time) {
                     *n -= 1;
                     if *n == 0 {
-                        self.unreflected.remove(&h.event_time);
+                        unreflected.remove(&h.event_time);
                     }
                 }
-            }
+            });
         }
         let reflected = match self.unreflected.keys().next() {
             Some(&oldest_missing) => Some(oldest_missing - 1),
@@ -402,7 +502,7 @@ impl FreshnessTracker {
 
     /// Events held now (in flight or never visible); what the tracker's memory grows with.
     pub fn held(&self) -> usize {
-        self.held.len()
+        self.held.iter().map(HeldEvents::len).sum::<usize>()
             + self.fresh.iter().map(Vec::len).sum::<usize>()
             + self.runs.iter().map(|r| r.runs.len()).sum::<usize>()
     }
@@ -416,7 +516,7 @@ impl FreshnessTracker {
     /// The run is over: computes every remaining sample and takes every event's final time.
     pub fn finish(mut self) -> FreshnessSummary {
         self.advance(TimestampMs::MAX);
-        for h in self.held.values() {
+        for h in self.held.iter().flat_map(HeldEvents::iter) {
             if h.visible == NEVER {
                 self.never_visible += 1;
             } else {

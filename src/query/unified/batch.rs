@@ -1,44 +1,79 @@
 //! The batch runner: the definitions over a prefix of the log, in parallel with rayon.
 //!
 //! The prefix is split into pieces at segment boundaries (as the DataFrame runner's hash
-//! aggregation does). Each rayon task reads one piece's events, folds them into a partial
-//! result with the definitions' map step and the monoid's in-place `absorb`, and drops them;
-//! partial results are reduced with the monoid's `plus` as tasks finish. So a recompute holds
-//! the events of the pieces in flight and the partial results, never the whole prefix decoded
-//! (which it did until session 6: about 100 bytes per event of the log, at every recompute,
-//! the largest transient of a long realtime run). Rayon decides the split and the reduction
-//! order (they depend on the thread count and on work stealing); the answer does not, because
-//! the monoids are associative and commutative (tests check it on arbitrary splits:
-//! [`fold_events`] on any chunks, then [`sum_views`] in any order).
+//! aggregation does). Each rayon task takes one piece's events from the run's column cache
+//! ([`ColumnCache`], the master dataset decoded once per segment, shared with `lambda` and
+//! `batch-lake`), folds them row by row into a partial result with the definitions' map step
+//! and the monoid's in-place `absorb`, and partial results are reduced with the monoid's
+//! `plus` as tasks finish. So the query still runs as its one definition, in batch as in
+//! stream; what a recompute no longer does is parse every record of the log again (which it
+//! did until session 7: the largest part of `lambda-unified`'s batch time, growing with the
+//! log at every job). A recompute holds the pieces in flight and the partial results, never
+//! the whole prefix as events.
+//!
+//! Rayon decides the split and the reduction order (they depend on the thread count and on
+//! work stealing); the answer does not, because the monoids are associative and commutative
+//! (tests check it on arbitrary splits: [`fold_events`] on any chunks, then [`sum_views`] in
+//! any order).
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::{Monoid, Plan};
 use crate::arch::ArchError;
-use crate::batch::{BatchCompute, segment_pieces, visit_decoded};
+use crate::batch::columns::ColumnCache;
+use crate::batch::{BatchCompute, segment_pieces};
 use crate::log::{Log, Offset};
-use crate::query::{Agg, Cell, QuerySet, View};
+use crate::query::{Agg, Cell, FxBuild, Keys, QuerySet, View};
 use crate::workload::{Campaigns, EventFields};
 
-/// A partial result: states per (query id, group, window start), the group borrowed from the
-/// events or the campaign table so folding allocates no key per event.
-type Partial<'e> = HashMap<(u8, &'e str, i64), Agg>;
+/// A partial result: states per (query id, group id, window start), the groups interned in
+/// `groups` so folding allocates no key per event (the event a group is borrowed from lives
+/// only for its row).
+#[derive(Default)]
+struct Partial {
+    groups: Keys,
+    cells: HashMap<(u8, u32, i64), Agg, FxBuild>,
+}
 
-/// A piece's partial result once its events are dropped: the groups owned (one per cell, not
+impl Partial {
+    /// The cells with their groups' names.
+    fn owned(self) -> impl Iterator<Item = ((u8, String, i64), Agg)> {
+        let Partial { groups, cells } = self;
+        cells.into_iter().map(move |((q, g, start), s)| ((q, groups.name(g).to_owned(), start), s))
+    }
+}
+
+/// A piece's partial result once its events are folded: the groups owned (one per cell, not
 /// per event).
 type OwnedPartial = HashMap<(u8, String, i64), Agg>;
 
 /// The batch runner over the monoid definitions.
 #[derive(Debug, Default)]
-pub struct MonoidBatch;
+pub struct MonoidBatch {
+    /// The log's segments decoded into columns, kept across recomputes (the run's shared
+    /// master dataset, see [`MonoidBatch::with_cache`]).
+    cache: Arc<ColumnCache>,
+}
 
 impl MonoidBatch {
-    /// The runner.
+    /// The runner, with a column cache of its own (the default budget).
     pub fn new() -> Self {
-        MonoidBatch
+        MonoidBatch::default()
+    }
+
+    /// The runner reading its events through `cache`, which the run's other batch layers may
+    /// share (`lambda-unified` gets [`crate::arch::ArchContext::column_cache`]).
+    pub fn with_cache(cache: Arc<ColumnCache>) -> Self {
+        MonoidBatch { cache }
+    }
+
+    /// The column cache (what it holds and did).
+    pub fn column_cache(&self) -> &ColumnCache {
+        &self.cache
     }
 }
 
@@ -57,28 +92,21 @@ impl BatchCompute for MonoidBatch {
             .map(|(p, &end)| Ok((topic.partition(p as u32)?.log_start_offset(), end)))
             .collect::<Result<Vec<_>, ArchError>>()?;
         let pieces = segment_pieces(topic, &ranges)?;
+        // Columns of segments no longer listed (deleted, cut, reopened) must never be read.
+        let live: Vec<u64> =
+            topic.partitions().iter().flat_map(|p| p.segment_uids()).map(|s| s.uid).collect();
+        self.cache.retain(&live);
         let plans = Plan::all(queries);
         let campaigns: &Campaigns = &queries.campaigns;
         let (partial, events) = pieces
             .par_iter()
             .map(|piece| -> Result<(OwnedPartial, u64), ArchError> {
-                let mut batch = Vec::with_capacity(piece.end.saturating_sub(piece.from) as usize);
-                visit_decoded(
-                    topic.partition(piece.partition)?,
-                    piece.partition,
-                    piece.from,
-                    piece.end,
-                    |_, e| batch.push(e.to_fields()),
-                )?;
+                let cols = self.cache.columns(topic.partition(piece.partition)?, piece)?;
+                let rows = cols.rows_below(piece.end);
+                let mut acc = Partial::default();
+                cols.for_each_event(rows, |_, e| absorb_event(&plans, campaigns, &mut acc, e));
                 // Events, not records: the cost model charges per event.
-                let events = batch.iter().map(|e| u64::from(e.weight)).sum();
-                let mut acc = Partial::new();
-                for e in &batch {
-                    absorb_event(&plans, campaigns, &mut acc, e);
-                }
-                let owned =
-                    acc.into_iter().map(|((q, key, start), s)| ((q, key.to_owned(), start), s));
-                Ok((owned.collect(), events))
+                Ok((acc.owned().collect(), cols.events(rows)))
             })
             .try_reduce(
                 || (OwnedPartial::new(), 0),
@@ -98,16 +126,12 @@ impl BatchCompute for MonoidBatch {
 
 /// Folds one event into a partial result: every plan's map step, each item absorbed by the
 /// plan's monoid (a new cell starts at the monoid's zero).
-fn absorb_event<'e>(
-    plans: &[Plan],
-    campaigns: &'e Campaigns,
-    acc: &mut Partial<'e>,
-    event: &'e EventFields,
-) {
+fn absorb_event(plans: &[Plan], campaigns: &Campaigns, acc: &mut Partial, event: &EventFields) {
     for plan in plans {
         plan.map(campaigns, event, |group, start, item| {
+            let group = acc.groups.id(group);
             let state =
-                acc.entry((plan.spec.id, group, start)).or_insert_with(|| plan.monoid.zero());
+                acc.cells.entry((plan.spec.id, group, start)).or_insert_with(|| plan.monoid.zero());
             plan.monoid.absorb(state, item);
         });
     }
@@ -135,12 +159,10 @@ fn plus_partials<K: Hash + Eq>(
     big
 }
 
-fn into_view(partial: Partial<'_>) -> View {
+fn into_view(partial: Partial) -> View {
     partial
-        .into_iter()
-        .map(|((query, key, window_start_ms), state)| {
-            (Cell { query, key: key.to_owned(), window_start_ms }, state)
-        })
+        .owned()
+        .map(|((query, key, window_start_ms), state)| (Cell { query, key, window_start_ms }, state))
         .collect()
 }
 
@@ -149,7 +171,7 @@ fn into_view(partial: Partial<'_>) -> View {
 /// split.
 pub fn fold_events(events: &[EventFields], queries: &QuerySet) -> View {
     let plans = Plan::all(queries);
-    let mut acc = Partial::new();
+    let mut acc = Partial::default();
     for e in events {
         absorb_event(&plans, &queries.campaigns, &mut acc, e);
     }
