@@ -132,7 +132,7 @@ impl Architecture for LambdaArch {
         let batch = self.batch.tick(now, log)?;
         batch.events(now, &mut self.timeline);
         if let (Some(at), Some(view)) = (batch.published_at, self.batch.published()) {
-            self.speed.expire_before(view.generation);
+            self.speed.expire_before(view.generation, &view.cutoff);
             visibility.prefixes.push((at, view.cutoff.clone()));
         }
         if let Some((generation, cutoff)) = batch.started {

@@ -567,8 +567,48 @@ struct Generation {
     /// First offset of the generation, per partition.
     start: Vec<Offset>,
     view: LiveView,
-    /// Events counted into `view`, per partition, ascending.
-    counted: Vec<Vec<Offset>>,
+    /// Events counted into `view`, per partition.
+    counted: Vec<OffsetRuns>,
+}
+
+/// Offsets added in ascending order, kept as runs of consecutive offsets. A generation counts
+/// nearly every offset of its range (a late event breaks a run), so this holds a few entries
+/// where a list held 8 B per event — 185 MB of a 10M-event run's peak.
+#[derive(Debug, Default, Clone)]
+struct OffsetRuns {
+    /// `(first, end exclusive, offsets in the runs before)`, ascending.
+    runs: Vec<(Offset, Offset, u64)>,
+    len: u64,
+}
+
+impl OffsetRuns {
+    /// Adds `offset`, above every offset added so far.
+    fn push(&mut self, offset: Offset) {
+        match self.runs.last_mut() {
+            Some((_, end, _)) if *end == offset => *end += 1,
+            _ => self.runs.push((offset, offset + 1, self.len)),
+        }
+        self.len += 1;
+    }
+
+    /// Offsets held.
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Offsets held below `cut`.
+    fn below(&self, cut: Offset) -> u64 {
+        let i = self.runs.partition_point(|(first, _, _)| *first < cut);
+        match i.checked_sub(1).and_then(|i| self.runs.get(i)) {
+            Some(&(first, end, before)) => before + end.min(cut) - first,
+            None => 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.runs.clear();
+        self.len = 0;
+    }
 }
 
 /// Lambda's speed layer: a stream job whose results are kept per *generation*, one per batch
@@ -619,7 +659,7 @@ impl SpeedLayer {
         let first = Generation {
             start: vec![0; partitions],
             view: LiveView::new(),
-            counted: vec![Vec::new(); partitions],
+            counted: vec![OffsetRuns::default(); partitions],
         };
         Ok(SpeedLayer {
             job,
@@ -695,17 +735,24 @@ impl SpeedLayer {
                     }
                     view
                 },
-                counted: vec![Vec::new(); partitions],
+                counted: vec![OffsetRuns::default(); partitions],
             },
         );
     }
 
-    /// The batch view of `generation` was published: drop every older generation.
-    pub fn expire_before(&mut self, generation: u64) {
+    /// The batch view of `generation`, covering offsets below `cutoff`, was published: drop
+    /// every older generation.
+    pub fn expire_before(&mut self, generation: u64, cutoff: &[Offset]) {
         self.oldest_live = self.oldest_live.max(generation);
         let before = self.generations.len();
         self.generations.retain(|g, _| *g >= generation);
         self.dropped |= self.generations.len() != before;
+        // The audit counts late events from the published view's cut-off up, and published
+        // cut-offs only rise (each job reads up to the log end at its start): the late events
+        // below it will not be counted again.
+        for (late, &cut) in self.late.iter_mut().zip(cutoff) {
+            late.drain(..late.partition_point(|o| *o < cut));
+        }
     }
 
     /// The live generation an offset belongs to; `None` when it is below every live
@@ -778,10 +825,10 @@ impl SpeedLayer {
             let end = self.applied_end.get(p).copied().unwrap_or(0);
             let mut counted_above = 0u64;
             for g in self.generations.values() {
-                let Some(list) = g.counted.get(p) else { continue };
-                let below = list.partition_point(|o| *o < cut) as u64;
+                let Some(runs) = g.counted.get(p) else { continue };
+                let below = runs.below(cut);
                 audit.double_counted += below;
-                counted_above += list.len() as u64 - below;
+                counted_above += runs.len() - below;
             }
             let late = self.late.get(p).map_or(0, |l| {
                 (l.partition_point(|o| *o < end) - l.partition_point(|o| *o < cut)) as u64
@@ -806,7 +853,7 @@ impl SpeedLayer {
         if !restore_state {
             for g in self.generations.values_mut() {
                 g.view.clear();
-                g.counted.iter_mut().for_each(Vec::clear);
+                g.counted.iter_mut().for_each(OffsetRuns::clear);
             }
         }
     }
@@ -843,6 +890,29 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Runs answer what the plain ascending list of the same offsets answers.
+        #[test]
+        fn offset_runs_count_like_the_list_they_replace(
+            steps in proptest::collection::vec((1u64..4, proptest::bool::ANY), 0..80),
+            cuts in proptest::collection::vec(0u64..300, 1..10),
+        ) {
+            let (mut runs, mut list, mut offset) = (OffsetRuns::default(), Vec::new(), 0);
+            for (gap, keep) in steps {
+                offset += gap;
+                if keep {
+                    runs.push(offset);
+                    list.push(offset);
+                }
+            }
+            proptest::prop_assert_eq!(runs.len(), list.len() as u64);
+            for cut in cuts {
+                let want = list.partition_point(|o| *o < cut) as u64;
+                proptest::prop_assert_eq!(runs.below(cut), want);
+            }
+            runs.clear();
+            proptest::prop_assert_eq!((runs.len(), runs.below(1_000)), (0, 0));
+        }
+
         /// The kept minimum equals the minimum over partitions recomputed from scratch, after
         /// every observation (in or out of order, ties, unknown partitions).
         #[test]
