@@ -179,3 +179,17 @@ exclude_bots = true
     assert!(kappa.final_view == r.oracle_final, "lost records reached a live window");
     assert!(!r.oracle_final.is_empty());
 }
+
+/// The soak scenarios stay loadable, and the realtime one keeps its log for at least its
+/// answers' retention, the widest window and the layers' minute of slack (what
+/// `scenarios/README.md` asks of a long run), so no layer keeps a window the log cannot hold.
+#[test]
+fn the_soak_scenarios_load_and_keep_the_log_longer_than_the_answers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    Scenario::load(&root.join("soak-simulated.toml")).unwrap();
+    let s = Scenario::load(&root.join("soak-realtime.toml")).unwrap();
+    let ttl = s.serving.ttl_ms.expect("the realtime soak keeps answers for a while");
+    let widest = s.queries.iter().map(|q| q.window_ms).max().unwrap();
+    let retention = s.log.retention_ms.expect("and its log for a while longer");
+    assert!(retention >= ttl + widest + lambda_workbench::query::EXPIRY_SLACK_MS);
+}
