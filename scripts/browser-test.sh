@@ -16,4 +16,4 @@ if [ ! -x /usr/bin/chromium ]; then
     fi
 fi
 
-cargo test --test report_browser --test report_html --test report_exports --test report_compare -- --nocapture "$@"
+cargo test --test integration -- --nocapture report_browser:: report_html:: report_exports:: report_compare:: "$@"

@@ -381,7 +381,7 @@ fn batch_lake_and_lambda_with_polars_batches_end_equal_to_the_oracle() {
 }
 
 /// Wall-clock timing of the lake's query paths and the polars batch over ~100k events
-/// (`cargo test --test lake query_timing -- --ignored --nocapture`).
+/// (`cargo test --test integration lake::query_timing -- --ignored --nocapture`).
 #[test]
 #[ignore = "timing report, not a check"]
 fn query_timing() {

@@ -1,4 +1,4 @@
-//! A throughput smoke test (ignored by default): `cargo test --release --test log_perf -- --ignored`.
+//! A throughput smoke test (ignored by default): `cargo test --release --test integration log_perf:: -- --ignored`.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -2,7 +2,7 @@
 //! messages and its charts are visible in a screenshot. `scripts/browser-test.sh` installs
 //! chromium when it is missing; without it this test prints why it skips and passes.
 
-mod report_common;
+use crate::report_common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

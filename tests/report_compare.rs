@@ -1,6 +1,6 @@
 //! `workbench compare`: one chart per key figure with a group per run, and one table.
 
-mod report_common;
+use crate::report_common;
 
 use lambda_workbench::compare::compare;
 

@@ -1,7 +1,7 @@
 //! Everything tabular in a results directory loads without cleaning: strict CSV (one header,
 //! the same column count on every row, numeric columns parse) and valid JSON.
 
-mod report_common;
+use crate::report_common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! A real run's results directory gets every chart (PNG and SVG, titled) and a self-contained
 //! `report.html`; `workbench plot`/`report` regenerate them; old or partial results never panic.
 
-mod report_common;
+use crate::report_common;
 
 use std::path::Path;
 

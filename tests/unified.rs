@@ -694,8 +694,8 @@ fn lambda_by_contrast_writes_each_query_again_in_its_speed_layer() {
 
 // ---- throughput (informational) -----------------------------------------------------------
 
-/// Prints events/s of both runners; `cargo test --release --test unified -- --ignored
-/// --nocapture throughput`. Shows the cost of lifting one user into a whole sketch per event on
+/// Prints events/s of both runners; `cargo test --release --test integration -- --ignored
+/// --nocapture unified::throughput`. Shows the cost of lifting one user into a whole sketch per event on
 /// the stream path, which the batch fold avoids by absorbing in place.
 #[test]
 #[ignore = "timing, run by hand in release"]

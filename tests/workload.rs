@@ -240,7 +240,7 @@ fn records_roundtrip_for_both_kinds() {
     assert_eq!(text, format!("17,{},{},{},{},1", e.user_id, e.page_id, e.ad_type, e.event_type));
 }
 
-/// `cargo test --release --test workload -- --ignored --nocapture`: generation speed.
+/// `cargo test --release --test integration workload:: -- --ignored --nocapture`: generation speed.
 #[test]
 #[ignore = "timing; run in release"]
 fn ten_million_events_in_a_few_seconds() {

@@ -426,8 +426,7 @@ impl Lake {
 
     /// The end of `cell`'s window (`None` for a query the lake does not know).
     fn window_end(&self, cell: &Cell) -> Option<TimestampMs> {
-        let spec = self.queries.specs.iter().find(|s| s.id == cell.query)?;
-        Some(cell.window_start_ms + spec.window_ms)
+        self.queries.window_end_at(cell.query, cell.window_start_ms)
     }
 
     /// Whether `state` is a sealed `distinct_users` window: a count where a set belongs.

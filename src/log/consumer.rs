@@ -96,6 +96,10 @@ impl Consumer {
     pub fn position(&self, partition: u32) -> Offset {
         self.positions.get(partition as usize).copied().unwrap_or(0)
     }
+    /// The next offset to read, per partition (partition `i` at index `i`).
+    pub fn positions(&self) -> &[Offset] {
+        &self.positions
+    }
     /// Moves the position in `partition`.
     pub fn seek(&mut self, partition: u32, offset: Offset) {
         if let Some(p) = self.positions.get_mut(partition as usize) {

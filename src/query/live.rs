@@ -387,8 +387,8 @@ impl LiveView {
     pub fn expire(&mut self, queries: &super::QuerySet, through: i64) -> usize {
         let before = self.cells.len();
         self.cells.retain(|id, _| {
-            let end = id.window_start_ms + queries.spec(id.query).map_or(0, |s| s.window_ms);
-            end > through
+            queries.window_end_at(id.query, id.window_start_ms).unwrap_or(id.window_start_ms)
+                > through
         });
         let gone = before - self.cells.len();
         if gone > 0

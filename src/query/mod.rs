@@ -216,14 +216,25 @@ impl QuerySet {
         before - map.len()
     }
 
-    /// The spec of a cell's query.
+    /// The spec of a cell's query. Ids are positions when the set comes from a scenario; a
+    /// set built by hand with other ids is searched.
     pub fn spec(&self, id: u8) -> Option<&QuerySpec> {
-        self.specs.get(id as usize)
+        match self.specs.get(id as usize) {
+            Some(spec) if spec.id == id => Some(spec),
+            _ => self.specs.iter().find(|s| s.id == id),
+        }
     }
 
-    /// The end (exclusive) of a cell's window.
+    /// The end (exclusive) of query `query`'s window that starts at `start` (`None`: no such
+    /// query). The one place the rule is written: retention, the lake's horizon and the views'
+    /// expiry all use it.
+    pub fn window_end_at(&self, query: u8, start: i64) -> Option<i64> {
+        self.spec(query).map(|s| start + s.window_ms)
+    }
+
+    /// The end (exclusive) of a cell's window (its start for an unknown query).
     pub fn window_end(&self, cell: &Cell) -> i64 {
-        cell.window_start_ms + self.spec(cell.query).map_or(0, |s| s.window_ms)
+        self.window_end_at(cell.query, cell.window_start_ms).unwrap_or(cell.window_start_ms)
     }
 }
 

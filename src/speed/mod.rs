@@ -434,8 +434,7 @@ impl StreamJob {
     /// record between [`StreamJob::skip_deleted`] and the read: then the poll is taken again
     /// from the positions it started at (a partial poll's records are not dropped).
     fn poll(&mut self, log: &Log) -> Result<Vec<(u32, crate::log::StoredRecord)>, ArchError> {
-        let partitions = log.topic(&self.topic)?.partition_count();
-        let before: Vec<Offset> = (0..partitions).map(|p| self.consumer.position(p)).collect();
+        let before = self.consumer.positions().to_vec();
         let max = self.max_records_per_poll();
         match self.consumer.poll(log, max) {
             Err(crate::log::LogError::OffsetOutOfRange { .. }) => {
