@@ -178,7 +178,8 @@ pub fn draw_all(r: &RunResults, plots_dir: &Path) -> Result<Vec<DrawnChart>, Res
             "staleness_over_time",
             t,
             "At each moment, how far behind the newest fully reflected event the served view is \
-             (sample time minus that event's time)."
+             (sample time minus that event's time). An event an architecture dropped for good (late \
+             for kappa's windows) does not hold it back: it shows in the correctness charts."
                 .into(),
             format!(
                 "Look at the height (how stale) and the shape: a saw-tooth that grows until each \

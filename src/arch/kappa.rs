@@ -60,7 +60,7 @@ impl Architecture for KappaArch {
             self.stats.reprocess_catch_up_ms.push(ms);
         }
         self.stats.peak_table_cells = self.stats.peak_table_cells.max(self.kappa.cells() as u64);
-        Ok(Visibility { events: tick.shown, prefixes: Vec::new() })
+        Ok(Visibility { events: tick.shown, prefixes: Vec::new(), dropped: tick.dropped })
     }
 
     fn query(&mut self, _now: TimestampMs, _log: &Log) -> Result<Table, ArchError> {

@@ -51,6 +51,13 @@ pub struct Visibility {
     pub events: Vec<(TimestampMs, u32, Offset)>,
     /// Whole prefixes: (visible at, per-partition end offset) — every offset below became visible.
     pub prefixes: Vec<(TimestampMs, Vec<Offset>)>,
+    /// Events the architecture decided, at the given time, never to show: (at, partition,
+    /// offset). Kappa's job drops an event that comes after its window closed; no later layer
+    /// will count it (in Lambda the next batch view does, so Lambda reports none). Staleness
+    /// treats such an event as settled: the answers are then wrong, which the correctness
+    /// figures measure, not behind. Without this one dropped event held staleness back for
+    /// the rest of the run.
+    pub dropped: Vec<(TimestampMs, u32, Offset)>,
 }
 
 impl Visibility {
@@ -58,6 +65,7 @@ impl Visibility {
     pub fn extend(&mut self, other: Visibility) {
         self.events.extend(other.events);
         self.prefixes.extend(other.prefixes);
+        self.dropped.extend(other.dropped);
     }
 }
 

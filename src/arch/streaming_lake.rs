@@ -71,13 +71,18 @@ impl Architecture for StreamingLake {
             // (tiering above takes time), so every event counted was appended before it.
             let ends = log_end_offsets(log, &self.topic)?;
             let visible_at = log.clock().now_ms().max(now) + self.last_query_ms;
-            return Ok(Visibility { events: Vec::new(), prefixes: vec![(visible_at, ends)] });
+            return Ok(Visibility {
+                events: Vec::new(),
+                prefixes: vec![(visible_at, ends)],
+                dropped: Vec::new(),
+            });
         }
         // A query started now sees the whole log and answers after its cost.
         let visible_at = now + self.lake.query_cost_ms(log)?;
         Ok(Visibility {
             events: Vec::new(),
             prefixes: vec![(visible_at, log_end_offsets(log, &self.topic)?)],
+            dropped: Vec::new(),
         })
     }
 

@@ -22,16 +22,17 @@ struct Version {
     started_at: TimestampMs,
     /// Events counted but not yet served (only for a reprocessing job, until its switch).
     unserved: Vec<(u32, Offset)>,
+    /// Events dropped as late but not yet reported (only for a reprocessing job: its drops
+    /// concern the served answers from its switch on).
+    unserved_dropped: Vec<(u32, Offset)>,
 }
 
+/// What one version's tick made visible and dropped: (at, partition, offset) each.
+type Shown = (Vec<(TimestampMs, u32, Offset)>, Vec<(TimestampMs, u32, Offset)>);
+
 impl Version {
-    fn tick(
-        &mut self,
-        now: TimestampMs,
-        log: &Log,
-        serving: bool,
-    ) -> Result<Vec<(TimestampMs, u32, Offset)>, ArchError> {
-        let mut shown = Vec::new();
+    fn tick(&mut self, now: TimestampMs, log: &Log, serving: bool) -> Result<Shown, ArchError> {
+        let (mut shown, mut dropped) = (Vec::new(), Vec::new());
         for processed in self.job.tick(now, log)? {
             for (_, _, cell, agg) in processed.counted {
                 self.view.merge(cell, agg);
@@ -45,8 +46,16 @@ impl Version {
                     }
                 }
             }
+            // Kappa has no later layer: a late event is out of this table for good.
+            for late in &processed.late {
+                if serving {
+                    dropped.push((processed.visible_at, late.partition, late.offset));
+                } else {
+                    self.unserved_dropped.push((late.partition, late.offset));
+                }
+            }
         }
-        Ok(shown)
+        Ok((shown, dropped))
     }
 }
 
@@ -55,6 +64,8 @@ impl Version {
 pub struct KappaTick {
     /// Events that became visible: (visible at, partition, offset).
     pub shown: Vec<(TimestampMs, u32, Offset)>,
+    /// Events the served table will never count (dropped as late): (at, partition, offset).
+    pub dropped: Vec<(TimestampMs, u32, Offset)>,
     /// A reprocessing job switched in after this many ms.
     pub switched_after_ms: Option<i64>,
 }
@@ -109,7 +120,13 @@ impl Kappa {
             topic: topic.to_owned(),
             queries,
             cfg: cfg.clone(),
-            live: Version { job, view: LiveView::new(), started_at: now, unserved: Vec::new() },
+            live: Version {
+                job,
+                view: LiveView::new(),
+                started_at: now,
+                unserved: Vec::new(),
+                unserved_dropped: Vec::new(),
+            },
             next: None,
             retired_events_read: 0,
             retired_busy_ms: 0,
@@ -161,8 +178,13 @@ impl Kappa {
             now,
         )?;
         job.set_timing(&self.timing);
-        self.next =
-            Some(Version { job, view: LiveView::new(), started_at: now, unserved: Vec::new() });
+        self.next = Some(Version {
+            job,
+            view: LiveView::new(),
+            started_at: now,
+            unserved: Vec::new(),
+            unserved_dropped: Vec::new(),
+        });
         Ok(())
     }
 
@@ -173,7 +195,7 @@ impl Kappa {
 
     /// Advances both jobs; switches to the reprocessing job once it has caught up.
     pub fn tick(&mut self, now: TimestampMs, log: &Log) -> Result<KappaTick, ArchError> {
-        let (shown, next_ticked) = match &mut self.next {
+        let ((shown, dropped), next_ticked) = match &mut self.next {
             // Measured time: the replay runs on the rayon pool alongside the live job, so a
             // long catch-up poll does not hold up the live job's poll of the tail.
             Some(next) if self.timing.is_measured() => {
@@ -183,7 +205,7 @@ impl Kappa {
             }
             _ => (self.live.tick(now, log, true)?, None),
         };
-        let mut tick = KappaTick { shown, switched_after_ms: None };
+        let mut tick = KappaTick { shown, dropped, switched_after_ms: None };
         if let Some(next) = &mut self.next {
             if next_ticked.is_none() {
                 next.tick(now, log, false)?;
@@ -197,6 +219,7 @@ impl Kappa {
                 let Some(mut next) = self.next.take() else { return Ok(tick) };
                 // The switch is atomic: from now on the new table is served, the old dropped.
                 tick.shown.extend(next.unserved.drain(..).map(|(p, o)| (now, p, o)));
+                tick.dropped.extend(next.unserved_dropped.drain(..).map(|(p, o)| (now, p, o)));
                 tick.switched_after_ms = Some(now - next.started_at);
                 let old = std::mem::replace(&mut self.live, next);
                 self.switched = true;

@@ -4,7 +4,11 @@
 //! - **freshness** of an event: first visible − event time. Summarised as exact nearest-rank
 //!   percentiles of every visible event ([`Histogram`]); events never visible are counted.
 //! - **staleness** at a sample time t: t minus the newest event time the view reflects
-//!   *completely* (every event appended by t with an event time at or before it is visible).
+//!   *completely* (every event appended by t with an event time at or before it is visible,
+//!   or dropped for good by the architecture by t: [`Visibility::dropped`]). A dropped event
+//!   makes the answers wrong, which the correctness figures measure; counting it as "not yet
+//!   reflected" would instead hold staleness at that event's time for the rest of the run, and
+//!   read as lag.
 //!
 //! **Memory.** A run produces millions of events; the tracker must not hold one entry per
 //! event per architecture, nor the oracle one time per record. The tracker is told each
@@ -16,10 +20,10 @@
 //! consecutive offsets shown at the same moment (an architecture shows events in bulk: a poll
 //! the offsets it read, a batch job a whole prefix), and the events appended but not yet
 //! visible (24 bytes each, in one buffer per partition) — a batch interval's for the batch
-//! lake, a poll's for kappa, plus events never shown (dropped as late), which hold staleness
-//! back for good.
+//! lake, a poll's for kappa, plus events never shown (dropped as late: held in case a
+//! reprocessing job shows them after all, but no longer holding staleness back).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::arch::Visibility;
 use crate::log::{Offset, TimestampMs};
@@ -230,6 +234,13 @@ impl HeldEvents {
         self.chunks.partition_point(|c| c.last().is_some_and(|h| h.offset < offset))
     }
 
+    /// The held event at `offset`, if held.
+    fn get(&self, offset: Offset) -> Option<&Held> {
+        let chunk = self.chunks.get(self.chunk_of(offset))?;
+        let at = chunk.binary_search_by_key(&offset, |h| h.offset).ok()?;
+        chunk.get(at)
+    }
+
     /// Holds `held` (offsets come in order, but for records whose append times stepped back).
     fn insert(&mut self, held: Held) {
         self.earliest_visible = self.earliest_visible.min(held.visible);
@@ -300,6 +311,16 @@ impl HeldEvents {
     }
 }
 
+/// Takes one event at `event_time` out of the count of unreflected event times.
+fn forget_one(unreflected: &mut BTreeMap<TimestampMs, u64>, event_time: TimestampMs) {
+    if let Some(n) = unreflected.get_mut(&event_time) {
+        *n -= 1;
+        if *n == 0 {
+            unreflected.remove(&event_time);
+        }
+    }
+}
+
 /// Freshness and staleness of one architecture, computed as the run goes (see the module
 /// documentation). The driver tells it four things:
 ///
@@ -331,8 +352,17 @@ pub struct FreshnessTracker {
     fed: Vec<Offset>,
     /// Per partition, events appended by the last computed sample and not visible then.
     held: Vec<HeldEvents>,
-    /// Event times of `held`, counted: the oldest one holds staleness back.
+    /// Event times of `held` but for the settled ones, counted: the oldest one holds
+    /// staleness back.
     unreflected: BTreeMap<TimestampMs, u64>,
+    /// Per partition, drop reports ([`Visibility::dropped`]) not yet applied: offset → the
+    /// earliest time it was reported dropped. Applied at the first sample at or after that
+    /// time once the record is appended by it.
+    dropped: Vec<BTreeMap<Offset, TimestampMs>>,
+    /// Per partition, held offsets that are settled (dropped and not visible): their event
+    /// times are out of `unreflected`. Dropped events are few (later than a window's allowed
+    /// lateness), so a set is small.
+    settled: Vec<BTreeSet<Offset>>,
     /// The newest event time of any event appended by the last computed sample.
     newest_appended: Option<TimestampMs>,
     /// Sample times not yet computed.
@@ -368,6 +398,8 @@ impl FreshnessTracker {
             prefix_done: vec![0; partitions],
             fresh: vec![Vec::new(); partitions],
             held: vec![HeldEvents::default(); partitions],
+            dropped: vec![BTreeMap::new(); partitions],
+            settled: vec![BTreeSet::new(); partitions],
             fed: vec![0; partitions],
             horizon: TimestampMs::MIN,
             computed_to: TimestampMs::MIN,
@@ -380,6 +412,13 @@ impl FreshnessTracker {
         for &(at, p, offset) in &visibility.events {
             let at = self.not_before_computed(at);
             self.show(p as usize, offset, offset + 1, at);
+        }
+        for &(at, p, offset) in &visibility.dropped {
+            let at = self.not_before_computed(at);
+            if let Some(dropped) = self.dropped.get_mut(p as usize) {
+                let t = dropped.entry(offset).or_insert(at);
+                *t = (*t).min(at);
+            }
         }
         for (at, ends) in &visibility.prefixes {
             let at = self.not_before_computed(*at);
@@ -469,7 +508,12 @@ impl FreshnessTracker {
                     continue;
                 }
                 self.held[p].insert(Held { offset, event_time, visible });
-                *self.unreflected.entry(event_time).or_insert(0) += 1;
+                if self.dropped[p].get(&offset).is_some_and(|&at| at <= t) {
+                    self.dropped[p].remove(&offset);
+                    self.settled[p].insert(offset);
+                } else {
+                    *self.unreflected.entry(event_time).or_insert(0) += 1;
+                }
             }
             // Offsets below the first record not yet appended are held or folded: their runs
             // are no longer needed.
@@ -479,16 +523,15 @@ impl FreshnessTracker {
                 self.runs[p].trim_below(trim);
                 self.trimmed[p] = trim;
             }
+            self.settle_dropped(p, t);
         }
         let (freshness, unreflected) = (&mut self.freshness, &mut self.unreflected);
-        for held in &mut self.held {
+        for (held, settled) in self.held.iter_mut().zip(&mut self.settled) {
             held.release_visible(t, |h| {
                 freshness.add(h.visible - h.event_time, 1);
-                if let Some(n) = unreflected.get_mut(&h.event_time) {
-                    *n -= 1;
-                    if *n == 0 {
-                        unreflected.remove(&h.event_time);
-                    }
+                // A settled event's time already left `unreflected` when it was dropped.
+                if !settled.remove(&h.offset) {
+                    forget_one(unreflected, h.event_time);
                 }
             });
         }
@@ -498,6 +541,31 @@ impl FreshnessTracker {
         };
         self.staleness.push((t, reflected.map(|r| t - r)));
         self.computed_to = t;
+    }
+
+    /// Applies partition `p`'s drop reports up to `t` to the events it holds: a held event
+    /// not yet visible no longer holds staleness back. Reports of records not appended by `t`
+    /// wait; reports of events already visible (folded) are moot.
+    fn settle_dropped(&mut self, p: usize, t: TimestampMs) {
+        if self.dropped[p].is_empty() {
+            return;
+        }
+        let pending = &self.fresh[p];
+        let fed = self.fed[p];
+        let (held, settled, unreflected) =
+            (&mut self.held[p], &mut self.settled[p], &mut self.unreflected);
+        self.dropped[p].retain(|&offset, &mut at| {
+            if at > t || offset >= fed || pending.binary_search_by_key(&offset, |r| r.0).is_ok() {
+                return true;
+            }
+            if let Some(h) = held.get(offset)
+                && h.visible > t
+                && settled.insert(offset)
+            {
+                forget_one(unreflected, h.event_time);
+            }
+            false
+        });
     }
 
     /// Events held now (in flight or never visible); what the tracker's memory grows with.
@@ -573,8 +641,11 @@ mod tests {
     #[test]
     fn staleness_is_held_back_by_the_oldest_unreflected_event() {
         // Three events (event times 100, 200, 300) appended at 1000, visible at 1500, 3000, 1500.
-        let r =
-            Visibility { events: vec![(1500, 0, 0), (3000, 0, 1), (1500, 0, 2)], prefixes: vec![] };
+        let r = Visibility {
+            events: vec![(1500, 0, 0), (3000, 0, 1), (1500, 0, 2)],
+            prefixes: vec![],
+            dropped: vec![],
+        };
         let s = at_end(
             &[r],
             &[vec![100, 200, 300]],
@@ -587,10 +658,77 @@ mod tests {
     }
 
     #[test]
+    fn a_dropped_event_settles_staleness_but_is_never_visible() {
+        // Event times 100, 200, 300 appended at 1000. Offset 1 is dropped at 1200 (a window
+        // already closed), the others visible at 1500.
+        let r = Visibility {
+            events: vec![(1500, 0, 0), (1500, 0, 2)],
+            prefixes: vec![],
+            dropped: vec![(1200, 0, 1)],
+        };
+        let s =
+            at_end(&[r], &[vec![100, 200, 300]], &[vec![1000, 1000, 1000]], &[1000, 1300, 2000]);
+        // 1000: nothing visible → reflected 99. 1300: the drop settled offset 1, 100 still
+        // missing → 99. 2000: all settled → 300 (without the drop report: 199 for ever).
+        assert_eq!(staleness(&s), vec![Some(901), Some(1201), Some(1700)]);
+        assert_eq!(s.never_visible, 1);
+        assert_eq!(s.freshness.count(), 2);
+    }
+
+    #[test]
+    fn a_drop_counts_from_its_time_even_for_an_event_held_since_earlier_samples() {
+        // The tracker computes each sample as reports come (not all at the end): the event
+        // is held unreflected at 1000 and 1500, dropped at 1800, then a newer one arrives.
+        let mut t = FreshnessTracker::new(1);
+        t.appended(0, 0, 100, 1000);
+        for at in [1000, 1500] {
+            t.sample(at);
+            t.advance(at);
+        }
+        t.record(&Visibility { dropped: vec![(1800, 0, 0)], ..Visibility::default() });
+        t.appended(0, 1, 1700, 1900);
+        t.record(&Visibility { events: vec![(1950, 0, 1)], ..Visibility::default() });
+        t.sample(2000);
+        t.advance(2000);
+        let s = t.finish();
+        assert_eq!(staleness(&s), vec![Some(901), Some(1401), Some(300)]);
+        assert_eq!((s.never_visible, s.freshness.count()), (1, 1));
+    }
+
+    #[test]
+    fn an_event_dropped_then_shown_by_a_replay_is_visible_and_counted_once() {
+        // Dropped at 1200 by the live table; a reprocessing job's switch shows it at 3000.
+        let mut t = FreshnessTracker::new(1);
+        t.appended(0, 0, 100, 1000);
+        t.appended(0, 1, 150, 1000);
+        t.record(&Visibility {
+            events: vec![(1100, 0, 1)],
+            dropped: vec![(1200, 0, 0)],
+            ..Visibility::default()
+        });
+        t.sample(1000);
+        t.sample(2000);
+        t.advance(2000);
+        t.record(&Visibility { events: vec![(3000, 0, 0)], ..Visibility::default() });
+        t.sample(4000);
+        let s = t.finish();
+        // 1000: 100 missing → 99. 2000: settled → newest 150. 4000: still 150.
+        assert_eq!(staleness(&s), vec![Some(901), Some(1850), Some(3850)]);
+        assert_eq!(s.never_visible, 0);
+        // Freshness of both: 1100 - 150 = 950 and 3000 - 100 = 2900.
+        assert_eq!(s.freshness.percentiles().max, 2900);
+        assert_eq!(s.freshness.count(), 2);
+    }
+
+    #[test]
     fn an_event_visible_the_millisecond_it_is_appended_is_reflected() {
         // Event time 100, appended at 1000 and visible at 1000 (a realtime poll that ran in
         // the same millisecond); a second one visible a little later.
-        let r = Visibility { events: vec![(1000, 0, 0), (1200, 0, 1)], prefixes: vec![] };
+        let r = Visibility {
+            events: vec![(1000, 0, 0), (1200, 0, 1)],
+            prefixes: vec![],
+            dropped: vec![],
+        };
         let s = at_end(&[r], &[vec![100, 150]], &[vec![1000, 1100]], &[1000, 1500]);
         // At 1500 both are reflected: newest event time 150. (Before the fix the first stayed
         // "unreflected" for ever and held staleness at 1500 - 99.)
@@ -600,8 +738,12 @@ mod tests {
     #[test]
     fn freshness_takes_the_earliest_report() {
         let reports = [
-            Visibility { events: vec![(500, 0, 1)], prefixes: vec![(900, vec![3])] },
-            Visibility { events: vec![(800, 0, 2)], prefixes: vec![] },
+            Visibility {
+                events: vec![(500, 0, 1)],
+                prefixes: vec![(900, vec![3])],
+                dropped: vec![],
+            },
+            Visibility { events: vec![(800, 0, 2)], ..Visibility::default() },
         ];
         let s = at_end(&reports, &[vec![100; 4]], &[vec![50; 4]], &[]);
         let mut want = Histogram::default();
@@ -624,7 +766,7 @@ mod tests {
                 .filter(|o| o % 1000 != 7)
                 .map(|o| (now + 2000, 0, o))
                 .collect();
-            t.record(&Visibility { events: shown, prefixes: vec![] });
+            t.record(&Visibility { events: shown, ..Visibility::default() });
             for i in 0..100 {
                 t.appended(0, offset + i, now - 10, now);
             }
@@ -672,8 +814,25 @@ mod tests {
             v
         }
 
+        /// Per event, the earliest time it was reported dropped (`NEVER`: not dropped).
+        pub fn first_dropped(reports: &[Visibility], partitions: usize) -> Vec<Vec<TimestampMs>> {
+            let mut v: Vec<Vec<TimestampMs>> = vec![Vec::new(); partitions];
+            for r in reports {
+                for &(at, p, o) in &r.dropped {
+                    let v = &mut v[p as usize];
+                    if v.len() <= o as usize {
+                        v.resize(o as usize + 1, NEVER);
+                    }
+                    v[o as usize] = v[o as usize].min(at);
+                }
+            }
+            v
+        }
+
+        /// Staleness: an event stops holding it back once visible or dropped.
         pub fn staleness(
             visible: &[Vec<TimestampMs>],
+            dropped: &[Vec<TimestampMs>],
             samples: &[TimestampMs],
             event_times: &[Vec<TimestampMs>],
             append_times: &[Vec<TimestampMs>],
@@ -683,6 +842,7 @@ mod tests {
                 for (o, &ts) in times.iter().enumerate() {
                     let appended = append_times[p][o];
                     let shown = visible[p].get(o).copied().unwrap_or(NEVER);
+                    let shown = shown.min(dropped[p].get(o).copied().unwrap_or(NEVER));
                     changes.push((appended, false, ts));
                     if shown != NEVER {
                         changes.push((shown.max(appended), true, ts));
@@ -754,13 +914,15 @@ mod tests {
         /// Computed as the run goes, under the drivers' contract (a report is recorded at or
         /// before its time, at most a few ms ahead; each sample has read every record appended
         /// by it, and maybe more), freshness and staleness equal the one-time-per-event
-        /// definitions — for any mix of single events and prefixes, reports out of time order,
-        /// events visible before they were appended, and append times that step back.
+        /// definitions — for any mix of single events, prefixes and drops, reports out of time
+        /// order, events visible (or dropped) before they were appended, events dropped and
+        /// shown, and append times that step back.
         #[test]
         fn summaries_equal_the_per_event_definitions(
             reports in proptest::collection::vec(
                 (0i64..60, 0i64..10, proptest::collection::vec((0u32..2, 0u64..30), 0..6),
-                 proptest::option::of((0u64..30, 0u64..30))),
+                 proptest::option::of((0u64..30, 0u64..30)),
+                 proptest::collection::vec((0u32..2, 0u64..30), 0..3)),
                 0..12),
             events in proptest::collection::vec(
                 proptest::collection::vec((0i64..40, 0i64..4, proptest::bool::weighted(0.05)), 0..30),
@@ -771,9 +933,10 @@ mod tests {
             // Each report: its time, how long before it the driver recorded it, its contents.
             let timed: Vec<(TimestampMs, Visibility)> = reports
                 .into_iter()
-                .map(|(at, lead, evs, prefix)| ((at - lead).max(0), Visibility {
+                .map(|(at, lead, evs, prefix, drops)| ((at - lead).max(0), Visibility {
                     events: evs.into_iter().map(|(p, o)| (at, p, o)).collect(),
                     prefixes: prefix.map(|(a, b)| (at, vec![a, b])).into_iter().collect(),
+                    dropped: drops.into_iter().map(|(p, o)| (at, p, o)).collect(),
                 }))
                 .collect();
             // Append times rise by a random step (or, rarely, step back); event times lag.
@@ -843,7 +1006,13 @@ mod tests {
             proptest::prop_assert_eq!(got.freshness.percentiles(), super::super::percentiles(want_values));
             proptest::prop_assert_eq!(
                 staleness(&got),
-                reference::staleness(&visible, &samples, &event_times, &append_times)
+                reference::staleness(
+                    &visible,
+                    &reference::first_dropped(&all, 2),
+                    &samples,
+                    &event_times,
+                    &append_times
+                )
             );
         }
     }
