@@ -2,8 +2,11 @@
 //! written, reopened and read end to end, keeps the process's open-file count within the
 //! cache's capacity (plus the active segments' own files).
 //!
-//! One test in its own file: the count is per process, so nothing else may run beside it.
+//! The count is per process, so nothing else may run beside it: cargo-nextest gives each test
+//! a process, but `cargo test` runs the whole integration binary's tests as threads of one, so
+//! the test runs itself again alone in a child process ([`alone`]).
 
+use std::process::Command;
 use std::sync::Arc;
 
 use lambda_workbench::log::{FileCache, FsyncPolicy, Log, LogConfig, ManualClock, Record};
@@ -12,8 +15,33 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
 }
 
+/// Set in the child process that runs a test alone.
+const ALONE: &str = "WORKBENCH_TEST_ALONE";
+
+/// Whether to run test `name` here: in the child, yes; otherwise runs it in a child process
+/// of this test binary with nothing beside it, checks that it passed, and says no.
+fn alone(name: &str) -> bool {
+    if std::env::var_os(ALONE).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = Command::new(exe)
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ALONE, "1")
+        .output()
+        .expect("run the test alone");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{name}, run alone, failed:\n{text}");
+    assert!(text.contains("1 passed"), "{name} did not run alone:\n{text}");
+    false
+}
+
 #[test]
 fn many_segments_keep_the_open_file_count_bounded() {
+    if !alone("log_fds::many_segments_keep_the_open_file_count_bounded") {
+        return;
+    }
     if !std::path::Path::new("/proc/self/fd").exists() {
         eprintln!("no /proc/self/fd here: skipping");
         return;
