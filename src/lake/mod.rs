@@ -306,6 +306,29 @@ pub struct Lake {
     horizon: Horizon,
     /// Answer retention: when the cold view drops its expired windows.
     pruning: crate::query::Pruning,
+    /// The hot tail's partial aggregates, per segment (see [`HotPieces`]).
+    hot_pieces: HotPieces,
+}
+
+/// The hot tail's partial aggregates, one entry per local segment it spans, so that a query
+/// at every sample reads only what was appended since the previous one. Without it, each
+/// sample read the whole hot tail into a DataFrame: when tiering falls behind (a conversion
+/// slower than the segments arrive) the tail grows with the run, and a 100M-event run spent
+/// most of its time, and GBs allocated and freed at every sample, re-reading it.
+#[derive(Debug, Default)]
+struct HotPieces {
+    /// Per (partition, segment uid): what is cached of that segment.
+    pieces: std::collections::BTreeMap<(u32, u64), HotPiece>,
+}
+
+/// Offsets `[from, to)` of one segment and their partial aggregates. Valid while the segment's
+/// uid is listed: a uid's content below its end never changes (see
+/// [`crate::log::SegmentUid`]).
+#[derive(Debug)]
+struct HotPiece {
+    from: Offset,
+    to: Offset,
+    view: View,
 }
 
 /// The cells whose answer may have changed since the last [`Lake::update_served`].
@@ -340,6 +363,7 @@ impl Lake {
             events_per_record: 1,
             horizon: Horizon::new(log.topic(topic)?.partition_count() as usize),
             pruning: crate::query::Pruning::default(),
+            hot_pieces: HotPieces::default(),
         })
     }
 
@@ -496,6 +520,8 @@ impl Lake {
     pub fn set_queries(&mut self, queries: Arc<QuerySet>) -> Result<(), ArchError> {
         self.queries = queries;
         self.cold_view = View::new();
+        // The cached hot pieces were computed with the old logic.
+        self.hot_pieces = HotPieces::default();
         self.horizon = self.horizon.restart();
         // The served table is replaced whole after this: no cell changes to note.
         let served = self.served.take();
@@ -599,13 +625,61 @@ impl Lake {
         Ok(())
     }
 
-    /// The partial aggregates of the hot tail (empty when everything is cold).
-    fn hot_view(&self, log: &Log) -> Result<View, ArchError> {
-        let hot = self.hot_frame(log)?;
-        if hot.height() == 0 {
+    /// The partial aggregates of the hot tail (empty when everything is cold), from
+    /// [`HotPieces`]: only the records appended since the previous call are read and run
+    /// through the queries. The same view as the queries over the whole tail: view states are
+    /// commutative monoids.
+    fn hot_view(&mut self, log: &Log) -> Result<View, ArchError> {
+        let topic = log.topic(&self.topic)?;
+        let partitions = topic.partition_count() as usize;
+        let pieces = crate::batch::segment_pieces(topic, &self.hot_ranges(log)?)?;
+        let mut cached = std::mem::take(&mut self.hot_pieces.pieces);
+        let mut kept = std::collections::BTreeMap::new();
+        let mut view = View::new();
+        for piece in pieces {
+            let Some(segment) = piece.segment else {
+                // Not a local segment (a remote-only or compacted range): read every time.
+                let part =
+                    self.range_view(log, partitions, piece.partition, piece.from, piece.end)?;
+                crate::query::merge_into(&mut view, &part);
+                continue;
+            };
+            let key = (piece.partition, segment.uid);
+            // A piece cached from the same start, not past the end now, is extended; any other
+            // (the hot tail started elsewhere, the segment was cut) is read again whole.
+            let mut hot = match cached.remove(&key) {
+                Some(hot) if hot.from == piece.from && hot.to <= piece.end => hot,
+                _ => HotPiece { from: piece.from, to: piece.from, view: View::new() },
+            };
+            if hot.to < piece.end {
+                let new = self.range_view(log, partitions, piece.partition, hot.to, piece.end)?;
+                crate::query::merge_into(&mut hot.view, &new);
+                hot.to = piece.end;
+            }
+            crate::query::merge_into(&mut view, &hot.view);
+            kept.insert(key, hot);
+        }
+        // Pieces not listed any more were tiered (or their segment deleted): forgotten.
+        self.hot_pieces.pieces = kept;
+        Ok(view)
+    }
+
+    /// The partial aggregates of offsets `[from, end)` of partition `p`.
+    fn range_view(
+        &self,
+        log: &Log,
+        partitions: usize,
+        p: u32,
+        from: Offset,
+        end: Offset,
+    ) -> Result<View, ArchError> {
+        let mut ranges = vec![(0, 0); partitions];
+        ranges[p as usize] = (from, end);
+        let frame = lambda_polars::read_events(log, &self.topic, &ranges, LAYER)?;
+        if frame.height() == 0 {
             return Ok(View::new());
         }
-        lambda_polars::run_queries(hot.lazy(), &self.queries).map_err(engine_error(LAYER))
+        lambda_polars::run_queries(frame.lazy(), &self.queries).map_err(engine_error(LAYER))
     }
 
     /// The answers now without the cache: a polars lazy scan of every tiered file (only the

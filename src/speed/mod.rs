@@ -188,6 +188,7 @@ pub struct Processed {
 pub const GROUP_WRITE_INTERVAL_MS: i64 = 5_000;
 
 /// Records read per poll at most; bounds memory when a job starts far behind (reprocessing).
+/// A full poll is followed by the next as soon as it is processed.
 const MAX_RECORDS_PER_POLL: usize = 200_000;
 
 /// The same bound with measured timing, where a full poll is followed by the next at once (no
@@ -385,7 +386,11 @@ impl StreamJob {
             let cold_before = log.cold_fetch_model_ms();
             let records = self.poll(log)?;
             let cold_ms = log.cold_fetch_model_ms() - cold_before;
-            if self.measured && records.len() == self.max_records_per_poll() {
+            // A full poll left records behind: the next one is due as soon as this one is
+            // processed, as a consumer loop polls again at once (on the cost model too: a job
+            // whose input outpaces `MAX_RECORDS_PER_POLL` per interval would otherwise fall
+            // further behind at every poll however cheap its processing).
+            if records.len() == self.max_records_per_poll() {
                 self.next_poll = now;
             }
             if records.is_empty() && self.group_dirty {
