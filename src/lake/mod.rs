@@ -719,4 +719,10 @@ impl Lake {
     pub fn cold_cells(&self) -> usize {
         self.cold_view.len()
     }
+
+    /// Segments of the hot tail whose partial aggregates are cached (see [`HotPieces`]): at
+    /// most the segments not yet tiered, as the cache forgets a segment once it is cold.
+    pub fn hot_pieces(&self) -> usize {
+        self.hot_pieces.pieces.len()
+    }
 }
