@@ -406,9 +406,11 @@ fn series(
                 None,
                 None,
                 format!(
-                    "time ratio {:.2} for {grow:.0}× the events (1.0 = linear, below = \
+                    "time ratio {:.2} for {}× the events (1.0 = linear, below = \
                      fixed costs amortized)",
-                    m.secs / prev.secs
+                    m.secs / prev.secs,
+                    // 30M → 100M is 3.3×, not 3×.
+                    format!("{grow:.1}").trim_end_matches(".0"),
                 ),
             ));
             if let (Some(p0), Some(p1)) = (prev.peak_rss_mib, m.peak_rss_mib) {
