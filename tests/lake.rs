@@ -153,6 +153,8 @@ fn served_answers_stay_exact_while_tiering_falls_behind() {
     // of each of 3 partitions' segments, so the tierer falls ~1 s further behind every second.
     let cfg = LakeConfig { segment_ms: 1_000, tier_cost_us_per_event: 3_000.0, ..lake_config() };
     let mut lake = Lake::new(&run.log, TOPIC, q.clone(), &cfg, &dir.path().join("cold")).unwrap();
+    // The tail here is a few thousand records: cached whatever its length.
+    lake.set_hot_cache_min_records(0);
     let mut oracle = Oracle::new(&run.log, TOPIC, &q).unwrap();
     let mut served = TrackedTable::new();
     let (mut most_pieces, mut most_segments_behind) = (0, 0);
