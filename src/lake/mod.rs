@@ -331,9 +331,11 @@ impl Default for HotPieces {
 
 /// Below this many records the hot tail is read whole at each query: one DataFrame plan over
 /// a short tail (the bundled scenarios' tails are a few thousand records) costs less than one
-/// plan per segment piece. (The cache cost the bundled scenarios ~15% more wall time without
-/// this floor.)
-const HOT_CACHE_MIN_RECORDS: u64 = 250_000;
+/// plan per segment piece. (Without this floor the lake test with sealed windows, a tail of
+/// a few segments per partition, took 50 s instead of 27 s in a debug build; at 250,000 the
+/// 1M-event scaling point read its ~100k-record tail whole at every sample and peaked at
+/// 222 MiB instead of 170.)
+const HOT_CACHE_MIN_RECORDS: u64 = 50_000;
 
 /// Offsets `[from, to)` of one segment and their partial aggregates. Valid while the segment's
 /// uid is listed: a uid's content below its end never changes (see
@@ -641,8 +643,8 @@ impl Lake {
 
     /// The partial aggregates of the hot tail (empty when everything is cold), from
     /// [`HotPieces`]: only the records appended since the previous call are read and run
-    /// through the queries. The same view as the queries over the whole tail: view states are
-    /// commutative monoids.
+    /// through the queries (a tail shorter than the cache's floor is read whole). The same
+    /// view as the queries over the whole tail: view states are commutative monoids.
     fn hot_view(&mut self, log: &Log) -> Result<View, ArchError> {
         let ranges = self.hot_ranges(log)?;
         let records: u64 = ranges.iter().map(|(from, end)| end - from).sum();
@@ -748,7 +750,7 @@ impl Lake {
     }
 
     /// Caches the hot tail's partial aggregates per segment only when it holds at least
-    /// `records` records (default 250,000; a shorter tail is read whole at each query, which
+    /// `records` records (default 50,000; a shorter tail is read whole at each query, which
     /// costs less). Either way the answers are the same; tests set 0 to exercise the cache.
     pub fn set_hot_cache_min_records(&mut self, records: u64) {
         self.hot_pieces.min_records = records;
