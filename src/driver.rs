@@ -432,9 +432,11 @@ pub fn simulate_with(
             .fold(100, gcd)
             .max(1)
     });
-    // After the workload stops, allow ten batch cycles for every layer to settle.
-    let horizon =
-        scenario.duration_ms + 10 * (scenario.batch.interval_ms + scenario.speed.poll_interval_ms);
+    // After the workload stops, allow ten batch cycles for every layer to settle, and the
+    // modelled time to work through the whole log again.
+    let horizon = scenario.duration_ms
+        + 10 * (scenario.batch.interval_ms + scenario.speed.poll_interval_ms)
+        + drain_allowance_ms(scenario, event_count);
     let mut t: TimestampMs = 0;
     let mut faults: Vec<&Fault> = scenario.faults.iter().collect();
     faults.sort_by_key(|f| f.at_ms());
@@ -672,6 +674,27 @@ pub fn simulate_with(
         disk_full,
         consumer_group: group.map(|g| g.stats()),
     })
+}
+
+/// Simulated time a run may take after its workload, beyond ten batch cycles, for its layers to
+/// work through `records` records: two batch jobs over every event (the one running when the
+/// workload stops, then the one covering the end), the speed layer's processing and the lake's
+/// conversion of every event. A scenario whose batch job is longer than its run (a batch
+/// cluster too small for the load) then still ends with a view of the whole log instead of
+/// being cut off first; a run that settles stops sooner either way, so the allowance changes
+/// no settled run.
+fn drain_allowance_ms(scenario: &Scenario, records: u64) -> i64 {
+    let events = records as f64 * f64::from(scenario.workload.events_per_record.max(1));
+    let per_event_us = 2.0 * scenario.batch.cost_us_per_event
+        + scenario.speed.cost_us_per_event
+        + scenario.lake.tier_cost_us_per_event;
+    let segments = f64::from(scenario.workload.partitions)
+        * (scenario.duration_ms as f64 / scenario.lake.segment_ms.max(1) as f64 + 1.0);
+    let ms = 2.0 * scenario.batch.overhead_ms
+        + events * per_event_us / 1000.0
+        + segments * scenario.lake.tier_overhead_ms;
+    // Bounded: a cost model that asks for more than a simulated year is cut off there.
+    ms.clamp(0.0, 365.0 * 86_400_000.0).ceil() as i64
 }
 
 /// The workload as the producer meets it: events generated as they arrive, with the ones that

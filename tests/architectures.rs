@@ -363,6 +363,44 @@ fn a_speed_crash_without_state_is_repaired_by_lambdas_batch_but_not_by_kappa() {
     assert!(kappa.windows_never_correct > 0);
 }
 
+/// A batch cluster too small for the load: the first job (at 20 s, ~3k events at 20 ms each)
+/// takes a minute, the next (started before the workload ends) four more, and the one that
+/// covers the whole run four and a half more, so the batch view lags the run by minutes. The run still ends with every layer caught up and exact: the drain after the
+/// workload allows for a job over the whole log, and once a view covers the log no job over
+/// the same log starts again (the run settles instead of recomputing until its horizon).
+#[test]
+fn a_batch_job_longer_than_the_run_still_ends_exact_and_settles() {
+    let s = scenario("cost_us_per_event = 20000.0", r#"["batch-lake", "lambda", "kappa"]"#);
+    let dir = tempfile::tempdir().unwrap();
+    let result = driver::simulate(&s, dir.path()).unwrap();
+    // Ten batch cycles after the workload (the drain before session 8) would have cut the
+    // run off before the job covering the whole log published.
+    let cycles = s.duration_ms + 10 * (s.batch.interval_ms + s.speed.poll_interval_ms);
+    assert!(result.end_ms > cycles, "ended at {} ms", result.end_ms);
+    assert!(result.converged);
+    for a in &result.architectures {
+        assert_eq!(a.final_view, result.oracle_final, "{}", a.id);
+        assert_eq!(a.never_visible, 0, "{}", a.id);
+        assert!(a.quiescent_at_ms.is_some(), "{}", a.id);
+    }
+    let batch_lake = &result.architectures[0];
+    // Three jobs, each started when the one before published, the last covering everything;
+    // none after it.
+    assert_eq!(batch_lake.stats.batch_jobs, 3, "{:?}", batch_lake.timeline);
+    let published: Vec<i64> = batch_lake
+        .timeline
+        .iter()
+        .filter(|(_, what)| *what == "batch view published")
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(published.len(), 3);
+    assert!(published[0] > 20_000 + 60_000, "the first view is a minute late");
+    // The run stops at the tick of the last publish: nothing else was left to do.
+    let last = published[2];
+    assert!((last..last + result.tick_ms).contains(&result.end_ms), "{} vs {last}", result.end_ms);
+    assert!(batch_lake.freshness.max > 60_000, "{:?}", batch_lake.freshness);
+}
+
 #[test]
 fn a_failed_batch_job_is_retried_and_lambda_still_ends_exact() {
     let s = scenario(

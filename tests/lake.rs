@@ -140,6 +140,49 @@ fn answers_equal_the_oracle_at_every_step_while_segments_tier() {
     }
 }
 
+/// Tiering slower than segments arrive: the hot tail grows over several segments, and the
+/// served table — updated from the hot tail's partial aggregates cached per segment, each
+/// extended by what was appended since — equals the oracle at every step; a segment's cached
+/// aggregates go once it is tiered.
+#[test]
+fn served_answers_stay_exact_while_tiering_falls_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Run::new(&dir.path().join("log"), 1_000, 8_000, 3);
+    let q = queries(&workload(), 3);
+    // ~130 events per partition per 1 s segment at 3 ms each: 0.7 s of conversion per second
+    // of each of 3 partitions' segments, so the tierer falls ~1 s further behind every second.
+    let cfg = LakeConfig { segment_ms: 1_000, tier_cost_us_per_event: 3_000.0, ..lake_config() };
+    let mut lake = Lake::new(&run.log, TOPIC, q.clone(), &cfg, &dir.path().join("cold")).unwrap();
+    // The tail here is a few thousand records: cached whatever its length.
+    lake.set_hot_cache_min_records(0);
+    let mut oracle = Oracle::new(&run.log, TOPIC, &q).unwrap();
+    let mut served = TrackedTable::new();
+    let (mut most_pieces, mut most_segments_behind) = (0, 0);
+    for t in (0..=20_000).step_by(500) {
+        run.advance(t);
+        lake.tick(t, &run.log).unwrap();
+        lake.update_served(&run.log, &mut served).unwrap();
+        oracle.catch_up(&run.log).unwrap();
+        assert_eq!(served.table(), &oracle.table(), "served at {t} ms");
+        let topic = run.log.topic(TOPIC).unwrap();
+        let hot_segments: usize = topic
+            .partitions()
+            .iter()
+            .zip(lake.tierer().tiered_end())
+            .map(|(p, &tiered)| p.segments().iter().filter(|s| s.next_offset > tiered).count())
+            .sum();
+        assert!(lake.hot_pieces() <= hot_segments, "{} pieces at {t} ms", lake.hot_pieces());
+        most_pieces = most_pieces.max(lake.hot_pieces());
+        most_segments_behind = most_segments_behind.max(hot_segments);
+    }
+    assert!(most_segments_behind >= 8, "tiering fell behind: {most_segments_behind} segments");
+    assert!(most_pieces >= 8, "{most_pieces}");
+    // Caught up in the end: only the active segments stay hot.
+    assert!(lake.idle(&run.log).unwrap());
+    assert!(lake.hot_pieces() <= 3, "{}", lake.hot_pieces());
+    assert_eq!(lake.query(&run.log).unwrap(), oracle.table());
+}
+
 /// Exact distinct-user windows far behind the newest cold data are sealed (their sets become
 /// counts), and events later than anything before reopen them, from a new file or from the
 /// hot tail: the served table and the query stay equal to the oracle throughout.

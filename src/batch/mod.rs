@@ -329,6 +329,14 @@ impl BatchLayer {
         }
         if self.running.is_none() && now >= self.next_start {
             let cutoff = log_end_offsets(log, &self.topic)?;
+            // Nothing new to compute (as with measured timing): a job longer than the interval
+            // would otherwise start again the moment the last one published, over the same
+            // log, and the layer would never settle once the producers stop.
+            if self.nothing_new(&cutoff) {
+                self.next_start = now + self.cfg.interval_ms;
+                return Ok(tick);
+            }
+            self.redeployed = false;
             let (view, events) = self.compute.compute(log, &self.topic, &cutoff, &self.queries)?;
             self.jobs_run += 1;
             self.events_read += events;
@@ -393,10 +401,7 @@ impl BatchLayer {
             // code, and no failure is waiting for a job to hit. Skipping the run (as an
             // incremental scheduler would) is what lets the layer settle once the producers
             // stop, even when a job takes longer than the interval.
-            let nothing_new = self.published.as_ref().is_some_and(|v| v.cutoff == cutoff)
-                && !self.redeployed
-                && self.fail_next.is_none();
-            if nothing_new {
+            if self.nothing_new(&cutoff) {
                 self.next_start = now + self.cfg.interval_ms;
                 return Ok(tick);
             }
@@ -418,6 +423,14 @@ impl BatchLayer {
             self.next_start = now + self.cfg.interval_ms;
         }
         Ok(tick)
+    }
+
+    /// Whether a job up to `cutoff` would compute nothing new: the published view already
+    /// covers it with this code, and no failure is waiting for a job to hit.
+    fn nothing_new(&self, cutoff: &[Offset]) -> bool {
+        self.published.as_ref().is_some_and(|v| v.cutoff == cutoff)
+            && !self.redeployed
+            && self.fail_next.is_none()
     }
 
     /// The last published view.

@@ -127,8 +127,9 @@ impl Sizes {
             speed_events: 10_000_000,
             sim_events: 1_000_000,
             batch_scaling: vec![1_000_000, 10_000_000, 100_000_000],
-            // 100M is skipped when it would not fit in memory (see `scaling.rs`).
-            sim_scaling: vec![1_000_000, 10_000_000, 100_000_000],
+            // 100M is skipped when it would not fit in memory (see `scaling.rs`); 30M shows a
+            // departure from linear before the largest point is tried.
+            sim_scaling: vec![1_000_000, 10_000_000, 30_000_000, 100_000_000],
             sim_duration_ms: 120_000,
             repeats: 3,
             sim_day: true,

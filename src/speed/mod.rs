@@ -188,6 +188,7 @@ pub struct Processed {
 pub const GROUP_WRITE_INTERVAL_MS: i64 = 5_000;
 
 /// Records read per poll at most; bounds memory when a job starts far behind (reprocessing).
+/// A full poll is followed by the next as soon as it is processed.
 const MAX_RECORDS_PER_POLL: usize = 200_000;
 
 /// The same bound with measured timing, where a full poll is followed by the next at once (no
@@ -234,6 +235,9 @@ pub struct StreamJob {
     /// Results timed by the log's clock (visible when processing really ended) instead of the
     /// cost model.
     measured: bool,
+    /// Records one poll reads at most: [`MAX_RECORDS_PER_POLL`], or
+    /// [`MEASURED_MAX_RECORDS_PER_POLL`] with measured timing (unit tests set a few).
+    poll_records: usize,
 }
 
 impl StreamJob {
@@ -279,6 +283,7 @@ impl StreamJob {
             events_reprocessed: 0,
             records_skipped: 0,
             measured: false,
+            poll_records: MAX_RECORDS_PER_POLL,
         })
     }
 
@@ -287,6 +292,8 @@ impl StreamJob {
     /// came back full) polls again at once instead of waiting for its interval.
     pub fn set_timing(&mut self, timing: &Timing) {
         self.measured = timing.is_measured();
+        self.poll_records =
+            if self.measured { MEASURED_MAX_RECORDS_PER_POLL } else { MAX_RECORDS_PER_POLL };
     }
 
     /// Results became visible: commit their offsets and checkpoint the watermark with them.
@@ -385,7 +392,11 @@ impl StreamJob {
             let cold_before = log.cold_fetch_model_ms();
             let records = self.poll(log)?;
             let cold_ms = log.cold_fetch_model_ms() - cold_before;
-            if self.measured && records.len() == self.max_records_per_poll() {
+            // A full poll left records behind: the next one is due as soon as this one is
+            // processed, as a consumer loop polls again at once (on the cost model too: a job
+            // whose input outpaces `MAX_RECORDS_PER_POLL` per interval would otherwise fall
+            // further behind at every poll however cheap its processing).
+            if records.len() == self.max_records_per_poll() {
                 self.next_poll = now;
             }
             if records.is_empty() && self.group_dirty {
@@ -451,7 +462,7 @@ impl StreamJob {
     /// Records one poll reads at most (smaller with measured timing; see
     /// [`MEASURED_MAX_RECORDS_PER_POLL`]).
     fn max_records_per_poll(&self) -> usize {
-        if self.measured { MEASURED_MAX_RECORDS_PER_POLL } else { MAX_RECORDS_PER_POLL }
+        self.poll_records
     }
 
     /// Records deleted by retention before this job read them.
@@ -945,6 +956,50 @@ mod tests {
                 proptest::prop_assert_eq!(wm.current(), expected);
             }
         }
+    }
+
+    /// A job whose input outpaces a full poll per interval keeps up: a poll that comes back
+    /// full is followed by the next as soon as its results are visible, not an interval later.
+    #[test]
+    fn a_full_poll_is_followed_by_the_next_at_once() {
+        use crate::log::{FsyncPolicy, LogConfig, ManualClock, Producer, ProducerConfig, Record};
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let config = LogConfig { fsync: FsyncPolicy::Never, ..LogConfig::default() };
+        let mut log = Log::open(dir.path(), config, clock).unwrap();
+        log.create_topic("t", 1).unwrap();
+        let mut producer = Producer::new(ProducerConfig::default());
+        let events = crate::workload::generate(
+            &crate::scenario::Workload { rate_per_sec: 1_000, partitions: 1, ..Default::default() },
+            1,
+            5_000,
+        );
+        for e in &events {
+            let record = Record::new(e.value(), e.event_time_ms).with_key(e.key.as_bytes());
+            producer.send(&log, "t", record).unwrap();
+        }
+        producer.flush(&log).unwrap();
+        let n = events.len();
+        assert!(n > 2_000, "{n} events");
+        let scenario = crate::scenario::Scenario::parse(
+            "name = \"x\"\nseed = 1\narchitectures = [\"kappa\"]\nduration_ms = 5000\n[workload]\nrate_per_sec = 1000\npartitions = 1\n[[queries]]\nname = \"key_window_count\"\nwindow_ms = 1000\n",
+            std::path::Path::new("x.toml"),
+        )
+        .unwrap();
+        let queries = Arc::new(QuerySet::from_scenario(&scenario));
+        let compute = Arc::new(operators::HandWritten::new(queries.clone()));
+        let cfg = Speed { poll_interval_ms: 500, ..Speed::default() };
+        let mut job =
+            StreamJob::new(&log, "t", "g", StartPosition::Earliest, compute, queries, &cfg, 0)
+                .unwrap();
+        job.poll_records = n / 4 + 1;
+        // Four full polls, one per 100 ms tick once the previous one is visible: all read in
+        // well under the 2 s that one poll per interval would take.
+        for t in (0..=500).step_by(100) {
+            job.tick(t, &log).unwrap();
+        }
+        assert_eq!(job.events_read(), n as u64);
+        assert!(job.caught_up(&log).unwrap());
     }
 
     #[test]
