@@ -8,7 +8,7 @@
 //! A simulated point is the bundled `ysb` scenario with its rate raised to give the point's
 //! events over the same 120 s, **on the bundled scenario's simulated schedule**: every
 //! per-event simulated cost (batch jobs, speed polls, the lake's tiering and queries) is
-//! scaled by the bundled rate over the point's ([`super::sim::ysb`]), so each batch job,
+//! scaled by the bundled rate over the point's (`bench::sim::ysb`), so each batch job,
 //! poll, conversion and query takes the simulated time it takes in `scenarios/ysb.toml` — as
 //! a data engineer sizes the clusters to the load. What varies is only the events, which is
 //! what the series isolates. Until session 8 the costs stayed the bundled ones: at 100M events

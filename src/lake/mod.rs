@@ -756,7 +756,7 @@ impl Lake {
         self.hot_pieces.min_records = records;
     }
 
-    /// Segments of the hot tail whose partial aggregates are cached (see [`HotPieces`]): at
+    /// Segments of the hot tail whose partial aggregates are cached (the private `HotPieces`): at
     /// most the segments not yet tiered, as the cache forgets a segment once it is cold.
     pub fn hot_pieces(&self) -> usize {
         self.hot_pieces.pieces.len()
