@@ -472,11 +472,7 @@ impl Lake {
     /// Whether `state` is a sealed `distinct_users` window: a count where a set belongs.
     fn is_sealed(&self, cell: &Cell, state: &Agg) -> bool {
         matches!(state, Agg::Sum(_))
-            && self
-                .queries
-                .specs
-                .iter()
-                .any(|s| s.id == cell.query && s.kind == QueryKind::DistinctUsers)
+            && self.queries.spec(cell.query).is_some_and(|s| s.kind == QueryKind::DistinctUsers)
     }
 
     /// Seals the held windows the horizon has passed: their sets become counts.
@@ -652,12 +648,7 @@ impl Lake {
             // A short tail costs less read whole, in one DataFrame plan, than in pieces (a
             // plan has a fixed cost); the cache starts over when the tail grows.
             self.hot_pieces.pieces.clear();
-            let hot = self.hot_frame(log)?;
-            if hot.height() == 0 {
-                return Ok(View::new());
-            }
-            return lambda_polars::run_queries(hot.lazy(), &self.queries)
-                .map_err(engine_error(LAYER));
+            return self.ranges_view(log, &ranges);
         }
         let topic = log.topic(&self.topic)?;
         let partitions = topic.partition_count() as usize;
@@ -704,7 +695,13 @@ impl Lake {
     ) -> Result<View, ArchError> {
         let mut ranges = vec![(0, 0); partitions];
         ranges[p as usize] = (from, end);
-        let frame = lambda_polars::read_events(log, &self.topic, &ranges, LAYER)?;
+        self.ranges_view(log, &ranges)
+    }
+
+    /// The partial aggregates of the offsets `ranges[p]` of each partition `p` (no plan runs
+    /// when they hold no record: a polars plan has a fixed cost).
+    fn ranges_view(&self, log: &Log, ranges: &[(Offset, Offset)]) -> Result<View, ArchError> {
+        let frame = lambda_polars::read_events(log, &self.topic, ranges, LAYER)?;
         if frame.height() == 0 {
             return Ok(View::new());
         }
